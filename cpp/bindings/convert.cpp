@@ -1,0 +1,146 @@
+#include "convert.hpp"
+
+#include <limits>
+
+namespace streamattn::py_bind {
+
+std::string type_name(py::handle h) { return py::str(py::type::handle_of(h).attr("__name__")); }
+
+std::string dtype_name(const py::array& a) { return py::str(a.dtype()); }
+
+namespace {
+bool is_bool(py::handle h) {
+  if (PyBool_Check(h.ptr())) return true;
+  static py::object np_bool = py::module_::import("numpy").attr("bool_");
+  return py::isinstance(h, np_bool);
+}
+
+py::int_ as_pyint(py::handle h, const char* name) {
+  if (is_bool(h) || !PyIndex_Check(h.ptr()))
+    throw py::type_error(message(name, " must be an integer, got ", type_name(h)));
+  return py::reinterpret_steal<py::int_>(PyNumber_Index(h.ptr()));
+}
+}  // namespace
+
+std::int64_t to_int(py::handle h, const char* name, std::int64_t lo, std::int64_t hi) {
+  py::int_ v = as_pyint(h, name);
+  if (v < py::int_(lo) || v > py::int_(hi))
+    throw py::value_error(message(name, " must be in [", lo, ", ", hi, "], got ", std::string(py::str(v))));
+  return v.cast<std::int64_t>();
+}
+
+std::uint64_t to_seed(py::handle h, const char* name) {
+  py::int_ v = as_pyint(h, name);
+  if (v < py::int_(0) || v > py::int_(std::numeric_limits<std::uint64_t>::max()))
+    throw py::value_error(message(name, " must be in [0, 2**64), got ", std::string(py::str(v))));
+  return v.cast<std::uint64_t>();
+}
+
+double to_float(py::handle h, const char* name) {
+  if (is_bool(h)) throw py::type_error(message(name, " must be a real number, got bool"));
+  if (!PyFloat_Check(h.ptr()) && !PyIndex_Check(h.ptr()) && !PyNumber_Check(h.ptr()))
+    throw py::type_error(message(name, " must be a real number, got ", type_name(h)));
+  if (PyComplex_Check(h.ptr())) throw py::type_error(message(name, " must be a real number, got complex"));
+  double v;
+  try {
+    v = py::float_(py::reinterpret_borrow<py::object>(h)).cast<double>();
+  } catch (const py::error_already_set&) {
+    throw py::type_error(message(name, " must be a real number, got ", type_name(h)));
+  }
+  if (!std::isfinite(v)) throw py::value_error(message(name, " must be finite, got ", v));
+  return v;
+}
+
+py::array float_array(py::handle h, const char* name, int ndim) {
+  py::array a;
+  if (py::isinstance<py::array>(h)) {
+    a = py::reinterpret_borrow<py::array>(h);
+  } else {
+    try {
+      a = py::module_::import("numpy").attr("asarray")(h);
+    } catch (const py::error_already_set&) {
+      throw py::type_error(message(name, " must be a numpy array of float32 or float64, got ", type_name(h)));
+    }
+  }
+  const char kind = a.dtype().kind();
+  const auto item = a.dtype().itemsize();
+  if (kind != 'f' || (item != 4 && item != 8))
+    throw py::type_error(message(name, " must have dtype float32 or float64, got ", dtype_name(a),
+                                 kind == 'i' || kind == 'u' || kind == 'b' ? " (convert with .astype(np.float64))" : ""));
+  if (ndim == 0) {
+    if (a.ndim() != 1 && a.ndim() != 2)
+      throw py::value_error(message(name, " must be 1-D or 2-D, got ", a.ndim(), "-D"));
+  } else if (a.ndim() != ndim) {
+    throw py::value_error(message(name, " must be ", ndim, "-D, got ", a.ndim(), "-D array of shape ",
+                                  std::string(py::str(a.attr("shape")))));
+  }
+  // Byte order: only native.
+  if (!a.dtype().attr("isnative").cast<bool>()) a = py::module_::import("numpy").attr("ascontiguousarray")(a, a.dtype().attr("newbyteorder")("="));
+  return a;
+}
+
+py::array_t<std::uint64_t, py::array::c_style> uint64_keys(py::handle h, const char* name) {
+  py::array a = py::isinstance<py::array>(h) ? py::reinterpret_borrow<py::array>(h)
+                                             : py::array(py::module_::import("numpy").attr("asarray")(h));
+  const char kind = a.dtype().kind();
+  if (kind != 'u' && kind != 'i')
+    throw py::type_error(message(name, " must be an array of integers (uint64), got dtype ", dtype_name(a)));
+  if (a.ndim() != 1) throw py::value_error(message(name, " must be 1-D, got ", a.ndim(), "-D"));
+  if (kind == 'i' && a.size() > 0) {
+    py::object mn = a.attr("min")();
+    if (mn.cast<std::int64_t>() < 0)
+      throw py::value_error(message(name, " must be non-negative, got a minimum of ", mn.cast<std::int64_t>()));
+  }
+  return py::array_t<std::uint64_t, py::array::c_style>::ensure(
+      py::module_::import("numpy").attr("ascontiguousarray")(a, "uint64"));
+}
+
+py::array_t<std::int64_t, py::array::c_style> int64_indices(py::handle h, const char* name) {
+  py::array a = py::isinstance<py::array>(h) ? py::reinterpret_borrow<py::array>(h)
+                                             : py::array(py::module_::import("numpy").attr("asarray")(h));
+  const char kind = a.dtype().kind();
+  if (kind != 'u' && kind != 'i')
+    throw py::type_error(message(name, " must be an array of integers (int64), got dtype ", dtype_name(a)));
+  if (a.ndim() != 1) throw py::value_error(message(name, " must be 1-D, got ", a.ndim(), "-D"));
+  if (kind == 'u' && a.dtype().itemsize() == 8 && a.size() > 0) {
+    py::object mx = a.attr("max")();
+    if (mx.cast<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+      throw py::value_error(message(name, " has an index ", mx.cast<std::uint64_t>(), " beyond int64"));
+  }
+  return py::array_t<std::int64_t, py::array::c_style>::ensure(
+      py::module_::import("numpy").attr("ascontiguousarray")(a, "int64"));
+}
+
+py::array_t<double> to_numpy(const RowMatrix<double>& m) {
+  py::array_t<double> out({static_cast<py::ssize_t>(m.rows()), static_cast<py::ssize_t>(m.cols())});
+  if (m.size() > 0) std::memcpy(out.mutable_data(), m.data(), sizeof(double) * static_cast<std::size_t>(m.size()));
+  return out;
+}
+
+py::array_t<double> to_numpy_1d(const std::vector<double>& v) {
+  py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
+  if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), sizeof(double) * v.size());
+  return out;
+}
+
+ByteView byte_view(const py::bytes& b) {
+  char* p = nullptr;
+  Py_ssize_t n = 0;
+  if (PyBytes_AsStringAndSize(b.ptr(), &p, &n) != 0) throw py::error_already_set();
+  return {reinterpret_cast<const std::uint8_t*>(p), static_cast<std::size_t>(n)};
+}
+
+py::bytes to_pybytes(const std::vector<std::uint8_t>& v) {
+  return py::bytes(reinterpret_cast<const char*>(v.data()), v.size());
+}
+
+}  // namespace streamattn::py_bind
+
+namespace streamattn::py_bind {
+py::bytes as_bytes(py::handle h, const char* name) {
+  if (PyBytes_Check(h.ptr())) return py::reinterpret_borrow<py::bytes>(h);
+  if (PyByteArray_Check(h.ptr()) || PyMemoryView_Check(h.ptr()))
+    return py::reinterpret_steal<py::bytes>(PyBytes_FromObject(h.ptr()));
+  throw py::type_error(message(name, " must be bytes (from to_bytes()), got ", type_name(h)));
+}
+}  // namespace streamattn::py_bind

@@ -1,0 +1,96 @@
+// Conversion and checking of Python arguments at the module boundary. Thin by design: this
+// file turns Python objects into C++ views (no copies where the layout allows) and raises
+// TypeError/ValueError naming the argument; all numeric checks beyond dtype and ndim are the
+// C++ API's (it throws std::invalid_argument, which pybind11 turns into ValueError).
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "streamattn/common.hpp"
+
+namespace streamattn::py_bind {
+
+namespace py = pybind11;
+
+std::string type_name(py::handle h);
+std::string dtype_name(const py::array& a);
+
+/// A Python integer (or numpy integer, not bool) in [lo, hi]; TypeError/ValueError naming `name`.
+std::int64_t to_int(py::handle h, const char* name, std::int64_t lo, std::int64_t hi);
+/// A seed: an integer in [0, 2^64).
+std::uint64_t to_seed(py::handle h, const char* name);
+/// A real number (int or float, not bool), finite.
+double to_float(py::handle h, const char* name);
+
+/// np.asarray(h) with a check that it is a float32/float64 array of the given ndim (0 = 1 or 2).
+/// 1-D arrays are viewed as column vectors (n x 1).
+py::array float_array(py::handle h, const char* name, int ndim);
+/// An array of non-negative integers as uint64 (any integer dtype; negatives are a ValueError).
+py::array_t<std::uint64_t, py::array::c_style> uint64_keys(py::handle h, const char* name);
+/// An array of integers as int64 (range checks are the C++ API's).
+py::array_t<std::int64_t, py::array::c_style> int64_indices(py::handle h, const char* name);
+
+template <class T>
+using StridedMap = Eigen::Map<const RowMatrix<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+
+/// A view of a float array of dtype T (checked by float_array), 1-D as n x 1, no copy when the
+/// strides are non-negative multiples of the item size; otherwise the array is first copied to
+/// C order (`owner` keeps whatever backs the view alive).
+template <class T>
+StridedMap<T> view(py::array& owner) {
+  if (owner.ndim() == 1) {
+    const auto n = static_cast<Index>(owner.shape(0));
+    const auto s = owner.strides(0);
+    if (n > 0 && (s < 0 || s % static_cast<py::ssize_t>(sizeof(T)) != 0))
+      owner = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(owner);
+    const Index st = n > 0 ? static_cast<Index>(owner.strides(0) / static_cast<py::ssize_t>(sizeof(T))) : 1;
+    return StridedMap<T>(static_cast<const T*>(owner.data()), n, 1, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(st, 1));
+  }
+  const auto r = static_cast<Index>(owner.shape(0)), c = static_cast<Index>(owner.shape(1));
+  auto s0 = owner.strides(0), s1 = owner.strides(1);
+  const auto it = static_cast<py::ssize_t>(sizeof(T));
+  if (r * c > 0 && (s0 < 0 || s1 < 0 || s0 % it != 0 || s1 % it != 0))
+    owner = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(owner);
+  s0 = owner.strides(0);
+  s1 = owner.strides(1);
+  Index outer = r * c > 0 ? static_cast<Index>(s0 / it) : std::max<Index>(c, 1);
+  Index inner = r * c > 0 ? static_cast<Index>(s1 / it) : 1;
+  if (r <= 1 && r * c > 0) outer = c * inner;  // numpy may report any stride for a length-1 axis
+  if (c <= 1 && r * c > 0) inner = 1;
+  return StridedMap<T>(static_cast<const T*>(owner.data()), r, c, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner));
+}
+
+/// Calls f(view) with the float32 or float64 view of `arr` (as checked by float_array).
+template <class F>
+decltype(auto) with_float(py::array& arr, F&& f) {
+  if (arr.dtype().itemsize() == 4) {
+    const MatrixRef<float> ref(view<float>(arr));
+    return f(ref);
+  }
+  const MatrixRef<double> ref(view<double>(arr));
+  return f(ref);
+}
+
+/// A C-contiguous float64 numpy array copied from an Eigen row-major matrix.
+py::array_t<double> to_numpy(const RowMatrix<double>& m);
+py::array_t<double> to_numpy_1d(const std::vector<double>& v);
+
+/// bytes -> pointer/size without copying.
+struct ByteView {
+  const std::uint8_t* data;
+  std::size_t size;
+};
+ByteView byte_view(const py::bytes& b);
+py::bytes to_pybytes(const std::vector<std::uint8_t>& v);
+
+}  // namespace streamattn::py_bind
+
+namespace streamattn::py_bind {
+/// bytes, bytearray or memoryview -> bytes; TypeError otherwise.
+py::bytes as_bytes(py::handle h, const char* name);
+}  // namespace streamattn::py_bind

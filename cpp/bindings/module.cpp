@@ -1,0 +1,19 @@
+// The extension module streamattn._core: one bind_<area> function per area.
+#include "convert.hpp"
+#include "streamattn/build_info.hpp"
+#include "streamattn/isa.hpp"
+
+namespace streamattn::py_bind {
+void bind_hash(py::module_& m);
+void bind_sketch(py::module_& m);
+}  // namespace streamattn::py_bind
+
+PYBIND11_MODULE(_core, m) {
+  using namespace streamattn::py_bind;
+  m.doc() = "streamattn C++ core";
+  m.attr("__version__") = streamattn::version();
+  // Resolve STREAMATTN_ISA now, so a bad value fails the import with a clear message.
+  streamattn::current_isa();
+  bind_hash(m);
+  bind_sketch(m);
+}

@@ -1,0 +1,38 @@
+"""streamattn: one-pass streaming approximation of softmax attention in sublinear space.
+
+The C++ core (``streamattn._core``) holds every algorithm; this package re-exports it with a
+few small conveniences. See README.md for the mathematics and the guarantees.
+"""
+
+from __future__ import annotations
+
+from . import _core
+from ._core import (
+    AMSSketch,
+    CountSketch,
+    GaussianSketch,
+    KWiseHash,
+    available_isas,
+    get_isa,
+    set_isa,
+)
+
+__version__: str = _core.__version__
+
+
+def build_info() -> dict:
+    """Facts about this build: version, compiler, Eigen, the ISAs compiled in, usable and selected."""
+    return _core._build_info()
+
+
+__all__ = [
+    "AMSSketch",
+    "CountSketch",
+    "GaussianSketch",
+    "KWiseHash",
+    "__version__",
+    "available_isas",
+    "build_info",
+    "get_isa",
+    "set_isa",
+]
