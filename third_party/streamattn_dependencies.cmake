@@ -5,13 +5,13 @@
 # Ask the Python interpreter for cmeel's prefix (cmeel-eigen installs Eigen3Config.cmake under
 # <site-packages>/cmeel.prefix, which CMake does not search on its own).
 function(_streamattn_cmeel_prefix out)
-  set(_py "")
-  if(DEFINED Python_EXECUTABLE)
+  if(Python_EXECUTABLE)
     set(_py "${Python_EXECUTABLE}")
-  elseif(DEFINED PYTHON_EXECUTABLE)
+  elseif(PYTHON_EXECUTABLE)
     set(_py "${PYTHON_EXECUTABLE}")
   else()
-    find_program(_py NAMES python3 python)
+    find_program(_streamattn_python NAMES python3 python)
+    set(_py "${_streamattn_python}")
   endif()
   set(${out} "" PARENT_SCOPE)
   if(_py)

@@ -53,7 +53,7 @@ void CountSketch::hash_row(Index r, const std::uint64_t* keys, std::size_t n, st
 }
 
 template <class T>
-void CountSketch::update(const std::int64_t* indices, Index n, const MatrixRef<T>& values) {
+void CountSketch::update_impl(const std::int64_t* indices, Index n, const MatrixRef<T>& values) {
   require(values.rows() == n, "values must have one row per index: ", n, " indices, ", values.rows(),
           " value rows");
   require_cols(values, columns_, "values");
@@ -81,7 +81,7 @@ void CountSketch::update(const std::int64_t* indices, Index n, const MatrixRef<T
 }
 
 template <class T>
-void CountSketch::update_rows(std::uint64_t start, const MatrixRef<T>& X) {
+void CountSketch::update_rows_impl(std::uint64_t start, const MatrixRef<T>& X) {
   require_cols(X, columns_, "X");
   const std::uint64_t n = static_cast<std::uint64_t>(X.rows());
   require(start <= dim_ && n <= dim_ - start, "rows start .. start+len(X) = ", start, " .. ", start + n,
@@ -190,9 +190,13 @@ CountSketch CountSketch::from_bytes(const std::uint8_t* data, std::size_t n) {
   return cs;
 }
 
-template void CountSketch::update<float>(const std::int64_t*, Index, const MatrixRef<float>&);
-template void CountSketch::update<double>(const std::int64_t*, Index, const MatrixRef<double>&);
-template void CountSketch::update_rows<float>(std::uint64_t, const MatrixRef<float>&);
-template void CountSketch::update_rows<double>(std::uint64_t, const MatrixRef<double>&);
+void CountSketch::update(const std::int64_t* indices, Index n, const MatrixRef<float>& values) {
+  update_impl(indices, n, values);
+}
+void CountSketch::update(const std::int64_t* indices, Index n, const MatrixRef<double>& values) {
+  update_impl(indices, n, values);
+}
+void CountSketch::update_rows(std::uint64_t start, const MatrixRef<float>& X) { update_rows_impl(start, X); }
+void CountSketch::update_rows(std::uint64_t start, const MatrixRef<double>& X) { update_rows_impl(start, X); }
 
 }  // namespace streamattn

@@ -73,7 +73,7 @@ RowMatrix<double> DenseSketch::matrix(std::uint64_t start, Index count) const {
 }
 
 template <class T>
-void DenseSketch::update_rows(std::uint64_t start, const MatrixRef<T>& X) {
+void DenseSketch::update_rows_impl(std::uint64_t start, const MatrixRef<T>& X) {
   if (columns_ != 0) require_cols(X, columns_, "X");
   require(X.cols() >= 1, "X must have at least one column");
   const std::uint64_t n = static_cast<std::uint64_t>(X.rows());
@@ -166,7 +166,7 @@ GaussianSketch GaussianSketch::from_bytes(const std::uint8_t* data, std::size_t 
   return out;
 }
 
-template void DenseSketch::update_rows<float>(std::uint64_t, const MatrixRef<float>&);
-template void DenseSketch::update_rows<double>(std::uint64_t, const MatrixRef<double>&);
+void DenseSketch::update_rows(std::uint64_t start, const MatrixRef<float>& X) { update_rows_impl(start, X); }
+void DenseSketch::update_rows(std::uint64_t start, const MatrixRef<double>& X) { update_rows_impl(start, X); }
 
 }  // namespace streamattn

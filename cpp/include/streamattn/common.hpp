@@ -3,6 +3,10 @@
 // Every public entry point of the C++ API validates its arguments and throws
 // std::invalid_argument with a message that names the argument and says what to change.
 // Kernels behind those entry points do not validate again.
+//
+// Matrix arguments: public methods take MatrixRef<float> and MatrixRef<double> overloads
+// (non-template, so Eigen matrices, maps and blocks convert implicitly) and forward to one
+// private template. Accumulation is float64 whatever the input type.
 #pragma once
 
 #include <Eigen/Core>

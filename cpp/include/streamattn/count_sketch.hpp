@@ -45,12 +45,12 @@ class CountSketch {
 
   /// Turnstile update of a vector stream: x[indices[i], :] += values[i, :].
   /// values is n x columns (a column vector when columns == 1).
-  template <class T>
-  void update(const std::int64_t* indices, Index n, const MatrixRef<T>& values);
+  void update(const std::int64_t* indices, Index n, const MatrixRef<float>& values);
+  void update(const std::int64_t* indices, Index n, const MatrixRef<double>& values);
 
   /// Adds rows start .. start+X.rows()-1 of the sketched dim x columns matrix.
-  template <class T>
-  void update_rows(std::uint64_t start, const MatrixRef<T>& X);
+  void update_rows(std::uint64_t start, const MatrixRef<float>& X);
+  void update_rows(std::uint64_t start, const MatrixRef<double>& X);
 
   /// Median-of-rows estimate of x[indices[i], :]; out is n x columns.
   RowMatrix<double> estimate(const std::int64_t* indices, Index n) const;
@@ -80,6 +80,11 @@ class CountSketch {
                 double* sign_out) const;
 
  private:
+  template <class T>
+  void update_impl(const std::int64_t* indices, Index n, const MatrixRef<T>& values);
+  template <class T>
+  void update_rows_impl(std::uint64_t start, const MatrixRef<T>& X);
+
   Index rows_, buckets_, columns_;
   std::uint64_t dim_, seed_;
   std::vector<KWiseHash> bucket_hashes_, sign_hashes_;

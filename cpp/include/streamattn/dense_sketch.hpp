@@ -48,8 +48,8 @@ class DenseSketch {
   std::uint64_t tokens() const { return tokens_; }
 
   /// value += Psi[:, start : start + X.rows()] @ X.
-  template <class T>
-  void update_rows(std::uint64_t start, const MatrixRef<T>& X);
+  void update_rows(std::uint64_t start, const MatrixRef<float>& X);
+  void update_rows(std::uint64_t start, const MatrixRef<double>& X);
 
   /// Psi[:, start : start + count] as an s x count row-major block into out (kernel, no checks).
   void fill_block(std::uint64_t start, Index count, double* out) const;
@@ -73,6 +73,9 @@ class DenseSketch {
   static void read_payload(DenseSketch& out, const std::uint8_t* data, std::size_t n);
 
  private:
+  template <class T>
+  void update_rows_impl(std::uint64_t start, const MatrixRef<T>& X);
+
   Distribution dist_;
   Index s_, columns_;
   std::uint64_t seed_, tokens_ = 0;
