@@ -2,6 +2,7 @@
 
 #include "streamattn/validate.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -66,37 +67,39 @@ TaylorFeatures::TaylorFeatures(Index d, int degree, double scale, std::uint64_t 
 
   deg_start_.assign(static_cast<std::size_t>(degree) + 2, 0);
   weight_.assign(static_cast<std::size_t>(t_), 1.0);
-  parent_.assign(static_cast<std::size_t>(t_), -1);
-  var_.assign(static_cast<std::size_t>(t_), -1);
-  std::vector<int> mult(static_cast<std::size_t>(t_), 0);  // multiplicity of the smallest variable
+  // Multiplicity of each feature's smallest variable (alpha! grows by it when that variable is
+  // multiplied in again); only needed while building the weights.
+  std::vector<std::uint8_t> mult(static_cast<std::size_t>(t_), 0);
 
   // first[i]: offset of the first feature of the previous degree whose smallest variable is
-  // >= i; the previous degree's block is sorted by smallest variable, so these form suffixes.
-  std::vector<Index> first(static_cast<std::size_t>(d), 0);
-  Index prev_end = 1;  // degree 0: the constant feature, "smallest variable" = infinity
+  // >= i (first[d] = end of that degree); the previous degree's block is sorted by smallest
+  // variable, so these are suffixes, and the features with smallest variable exactly i are
+  // first[i] .. first[i+1]-1.
+  std::vector<Index> first(static_cast<std::size_t>(d) + 1, 0);
+  first[static_cast<std::size_t>(d)] = 1;  // degree 0: the constant, "smallest variable" = infinity
   Index pos = 1;
   deg_start_[0] = 0;
   deg_start_[1] = 1;
   for (int p = 1; p <= degree; ++p) {
-    std::vector<Index> next_first(static_cast<std::size_t>(d), 0);
+    const Index prev_end = pos;
+    std::vector<Index> next_first(static_cast<std::size_t>(d) + 1, 0);
     for (Index i = 0; i < d; ++i) {
       next_first[static_cast<std::size_t>(i)] = pos;
       const Index parent0 = first[static_cast<std::size_t>(i)];
+      const Index same_var_end = p == 1 ? parent0 : first[static_cast<std::size_t>(i) + 1];
       const Index len = prev_end - parent0;
       runs_.push_back(Run{pos, parent0, len, i});
       for (Index j = 0; j < len; ++j) {
         const auto f = static_cast<std::size_t>(pos + j);
         const auto par = static_cast<std::size_t>(parent0 + j);
-        const int m = (var_[par] == i) ? mult[par] + 1 : 1;
-        mult[f] = m;
-        var_[f] = i;
-        parent_[f] = parent0 + j;
+        const int m = (parent0 + j < same_var_end) ? mult[par] + 1 : 1;
+        mult[f] = static_cast<std::uint8_t>(m);
         weight_[f] = std::sqrt(scale / m);
       }
       pos += len;
     }
+    next_first[static_cast<std::size_t>(d)] = pos;
     first.swap(next_first);
-    prev_end = pos;
     deg_start_[static_cast<std::size_t>(p) + 1] = pos;
   }
 }
@@ -139,9 +142,12 @@ RowMatrix<double> TaylorFeatures::transform(const MatrixRef<double>& X) const { 
 std::vector<int> TaylorFeatures::exponents(Index f) const {
   require(f >= 0 && f < t_, "feature index must be in [0, ", t_, "), got ", f);
   std::vector<int> e(static_cast<std::size_t>(d_), 0);
+  // Walk up the parents: the run holding f gives its smallest variable and its parent.
   while (f > 0) {
-    ++e[static_cast<std::size_t>(var_[static_cast<std::size_t>(f)])];
-    f = parent_[static_cast<std::size_t>(f)];
+    const auto it = std::upper_bound(runs_.begin(), runs_.end(), f, [](Index x, const Run& r) { return x < r.out; });
+    const Run& run = *(it - 1);
+    ++e[static_cast<std::size_t>(run.var)];
+    f = run.parent + (f - run.out);
   }
   return e;
 }

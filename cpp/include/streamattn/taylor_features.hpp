@@ -103,10 +103,8 @@ class TaylorFeatures {
   Index t_;
   std::uint64_t max_bytes_;
   std::vector<Index> deg_start_;
-  std::vector<Run> runs_;
+  std::vector<Run> runs_;       // sorted by out
   std::vector<double> weight_;  // per feature: sqrt(c / multiplicity of its smallest variable)
-  std::vector<Index> parent_;   // per feature (for exponents())
-  std::vector<Index> var_;      // per feature: its smallest variable (-1 for the constant)
 };
 
 }  // namespace streamattn
