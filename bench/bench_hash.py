@@ -167,12 +167,52 @@ def numpy_update_rows(cs: streamattn.CountSketch, table: np.ndarray, start: int,
             table[r] += np.bincount(flat, weights=signed.ravel(), minlength=b * c).reshape(b, c)
 
 
+_P = np.uint64((1 << 61) - 1)
+_M32 = np.uint64(0xFFFFFFFF)
+_M29 = np.uint64((1 << 29) - 1)
+
+
+def _np_mulmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a * b mod 2^61 - 1 for uint64 arrays below p, with 32-bit limbs (numpy has no 128-bit ints)."""
+    al, ah, bl, bh = a & _M32, a >> np.uint64(32), b & _M32, b >> np.uint64(32)
+    ll, mid, hh = al * bl, al * bh + ah * bl, ah * bh
+    r = (hh << np.uint64(3)) + (mid >> np.uint64(29)) + ((mid & _M29) << np.uint64(32)) + (ll & _P) + (ll >> np.uint64(61))
+    r = (r & _P) + (r >> np.uint64(61))
+    return np.where(r >= _P, r - _P, r)
+
+
+def _np_poly_hash(coeffs: list[int], keys: np.ndarray) -> np.ndarray:
+    x = (keys & _P) + (keys >> np.uint64(61))
+    x = np.where(x >= _P, x - _P, x)
+    h = np.full_like(x, np.uint64(coeffs[-1]))
+    for c in reversed(coeffs[:-1]):
+        h = _np_mulmod(h, x) + np.uint64(c)
+        h = np.where(h >= _P, h - _P, h)
+    return h
+
+
+def pure_numpy_update_rows(cs: streamattn.CountSketch, table: np.ndarray, start: int, X: np.ndarray) -> None:
+    """The same sketch written entirely in numpy: the polynomial hashes too (same coefficients)."""
+    n, c = X.shape
+    b = np.uint64(cs.buckets)
+    keys = np.arange(start, start + n, dtype=np.uint64)
+    cols = np.arange(c)
+    for r in range(cs.rows):
+        hb = _np_poly_hash(cs.bucket_hash(r).coefficients, keys)
+        bucket = (((hb >> np.uint64(32)) * b + (((hb & _M32) * b) >> np.uint64(32))) >> np.uint64(29)).astype(np.int64)
+        hs = _np_poly_hash(cs.sign_hash(r).coefficients, keys)
+        sign = 1.0 - 2.0 * (hs & np.uint64(1)).astype(np.float64)
+        signed = sign[:, None] * X
+        flat = (bucket[:, None] * c + cols).ravel()
+        table[r] += np.bincount(flat, weights=signed.ravel(), minlength=cs.buckets * c).reshape(cs.buckets, c)
+
+
 def bench_count_sketch(configs: list[tuple[int, int, int, int]], repeats: int) -> tuple[list[str], bool, list[str], float]:
     lines = [
         f"CountSketch `update_rows` (float64 input, matrix entries/s = tokens x columns per second, median of {repeats}):",
         "",
-        "| rows | buckets | columns | tokens | C++ | numpy (bincount) | numpy (add.at) | C++/best numpy |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| rows | buckets | columns | tokens | C++ | pure numpy | numpy + our hashes (bincount) | numpy + our hashes (add.at) | C++/pure numpy | C++/best numpy + our hashes |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ok = True
     notes = []
@@ -186,9 +226,12 @@ def bench_count_sketch(configs: list[tuple[int, int, int, int]], repeats: int) -
         # Correctness first, on fresh state: the numpy version must build the same table.
         cs.update_rows(start, X)
         expect = cs.table.reshape(rows, buckets, columns)
-        for scatter in ("bincount", "add.at"):
+        for scatter in ("pure", "bincount", "add.at"):
             table = np.zeros((rows, buckets, columns))
-            numpy_update_rows(cs, table, start, X, scatter)
+            if scatter == "pure":
+                pure_numpy_update_rows(cs, table, start, X)
+            else:
+                numpy_update_rows(cs, table, start, X, scatter)
             err = float(np.max(np.abs(table - expect)))
             if not err <= 1e-9:
                 ok = False
@@ -199,6 +242,7 @@ def bench_count_sketch(configs: list[tuple[int, int, int, int]], repeats: int) -
         med = interleaved_medians(
             {
                 "cpp": lambda: cs.update_rows(start, X),
+                "pure": lambda: pure_numpy_update_rows(cs, table, start, X),
                 "bincount": lambda: numpy_update_rows(cs, table, start, X, "bincount"),
                 "add.at": lambda: numpy_update_rows(cs, table, start, X, "add.at"),
             },
@@ -206,16 +250,20 @@ def bench_count_sketch(configs: list[tuple[int, int, int, int]], repeats: int) -
         )
         entries = tokens * columns
         ratio = min(med["bincount"], med["add.at"]) / med["cpp"]
-        worst = min(worst, ratio)
+        pure_ratio = med["pure"] / med["cpp"]
+        worst = min(worst, pure_ratio)
         lines.append(
             f"| {rows} | {buckets} | {columns} | {tokens:,} | {fmt_rate(entries / med['cpp'])} | "
-            f"{fmt_rate(entries / med['bincount'])} | {fmt_rate(entries / med['add.at'])} | {ratio:.1f}x |"
+            f"{fmt_rate(entries / med['pure'])} | "
+            f"{fmt_rate(entries / med['bincount'])} | {fmt_rate(entries / med['add.at'])} | {pure_ratio:.1f}x | {ratio:.1f}x |"
         )
     lines.append("")
     lines.append("numpy versions use the sketch's own hash functions and match the C++ table to 1e-9: "
                  + ("yes." if ok else "NO."))
     met = "met" if worst >= SKETCH_TARGET else "MISSED"
-    lines.append(f"Target C++ >= {SKETCH_TARGET:g}x numpy: worst configuration {worst:.1f}x, {met}.")
+    lines.append(f"Target C++ >= {SKETCH_TARGET:g}x a numpy implementation of the same sketch (pure numpy, "
+                 f"hashes included): worst configuration {worst:.1f}x, {met}. The 'numpy + our hashes' "
+                 "columns borrow this library's SIMD hash kernels and measure only the scatter.")
     return lines, ok, notes, worst
 
 

@@ -285,3 +285,19 @@ def test_dense_sketch_merge_bytes_and_bad_input(cls, rng):
         cls.from_bytes(other(16, seed=2).to_bytes())
     with pytest.raises(ValueError, match="s"):
         cls(0)
+
+
+@pytest.mark.parametrize("start", [0, 3, 2**40 + 5, 2**61 - 1 - 5000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_count_sketch_update_rows_is_bitwise_update_with_consecutive_indices(start, dtype, rng):
+    # update_rows evaluates hashes of consecutive keys by forward differences; update hashes
+    # each key with Horner's rule. Both must give the same exact residues, hence equal bits.
+    n = 5000  # several 1024-row blocks and a ragged tail
+    X = rng.normal(size=(n, 3)).astype(dtype)
+    a, b = CountSketch(5, 257, seed=31, columns=3), CountSketch(5, 257, seed=31, columns=3)
+    a.update_rows(start, X[:, ::1])
+    b.update(np.arange(start, start + n, dtype=np.uint64).astype(np.int64), X)
+    np.testing.assert_array_equal(a.table, b.table)
+    c = CountSketch(5, 257, seed=31, columns=3)
+    c.update_rows(start, np.asfortranarray(X))
+    np.testing.assert_array_equal(a.table, c.table)
