@@ -83,7 +83,9 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
       ws.v.topRows(r) = V.middleRows(p, r).template cast<double>();
       M_.noalias() += phi.transpose() * ws.v.topRows(r);
     }
-    s_.noalias() += phi.colwise().sum().transpose();
+    // s += phi^T 1 as a GEMV (a column-wise reduction of row-major phi would stride through memory).
+    if (ws.ones.size() < r) ws.ones = Eigen::VectorXd::Ones(std::min(step, n));
+    s_.noalias() += phi.transpose() * ws.ones.head(r);
   }
   tokens_ += static_cast<std::uint64_t>(n);
 }

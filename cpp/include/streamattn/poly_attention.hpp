@@ -44,6 +44,7 @@ struct PolyWorkspace {
   RowMatrix<double> phi;  // feature rows of the current pass (pass_rows x t)
   RowMatrix<double> x;    // float64 copy of the current pass's input rows
   RowMatrix<double> v;    // float64 copy of the current pass's value rows
+  Eigen::VectorXd ones;   // a vector of ones (s += phi^T 1 as a GEMV)
 };
 
 class PolyPrefixState {
