@@ -11,4 +11,6 @@
 #include "streamattn/kwise_hash.hpp"
 #include "streamattn/seeding.hpp"
 #include "streamattn/serialize.hpp"
+#include "streamattn/sparse_recovery.hpp"
+#include "streamattn/sparse_vector.hpp"
 #include "streamattn/validate.hpp"
