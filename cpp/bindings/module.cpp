@@ -6,6 +6,7 @@
 namespace streamattn::py_bind {
 void bind_hash(py::module_& m);
 void bind_sketch(py::module_& m);
+void bind_sparse(py::module_& m);
 }  // namespace streamattn::py_bind
 
 PYBIND11_MODULE(_core, m) {
@@ -16,4 +17,5 @@ PYBIND11_MODULE(_core, m) {
   streamattn::current_isa();
   bind_hash(m);
   bind_sketch(m);
+  bind_sparse(m);
 }

@@ -12,9 +12,13 @@ from ._core import (
     CountSketch,
     GaussianSketch,
     KWiseHash,
+    SparseRecovery,
+    SparseRecoveryMatrix,
+    SparseVector,
     available_isas,
     get_isa,
     set_isa,
+    sparse_recovery_plan,
 )
 
 __version__: str = _core.__version__
@@ -30,9 +34,13 @@ __all__ = [
     "CountSketch",
     "GaussianSketch",
     "KWiseHash",
+    "SparseRecovery",
+    "SparseRecoveryMatrix",
+    "SparseVector",
     "__version__",
     "available_isas",
     "build_info",
     "get_isa",
     "set_isa",
+    "sparse_recovery_plan",
 ]
