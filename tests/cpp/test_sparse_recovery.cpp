@@ -242,4 +242,4 @@ TEST_CASE("input validation names the argument", "[sparse]") {
 
 TEST_CASE("(1+eps) guarantee over 200 seeds per scenario, n = 10^4", "[sparse][stats]") { sweep(10000); }
 
-TEST_CASE("(1+eps) guarantee over 200 seeds per scenario, n = 10^6", "[sparse][stats][slow]") { sweep(1000000); }
+TEST_CASE("(1+eps) guarantee over 200 seeds per scenario, n = 10^6", "[.][sparse][stats][slow]") { sweep(1000000); }
