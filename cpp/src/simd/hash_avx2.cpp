@@ -30,8 +30,11 @@ __m256i reduce_key(__m256i x, const Consts& c) {
   return cond_sub_p(r, c);
 }
 
-__m256i mulmod(__m256i a, __m256i b, const Consts& c) {
-  const __m256i ah = _mm256_srli_epi64(a, 32), bh = _mm256_srli_epi64(b, 32);
+// a * b mod p up to one extra p: for a < 2^62 and b < p, returns r = a*b (mod p) with
+// r <= p + 8. With a = ah 2^32 + al, b = bh 2^32 + bl: hh = ah bh < 2^59, mid < 2^63,
+// ll < 2^64, and 2^64 = 2^3, 2^61 = 1 (mod p), so the five folded terms sum below 2^64.
+__m256i mulmod_lazy(__m256i a, __m256i b, __m256i bh, const Consts& c) {
+  const __m256i ah = _mm256_srli_epi64(a, 32);
   const __m256i ll = _mm256_mul_epu32(a, b);
   const __m256i mid = _mm256_add_epi64(_mm256_mul_epu32(a, bh), _mm256_mul_epu32(ah, b));
   const __m256i hh = _mm256_mul_epu32(ah, bh);
@@ -40,13 +43,29 @@ __m256i mulmod(__m256i a, __m256i b, const Consts& c) {
   r = _mm256_add_epi64(r, _mm256_slli_epi64(_mm256_and_si256(mid, c.mask29), 32));
   r = _mm256_add_epi64(r, _mm256_and_si256(ll, c.p));
   r = _mm256_add_epi64(r, _mm256_srli_epi64(ll, 61));
-  r = _mm256_add_epi64(_mm256_and_si256(r, c.p), _mm256_srli_epi64(r, 61));
-  return cond_sub_p(r, c);
+  return _mm256_add_epi64(_mm256_and_si256(r, c.p), _mm256_srli_epi64(r, 61));
+}
+
+// Horner with lazy reduction: h stays below 2p + 9 < 2^62 (mulmod_lazy's bound plus a
+// coefficient < p) and is reduced to the unique residue in [0, p) once at the end, so the bits
+// equal the scalar path's. W key vectors per call give the out-of-order core W independent
+// dependency chains.
+template <int W>
+void horner_n(const __m256i* coef, int k, const __m256i* x, __m256i* h, const Consts& c) {
+  __m256i xh[W], a[W];
+  for (int w = 0; w < W; ++w) {
+    xh[w] = _mm256_srli_epi64(x[w], 32);
+    a[w] = coef[k - 1];
+  }
+  for (int i = k - 2; i >= 0; --i)
+    for (int w = 0; w < W; ++w) a[w] = _mm256_add_epi64(mulmod_lazy(a[w], x[w], xh[w], c), coef[i]);
+  for (int w = 0; w < W; ++w)
+    h[w] = cond_sub_p(_mm256_add_epi64(_mm256_and_si256(a[w], c.p), _mm256_srli_epi64(a[w], 61)), c);
 }
 
 __m256i horner(const __m256i* coef, int k, __m256i x, const Consts& c) {
-  __m256i h = coef[k - 1];
-  for (int i = k - 2; i >= 0; --i) h = cond_sub_p(_mm256_add_epi64(mulmod(h, x, c), coef[i]), c);
+  __m256i h;
+  horner_n<1>(coef, k, &x, &h, c);
   return h;
 }
 
@@ -61,6 +80,14 @@ void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys
   __m256i coef[kMaxK];
   for (int i = 0; i < k; ++i) coef[i] = _mm256_set1_epi64x(static_cast<long long>(coeffs[i]));
   std::size_t i = 0;
+  constexpr int W = 4;
+  for (; i + 4 * W <= n; i += 4 * W) {
+    __m256i x[W], h[W];
+    for (int w = 0; w < W; ++w)
+      x[w] = reduce_key(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + i + 4 * w)), c);
+    horner_n<W>(coef, k, x, h, c);
+    for (int w = 0; w < W; ++w) emit(h[w], i + 4 * static_cast<std::size_t>(w), std::size_t{4});
+  }
   for (; i + 4 <= n; i += 4) {
     const __m256i x = reduce_key(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + i)), c);
     emit(horner(coef, k, x, c), i, std::size_t{4});
