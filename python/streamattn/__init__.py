@@ -14,6 +14,9 @@ from ._core import (
     KWiseHash,
     PolyPrefixState,
     TaylorFeatures,
+    SparseRecovery,
+    SparseRecoveryMatrix,
+    SparseVector,
     available_isas,
     choose_degree,
     exact_attention,
@@ -21,6 +24,7 @@ from ._core import (
     poly_attention,
     set_isa,
     taylor_error,
+    sparse_recovery_plan,
 )
 
 __version__: str = _core.__version__
@@ -38,6 +42,9 @@ __all__ = [
     "KWiseHash",
     "PolyPrefixState",
     "TaylorFeatures",
+    "SparseRecovery",
+    "SparseRecoveryMatrix",
+    "SparseVector",
     "__version__",
     "available_isas",
     "build_info",
@@ -47,4 +54,5 @@ __all__ = [
     "poly_attention",
     "set_isa",
     "taylor_error",
+    "sparse_recovery_plan",
 ]
