@@ -5,6 +5,7 @@
 
 namespace streamattn::py_bind {
 void bind_hash(py::module_& m);
+void bind_poly(py::module_& m);
 void bind_sketch(py::module_& m);
 }  // namespace streamattn::py_bind
 
@@ -15,5 +16,6 @@ PYBIND11_MODULE(_core, m) {
   // Resolve STREAMATTN_ISA now, so a bad value fails the import with a clear message.
   streamattn::current_isa();
   bind_hash(m);
+  bind_poly(m);
   bind_sketch(m);
 }

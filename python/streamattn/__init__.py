@@ -12,9 +12,15 @@ from ._core import (
     CountSketch,
     GaussianSketch,
     KWiseHash,
+    PolyPrefixState,
+    TaylorFeatures,
     available_isas,
+    choose_degree,
+    exact_attention,
     get_isa,
+    poly_attention,
     set_isa,
+    taylor_error,
 )
 
 __version__: str = _core.__version__
@@ -30,9 +36,15 @@ __all__ = [
     "CountSketch",
     "GaussianSketch",
     "KWiseHash",
+    "PolyPrefixState",
+    "TaylorFeatures",
     "__version__",
     "available_isas",
     "build_info",
+    "choose_degree",
+    "exact_attention",
     "get_isa",
+    "poly_attention",
     "set_isa",
+    "taylor_error",
 ]

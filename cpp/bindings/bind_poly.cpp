@@ -1,0 +1,248 @@
+// Python bindings: the polynomial method (TaylorFeatures, taylor_error, choose_degree,
+// exact_attention, poly_attention, PolyPrefixState) and the Eigen GEMM probe for benchmarks.
+#include <cstring>
+#include <limits>
+#include <optional>
+
+#include "convert.hpp"
+#include "streamattn/exact_attention.hpp"
+#include "streamattn/gemm_probe.hpp"
+#include "streamattn/poly_attention.hpp"
+#include "streamattn/taylor_features.hpp"
+
+namespace streamattn::py_bind {
+namespace {
+
+constexpr std::int64_t max_i64 = std::numeric_limits<std::int64_t>::max();
+
+std::optional<double> opt_scale(py::handle h) {
+  if (h.is_none()) return std::nullopt;
+  return to_float(h, "scale");  // > 0 is checked by the C++ API
+}
+
+std::uint64_t opt_max_bytes(py::handle h) {
+  if (h.is_none()) return 0;
+  return static_cast<std::uint64_t>(to_int(h, "max_bytes", 1, max_i64));
+}
+
+int to_degree(py::handle h) { return static_cast<int>(to_int(h, "degree", 0, TaylorFeatures::max_degree)); }
+
+// Calls f(q, k, v) with MatrixRef<T> views of one common dtype: float32 when all three are
+// float32, else float64 (the others are converted).
+template <class F>
+decltype(auto) with_float3(py::array& a, py::array& b, py::array& c, F&& f) {
+  if (a.dtype().itemsize() == 4 && b.dtype().itemsize() == 4 && c.dtype().itemsize() == 4) {
+    const MatrixRef<float> ra(view<float>(a)), rb(view<float>(b)), rc(view<float>(c));
+    return f(ra, rb, rc);
+  }
+  auto as64 = [](py::array& x) {
+    if (x.dtype().itemsize() != 8) x = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(x);
+  };
+  as64(a);
+  as64(b);
+  as64(c);
+  const MatrixRef<double> ra(view<double>(a)), rb(view<double>(b)), rc(view<double>(c));
+  return f(ra, rb, rc);
+}
+
+template <class F>
+decltype(auto) with_float2(py::array& a, py::array& b, F&& f) {
+  py::array c = a;  // a stand-in third array of a's dtype
+  return with_float3(a, b, c, [&](const auto& ra, const auto& rb, const auto&) { return f(ra, rb); });
+}
+
+py::dict stats_dict(const PolyStats& s) {
+  py::dict d;
+  d["beta"] = s.beta;
+  d["eps"] = s.eps;
+  d["bound"] = s.bound;
+  d["degree"] = s.degree;
+  d["dim"] = s.dim;
+  return d;
+}
+
+}  // namespace
+
+void bind_poly(py::module_& m) {
+  py::class_<TaylorFeatures>(m, "TaylorFeatures", R"doc(
+Taylor feature map of the polynomial method: phi(x)_alpha = c^{|alpha|/2} x^alpha / sqrt(alpha!)
+over all multi-indices |alpha| <= degree, so that phi(q) . phi(k) = P_g(c q.k), the degree-g
+Taylor polynomial of exp. dim = C(d + g, g).
+
+Column order: by degree (constant first); within a degree, the monomials x_i1 x_i2 ... x_ip with
+i1 <= ... <= ip in lexicographic order of (i1, ..., ip) (see .exponents()).
+
+A map whose t x d float64 state would exceed max_bytes (default 1 GiB) is refused with a
+ValueError naming t and the bytes; pass a larger max_bytes to go beyond.
+)doc")
+      .def(py::init([](py::handle d, py::handle degree, py::handle scale, py::handle max_bytes) {
+             const Index dd = to_int(d, "d", 1, Index{1} << 24);
+             const auto sc = opt_scale(scale);
+             return TaylorFeatures(dd, to_degree(degree), sc ? *sc : 1.0 / std::sqrt(static_cast<double>(dd)),
+                                   opt_max_bytes(max_bytes));
+           }),
+           py::arg("d"), py::arg("degree"), py::arg("scale") = py::none(), py::arg("max_bytes") = py::none(),
+           "Features of degree <= degree (0..8) for d-dimensional rows; scale c > 0 (default 1/sqrt(d)).")
+      .def_property_readonly("d", &TaylorFeatures::d, "Input dimension.")
+      .def_property_readonly("degree", &TaylorFeatures::degree, "Degree g of the Taylor polynomial.")
+      .def_property_readonly("scale", &TaylorFeatures::scale, "The scale c inside exp(c q.k).")
+      .def_property_readonly("dim", &TaylorFeatures::dim, "Feature dimension t = C(d + g, g).")
+      .def_property_readonly("max_bytes", &TaylorFeatures::max_bytes, "The memory limit this map was checked against.")
+      .def(
+          "transform",
+          [](const TaylorFeatures& tf, py::handle X) {
+            py::array a = float_array(X, "X", 2);
+            RowMatrix<double> out = with_float(a, [&](const auto& x) {
+              py::gil_scoped_release nogil;
+              return tf.transform(x);
+            });
+            return to_numpy(out);
+          },
+          py::arg("X"), "phi(X) for the rows of X (n x d, float32/float64) as an n x dim float64 array.")
+      .def(
+          "exponents",
+          [](const TaylorFeatures& tf) {
+            py::array_t<std::int32_t> out({static_cast<py::ssize_t>(tf.dim()), static_cast<py::ssize_t>(tf.d())});
+            auto* p = out.mutable_data();
+            for (Index f = 0; f < tf.dim(); ++f) {
+              const auto e = tf.exponents(f);
+              for (Index j = 0; j < tf.d(); ++j) p[f * tf.d() + j] = e[static_cast<std::size_t>(j)];
+            }
+            return out;
+          },
+          "The multi-index alpha of every feature column, as a dim x d int32 array.")
+      .def("__repr__", [](const TaylorFeatures& tf) {
+        return message("TaylorFeatures(d=", tf.d(), ", degree=", tf.degree(), ", scale=", tf.scale(),
+                       ", dim=", tf.dim(), ")");
+      });
+
+  m.def(
+      "taylor_error", [](py::handle beta, py::handle degree) { return taylor_error(to_float(beta, "beta"), to_degree(degree)); },
+      py::arg("beta"), py::arg("degree"),
+      "eps(beta, g) = e^beta beta^(g+1) / (g+1)!: relative error of the degree-g Taylor polynomial of exp on [-beta, beta].");
+  m.def(
+      "choose_degree", [](py::handle eps, py::handle beta) { return choose_degree(to_float(eps, "eps"), to_float(beta, "beta")); },
+      py::arg("eps"), py::arg("beta"),
+      "Smallest even degree g <= 8 with taylor_error(beta, g) <= eps; ValueError (saying what degree 8 "
+      "reaches) when there is none.");
+
+  m.def(
+      "exact_attention",
+      [](py::handle Q, py::handle K, py::handle V, py::handle scale, bool causal) {
+        py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+        const auto sc = opt_scale(scale);
+        RowMatrix<double> out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
+          py::gil_scoped_release nogil;
+          return exact_attention(rq, rk, rv, sc, causal);
+        });
+        return to_numpy(out);
+      },
+      py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("scale") = py::none(), py::arg("causal") = false,
+      R"doc(Softmax attention softmax(scale Q K^T) V as float64 (n_q x dv), computed in blocks with a
+running max (memory O(block * n_k), stable for scores of +-1000).
+
+scale defaults to 1/sqrt(d) (torch's scaled_dot_product_attention; the polynomial-method paper uses 1/d).
+causal: query i attends keys j <= i + n_k - n_q (bottom-right alignment; the usual mask when n_q == n_k,
+whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
+
+  m.def(
+      "poly_attention",
+      [](py::handle Q, py::handle K, py::handle V, py::handle degree, py::handle scale, bool causal, py::handle chunk,
+         bool return_stats, py::handle max_bytes) -> py::object {
+        const int g = to_degree(degree);
+        const Index ch = to_int(chunk, "chunk", 1, Index{1} << 20);
+        const auto sc = opt_scale(scale);
+        const auto mb = opt_max_bytes(max_bytes);
+        py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+        PolyStats st{};
+        RowMatrix<double> out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
+          py::gil_scoped_release nogil;
+          RowMatrix<double> o = poly_attention(rq, rk, rv, g, sc, causal, ch, mb);
+          if (return_stats) st = poly_attention_stats(rq, rk, rv, g, sc);
+          return o;
+        });
+        if (!return_stats) return to_numpy(out);
+        return py::make_tuple(to_numpy(out), stats_dict(st));
+      },
+      py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("degree"), py::arg("scale") = py::none(),
+      py::arg("causal") = false, py::arg("chunk") = 256, py::arg("return_stats") = false,
+      py::arg("max_bytes") = py::none(),
+      R"doc(Attention by the polynomial method, D~^-1 U1 (U2^T V) with U1 = phi(Q), U2 = phi(K) (float64,
+n_q x dv), without any n x n matrix: O(n t d) with t = C(d + degree, degree).
+
+causal uses the chunked scheme (prefix state of earlier chunks in float64 + the masked intra-chunk
+P_g(scale Q_c K_c^T)), with exact_attention's alignment. Even degrees keep the normalizer positive;
+odd degrees are computed as asked and raise ValueError if a row's normalizer is <= 0.
+return_stats=True returns (out, stats) with stats = {beta, eps, bound, degree, dim}: beta =
+scale max||q|| max||k||, eps = taylor_error(beta, degree), bound = 2 eps/(1 - eps) max|V| on the
+max-norm error against exact_attention (inf where eps >= 1). max_bytes as in TaylorFeatures.)doc");
+
+  py::class_<PolyPrefixState>(m, "PolyPrefixState", R"doc(
+The polynomial method's state over a set of keys: M = phi(K)^T V (dim x dv) and s = phi(K)^T 1,
+accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against all absorbed keys
+(row j = phi(q_j) M / phi(q_j) s). Linear in the keys: merge adds two states.
+)doc")
+      .def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle max_bytes) {
+             const Index dd = to_int(d, "d", 1, Index{1} << 24);
+             const auto sc = opt_scale(scale);
+             return PolyPrefixState(dd, to_int(dv, "dv", 1, Index{1} << 24), to_degree(degree),
+                                    sc ? *sc : 1.0 / std::sqrt(static_cast<double>(dd)), opt_max_bytes(max_bytes));
+           }),
+           py::arg("d"), py::arg("dv"), py::arg("degree"), py::arg("scale") = py::none(),
+           py::arg("max_bytes") = py::none(), "Empty state for d-dimensional keys and dv-dimensional values.")
+      .def_property_readonly("d", &PolyPrefixState::d, "Key/query dimension.")
+      .def_property_readonly("dv", &PolyPrefixState::dv, "Value dimension.")
+      .def_property_readonly("degree", &PolyPrefixState::degree, "Taylor degree g.")
+      .def_property_readonly("scale", &PolyPrefixState::scale, "The scale c.")
+      .def_property_readonly("dim", &PolyPrefixState::dim, "Feature dimension t.")
+      .def_property_readonly("tokens", &PolyPrefixState::tokens, "Key/value rows absorbed so far.")
+      .def_property_readonly("nbytes", &PolyPrefixState::nbytes, "Bytes of M and s.")
+      .def_property_readonly("numerator_state", [](const PolyPrefixState& s) { return to_numpy(s.numerator_state()); },
+                             "Copy of M = phi(K)^T V (dim x dv).")
+      .def_property_readonly(
+          "normalizer_state",
+          [](const PolyPrefixState& s) {
+            const auto& v = s.normalizer_state();
+            return to_numpy_1d(std::vector<double>(v.data(), v.data() + v.size()));
+          },
+          "Copy of s = phi(K)^T 1 (dim).")
+      .def(
+          "absorb",
+          [](PolyPrefixState& st, py::handle K, py::handle V) {
+            py::array k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+            with_float2(k, v, [&](const auto& rk, const auto& rv) {
+              py::gil_scoped_release nogil;
+              st.absorb(rk, rv);
+            });
+          },
+          py::arg("K"), py::arg("V"), "Add key rows K (n x d) with their values V (n x dv).")
+      .def(
+          "apply",
+          [](const PolyPrefixState& st, py::handle Q) {
+            py::array q = float_array(Q, "Q", 2);
+            RowMatrix<double> out = with_float(q, [&](const auto& rq) {
+              py::gil_scoped_release nogil;
+              return st.apply(rq);
+            });
+            return to_numpy(out);
+          },
+          py::arg("Q"), "Attention of the rows of Q (n x d) over every absorbed key (n x dv float64).")
+      .def("merge", &PolyPrefixState::merge, py::arg("other"),
+           "Add another state of the same d, dv, degree and scale.")
+      .def("reset", &PolyPrefixState::reset, "Back to the empty state.")
+      .def("__repr__", &PolyPrefixState::repr);
+
+  m.def(
+      "_gemm_seconds",
+      [](py::handle mm, py::handle k, py::handle n, py::handle repeats) {
+        const Index a = to_int(mm, "m", 1, Index{1} << 16), b = to_int(k, "k", 1, Index{1} << 16),
+                    c = to_int(n, "n", 1, Index{1} << 16);
+        const int r = static_cast<int>(to_int(repeats, "repeats", 1, 1000));
+        py::gil_scoped_release nogil;
+        return gemm_seconds(a, b, c, r);
+      },
+      py::arg("m"), py::arg("k"), py::arg("n"), py::arg("repeats") = 5,
+      "Median seconds of one float64 Eigen GEMM (m x k)(k x n) in this build (for benchmarks).");
+}
+
+}  // namespace streamattn::py_bind

@@ -1,0 +1,274 @@
+#include "streamattn/poly_attention.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "streamattn/exact_attention.hpp"
+#include "streamattn/validate.hpp"
+
+namespace streamattn {
+
+namespace {
+
+template <class Mat>
+void ensure_rows(Mat& m, Index rows, Index cols) {
+  if (m.rows() < rows || m.cols() != cols) m.resize(std::max(rows, m.cols() == cols ? m.rows() : Index{0}), cols);
+}
+
+// den[i] is the normalizer of output row first_row + i.
+void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, Index first_row, int degree) {
+  for (Index i = 0; i < den.size(); ++i) {
+    const double v = den[i];
+    if (!(v > 0.0) || !std::isfinite(v)) {
+      throw std::invalid_argument(message(
+          "the polynomial normalizer phi(q).s is ", v, " for query row ", first_row + i, " (degree ", degree, "): ",
+          degree % 2 == 1 ? "odd degrees let P_g go negative; use an even degree"
+                          : "the inputs are too large for the degree; scale q and k down or lower the scale"));
+    }
+  }
+}
+
+// P_g(x) = sum_{p <= g} x^p / p! in place, by Horner's rule.
+template <class Arr>
+void taylor_polynomial_inplace(Arr&& x, int degree) {
+  double inv_fact[TaylorFeatures::max_degree + 1];
+  inv_fact[0] = 1.0;
+  for (int p = 1; p <= degree; ++p) inv_fact[p] = inv_fact[p - 1] / p;
+  if (degree == 0) {
+    x.setConstant(1.0);
+    return;
+  }
+  // r = 1/g!, then r = r x + 1/p! for p = g-1 .. 0; the first step is done in place.
+  auto a = x.array();
+  const auto xs = a.eval();
+  a = xs * inv_fact[degree] + inv_fact[degree - 1];
+  for (int p = degree - 2; p >= 0; --p) a = a * xs + inv_fact[p];
+}
+
+}  // namespace
+
+Index PolyPrefixState::pass_rows(Index t) {
+  const Index target_bytes = Index{16} << 20;
+  return std::clamp<Index>(target_bytes / (8 * std::max<Index>(t, 1)), 32, 1024);
+}
+
+PolyPrefixState::PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes)
+    : PolyPrefixState(TaylorFeatures(d, degree, scale, max_bytes), dv) {}
+
+PolyPrefixState::PolyPrefixState(const TaylorFeatures& features, Index dv) : features_(features), dv_(dv) {
+  require(dv >= 1, "dv must be >= 1, got ", dv);
+  const long double bytes = static_cast<long double>(features_.dim()) * static_cast<long double>(dv + 1) * 8.0L;
+  require(bytes <= static_cast<long double>(features_.max_bytes()), "PolyPrefixState: t = ", features_.dim(),
+          " features x (dv + 1) = ", dv + 1, " float64 need ", static_cast<double>(bytes),
+          " bytes, over the limit max_bytes = ", features_.max_bytes(), "; lower the degree or raise max_bytes");
+  M_ = RowMatrix<double>::Zero(features_.dim(), dv);
+  s_ = Eigen::VectorXd::Zero(features_.dim());
+}
+
+template <class T>
+void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, PolyWorkspace& ws) {
+  const Index n = K.rows(), t = dim(), step = pass_rows(t);
+  for (Index p = 0; p < n; p += step) {
+    const Index r = std::min(step, n - p);
+    ensure_rows(ws.phi, std::min(step, n), t);
+    features_.transform_into(K.middleRows(p, r), ws.phi.data(), t);
+    const auto phi = ws.phi.topRows(r);
+    // The U2^T V accumulation: one GEMM (t x r) * (r x dv) per pass.
+    if constexpr (std::is_same_v<T, double>) {
+      M_.noalias() += phi.transpose() * V.middleRows(p, r);
+    } else {
+      ensure_rows(ws.v, std::min(step, n), dv_);
+      ws.v.topRows(r) = V.middleRows(p, r).template cast<double>();
+      M_.noalias() += phi.transpose() * ws.v.topRows(r);
+    }
+    s_.noalias() += phi.colwise().sum().transpose();
+  }
+  tokens_ += static_cast<std::uint64_t>(n);
+}
+
+void PolyPrefixState::absorb_rows(const MatrixRef<float>& K, const MatrixRef<float>& V, PolyWorkspace& ws) {
+  absorb_rows_impl(K, V, ws);
+}
+void PolyPrefixState::absorb_rows(const MatrixRef<double>& K, const MatrixRef<double>& V, PolyWorkspace& ws) {
+  absorb_rows_impl(K, V, ws);
+}
+
+template <class T>
+void PolyPrefixState::absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
+  require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
+  require(V.cols() == dv_, "V must have dv = ", dv_, " columns, got ", V.cols());
+  require(V.rows() == K.rows(), "V must have as many rows as K (", K.rows(), "), got ", V.rows());
+  require_finite(K, "K");
+  require_finite(V, "V");
+  absorb_rows_impl(K, V, ws_);
+}
+
+void PolyPrefixState::absorb(const MatrixRef<float>& K, const MatrixRef<float>& V) { absorb_impl(K, V); }
+void PolyPrefixState::absorb(const MatrixRef<double>& K, const MatrixRef<double>& V) { absorb_impl(K, V); }
+
+template <class T>
+void PolyPrefixState::accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                      Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  const Index n = Q.rows(), t = dim(), step = pass_rows(t);
+  for (Index p = 0; p < n; p += step) {
+    const Index r = std::min(step, n - p);
+    ensure_rows(ws.phi, std::min(step, n), t);
+    features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
+    const auto phi = ws.phi.topRows(r);
+    num.middleRows(p, r).noalias() += phi * M_;
+    den.segment(p, r).noalias() += phi * s_;
+  }
+}
+
+void PolyPrefixState::accumulate(const MatrixRef<float>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                 Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  accumulate_impl(Q, num, den, ws);
+}
+void PolyPrefixState::accumulate(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                 Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  accumulate_impl(Q, num, den, ws);
+}
+
+template <class T>
+RowMatrix<double> PolyPrefixState::apply_impl(const MatrixRef<T>& Q) const {
+  require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
+  require(tokens_ > 0, "the state is empty: absorb keys and values before applying queries");
+  require_finite(Q, "Q");
+  RowMatrix<double> out = RowMatrix<double>::Zero(Q.rows(), dv_);
+  Eigen::VectorXd den = Eigen::VectorXd::Zero(Q.rows());
+  PolyWorkspace ws;
+  accumulate_impl(Q, out, den, ws);
+  require_positive_normalizers(den, 0, degree());
+  out = den.cwiseInverse().asDiagonal() * out;
+  return out;
+}
+
+RowMatrix<double> PolyPrefixState::apply(const MatrixRef<float>& Q) const { return apply_impl(Q); }
+RowMatrix<double> PolyPrefixState::apply(const MatrixRef<double>& Q) const { return apply_impl(Q); }
+
+void PolyPrefixState::merge(const PolyPrefixState& other) {
+  require(other.d() == d() && other.dv() == dv_ && other.degree() == degree() && other.scale() == scale(),
+          "merge needs states of the same d, dv, degree and scale: this is ", repr(), ", other is ", other.repr());
+  M_ += other.M_;
+  s_ += other.s_;
+  tokens_ += other.tokens_;
+}
+
+void PolyPrefixState::reset() {
+  M_.setZero();
+  s_.setZero();
+  tokens_ = 0;
+}
+
+std::size_t PolyPrefixState::nbytes() const {
+  return sizeof(double) * static_cast<std::size_t>(M_.size() + s_.size());
+}
+
+std::string PolyPrefixState::repr() const {
+  return message("PolyPrefixState(d=", d(), ", dv=", dv_, ", degree=", degree(), ", scale=", scale(),
+                 ", dim=", dim(), ", tokens=", tokens_, ")");
+}
+
+namespace {
+
+void check_poly_args(int degree, Index chunk) {
+  require(degree >= 0 && degree <= TaylorFeatures::max_degree, "degree must be in [0, ", TaylorFeatures::max_degree,
+          "], got ", degree);
+  require(chunk >= 1 && chunk <= (Index{1} << 20), "chunk must be in [1, 2**20], got ", chunk);
+}
+
+template <class T>
+RowMatrix<double> poly_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, int degree,
+                            std::optional<double> scale, bool causal, Index chunk, std::uint64_t max_bytes) {
+  check_poly_args(degree, chunk);
+  const double c = detail::check_attention_args(Q, K, V, scale, causal);
+  const Index nq = Q.rows(), nk = K.rows(), d = Q.cols(), dv = V.cols();
+  PolyPrefixState state(d, dv, degree, c, max_bytes);
+  PolyWorkspace ws;
+
+  if (!causal) {
+    state.absorb_rows(K, V, ws);
+    RowMatrix<double> out = RowMatrix<double>::Zero(nq, dv);
+    Eigen::VectorXd den = Eigen::VectorXd::Zero(nq);
+    state.accumulate(Q, out, den, ws);
+    require_positive_normalizers(den, 0, degree);
+    out = den.cwiseInverse().asDiagonal() * out;
+    return out;
+  }
+
+  const Index offset = nk - nq;  // keys before the first query's position
+  if (offset > 0) state.absorb_rows(K.topRows(offset), V.topRows(offset), ws);
+  const Index b = std::min(chunk, std::max<Index>(nq, 1));
+  RowMatrix<double> out(nq, dv), num(b, dv), q(b, d), k(b, d), v(b, dv), s(b, b);
+  Eigen::VectorXd den(b);
+  for (Index a = 0; a < nq; a += chunk) {
+    const Index r = std::min(chunk, nq - a);
+    auto nm = num.topRows(r);
+    auto dn = den.head(r);
+    nm.setZero();
+    dn.setZero();
+    // Inter-chunk part: every key before this chunk, through the prefix state.
+    if (state.tokens() > 0) state.accumulate(Q.middleRows(a, r), nm, dn, ws);
+    // Intra-chunk part: P_g(c q.k) for the keys of this chunk, causally masked.
+    q.topRows(r) = c * Q.middleRows(a, r).template cast<double>();
+    k.topRows(r) = K.middleRows(offset + a, r).template cast<double>();
+    v.topRows(r) = V.middleRows(offset + a, r).template cast<double>();
+    auto sb = s.topLeftCorner(r, r);
+    sb.noalias() = q.topRows(r) * k.topRows(r).transpose();
+    taylor_polynomial_inplace(sb, degree);
+    sb.template triangularView<Eigen::StrictlyUpper>().setZero();
+    nm.noalias() += sb.template triangularView<Eigen::Lower>() * v.topRows(r);
+    dn.noalias() += sb.rowwise().sum();
+    require_positive_normalizers(dn, a, degree);
+    out.middleRows(a, r) = dn.cwiseInverse().asDiagonal() * nm;
+    state.absorb_rows(K.middleRows(offset + a, r), V.middleRows(offset + a, r), ws);
+  }
+  return out;
+}
+
+template <class T>
+PolyStats stats_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, int degree,
+                     std::optional<double> scale) {
+  check_poly_args(degree, 1);
+  const double c = detail::check_attention_args(Q, K, V, scale, false);
+  auto max_row_norm = [](const MatrixRef<T>& X) {
+    double m = 0.0;
+    for (Index i = 0; i < X.rows(); ++i) m = std::max(m, X.row(i).template cast<double>().norm());
+    return m;
+  };
+  PolyStats st{};
+  st.degree = degree;
+  st.dim = taylor_dim(Q.cols(), degree);
+  st.beta = c * max_row_norm(Q) * max_row_norm(K);
+  constexpr double inf = std::numeric_limits<double>::infinity();
+  st.eps = std::isfinite(st.beta) ? taylor_error(st.beta, degree) : inf;
+  const double vmax = V.template cast<double>().cwiseAbs().maxCoeff();
+  st.bound = (st.eps < 1.0) ? 2.0 * st.eps / (1.0 - st.eps) * vmax : inf;
+  return st;
+}
+
+}  // namespace
+
+RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                                 int degree, std::optional<double> scale, bool causal, Index chunk,
+                                 std::uint64_t max_bytes) {
+  return poly_impl(Q, K, V, degree, scale, causal, chunk, max_bytes);
+}
+RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K,
+                                 const MatrixRef<double>& V, int degree, std::optional<double> scale, bool causal,
+                                 Index chunk, std::uint64_t max_bytes) {
+  return poly_impl(Q, K, V, degree, scale, causal, chunk, max_bytes);
+}
+
+PolyStats poly_attention_stats(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                               int degree, std::optional<double> scale) {
+  return stats_impl(Q, K, V, degree, scale);
+}
+PolyStats poly_attention_stats(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                               int degree, std::optional<double> scale) {
+  return stats_impl(Q, K, V, degree, scale);
+}
+
+}  // namespace streamattn

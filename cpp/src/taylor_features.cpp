@@ -1,0 +1,155 @@
+#include "streamattn/taylor_features.hpp"
+
+#include "streamattn/validate.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace streamattn {
+
+namespace {
+void require_beta(double beta) {
+  require(std::isfinite(beta) && beta >= 0.0, "beta must be finite and >= 0, got ", beta);
+}
+void require_degree(int degree) {
+  require(degree >= 0 && degree <= TaylorFeatures::max_degree, "degree must be in [0, ",
+          TaylorFeatures::max_degree, "], got ", degree);
+}
+}  // namespace
+
+double taylor_error(double beta, int degree) {
+  require_beta(beta);
+  require_degree(degree);
+  // beta^{g+1}/(g+1)! as a running product: no pow, no overflow before the final e^beta.
+  double term = 1.0;
+  for (int k = 1; k <= degree + 1; ++k) term *= beta / k;
+  return std::exp(beta) * term;
+}
+
+int choose_degree(double eps, double beta) {
+  require(std::isfinite(eps) && eps > 0.0, "eps must be finite and > 0, got ", eps);
+  require_beta(beta);
+  for (int g = 0; g <= TaylorFeatures::max_degree; g += 2) {
+    if (taylor_error(beta, g) <= eps) return g;
+  }
+  throw std::invalid_argument(message(
+      "no even degree <= ", TaylorFeatures::max_degree, " reaches eps = ", eps, " at beta = ", beta,
+      " (degree 8 gives eps = ", taylor_error(beta, TaylorFeatures::max_degree),
+      "); lower beta (normalize q and k, or use a smaller scale) or loosen eps"));
+}
+
+std::int64_t taylor_dim(Index d, int degree) {
+  require(d >= 1, "d must be >= 1, got ", d);
+  require_degree(degree);
+  // C(d+i, i) = C(d+i-1, i-1) * (d+i) / i, exact at every step.
+  unsigned __int128 c = 1;
+  const unsigned __int128 cap = static_cast<unsigned __int128>(std::numeric_limits<std::int64_t>::max());
+  for (int i = 1; i <= degree; ++i) {
+    c = c * static_cast<unsigned __int128>(d + i) / static_cast<unsigned __int128>(i);
+    if (c > cap) return std::numeric_limits<std::int64_t>::max();
+  }
+  return static_cast<std::int64_t>(c);
+}
+
+TaylorFeatures::TaylorFeatures(Index d, int degree, double scale, std::uint64_t max_bytes)
+    : d_(d), degree_(degree), scale_(scale), t_(0), max_bytes_(max_bytes == 0 ? default_max_bytes : max_bytes) {
+  require(d >= 1, "d must be >= 1, got ", d);
+  require_degree(degree);
+  require(std::isfinite(scale) && scale > 0.0, "scale must be finite and > 0, got ", scale);
+  const std::int64_t t = taylor_dim(d, degree);
+  const long double bytes = static_cast<long double>(t) * static_cast<long double>(d) * 8.0L;
+  require(bytes <= static_cast<long double>(max_bytes_) && t < (std::int64_t{1} << 31), "TaylorFeatures(d=", d,
+          ", degree=", degree, ") has t = C(d+g, g) = ", t, " features; a t x d float64 state needs ",
+          static_cast<double>(bytes), " bytes, over the limit max_bytes = ", max_bytes_,
+          "; lower the degree or d, or raise max_bytes");
+  t_ = t;
+
+  deg_start_.assign(static_cast<std::size_t>(degree) + 2, 0);
+  weight_.assign(static_cast<std::size_t>(t_), 1.0);
+  // Multiplicity of each feature's smallest variable (alpha! grows by it when that variable is
+  // multiplied in again); only needed while building the weights.
+  std::vector<std::uint8_t> mult(static_cast<std::size_t>(t_), 0);
+
+  // first[i]: offset of the first feature of the previous degree whose smallest variable is
+  // >= i (first[d] = end of that degree); the previous degree's block is sorted by smallest
+  // variable, so these are suffixes, and the features with smallest variable exactly i are
+  // first[i] .. first[i+1]-1.
+  std::vector<Index> first(static_cast<std::size_t>(d) + 1, 0);
+  first[static_cast<std::size_t>(d)] = 1;  // degree 0: the constant, "smallest variable" = infinity
+  Index pos = 1;
+  deg_start_[0] = 0;
+  deg_start_[1] = 1;
+  for (int p = 1; p <= degree; ++p) {
+    const Index prev_end = pos;
+    std::vector<Index> next_first(static_cast<std::size_t>(d) + 1, 0);
+    for (Index i = 0; i < d; ++i) {
+      next_first[static_cast<std::size_t>(i)] = pos;
+      const Index parent0 = first[static_cast<std::size_t>(i)];
+      const Index same_var_end = p == 1 ? parent0 : first[static_cast<std::size_t>(i) + 1];
+      const Index len = prev_end - parent0;
+      runs_.push_back(Run{pos, parent0, len, i});
+      for (Index j = 0; j < len; ++j) {
+        const auto f = static_cast<std::size_t>(pos + j);
+        const auto par = static_cast<std::size_t>(parent0 + j);
+        const int m = (parent0 + j < same_var_end) ? mult[par] + 1 : 1;
+        mult[f] = static_cast<std::uint8_t>(m);
+        weight_[f] = std::sqrt(scale / m);
+      }
+      pos += len;
+    }
+    next_first[static_cast<std::size_t>(d)] = pos;
+    first.swap(next_first);
+    deg_start_[static_cast<std::size_t>(p) + 1] = pos;
+  }
+}
+
+template <class T>
+void TaylorFeatures::transform_into_impl(const MatrixRef<T>& X, double* out, Index ld) const {
+  const double* w = weight_.data();
+  for (Index r = 0; r < X.rows(); ++r) {
+    double* o = out + r * ld;
+    o[0] = 1.0;
+    for (const Run& run : runs_) {
+      const double x = static_cast<double>(X(r, run.var));
+      double* dst = o + run.out;
+      const double* src = o + run.parent;
+      const double* wr = w + run.out;
+      for (Index j = 0; j < run.len; ++j) dst[j] = x * src[j] * wr[j];
+    }
+  }
+}
+
+void TaylorFeatures::transform_into(const MatrixRef<float>& X, double* out, Index ld) const {
+  transform_into_impl(X, out, ld);
+}
+void TaylorFeatures::transform_into(const MatrixRef<double>& X, double* out, Index ld) const {
+  transform_into_impl(X, out, ld);
+}
+
+template <class T>
+RowMatrix<double> TaylorFeatures::transform_impl(const MatrixRef<T>& X) const {
+  require(X.cols() == d_, "X must have d = ", d_, " columns, got ", X.cols());
+  require_finite(X, "X");
+  RowMatrix<double> out(X.rows(), t_);
+  if (X.rows() > 0) transform_into_impl(X, out.data(), t_);
+  return out;
+}
+
+RowMatrix<double> TaylorFeatures::transform(const MatrixRef<float>& X) const { return transform_impl(X); }
+RowMatrix<double> TaylorFeatures::transform(const MatrixRef<double>& X) const { return transform_impl(X); }
+
+std::vector<int> TaylorFeatures::exponents(Index f) const {
+  require(f >= 0 && f < t_, "feature index must be in [0, ", t_, "), got ", f);
+  std::vector<int> e(static_cast<std::size_t>(d_), 0);
+  // Walk up the parents: the run holding f gives its smallest variable and its parent.
+  while (f > 0) {
+    const auto it = std::upper_bound(runs_.begin(), runs_.end(), f, [](Index x, const Run& r) { return x < r.out; });
+    const Run& run = *(it - 1);
+    ++e[static_cast<std::size_t>(run.var)];
+    f = run.parent + (f - run.out);
+  }
+  return e;
+}
+
+}  // namespace streamattn
