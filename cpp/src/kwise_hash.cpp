@@ -1,5 +1,7 @@
 #include "streamattn/kwise_hash.hpp"
 
+#include <algorithm>
+
 #include "simd/hash_kernels.hpp"
 #include "streamattn/common.hpp"
 #include "streamattn/seeding.hpp"
@@ -41,6 +43,66 @@ void KWiseHash::bucket(const std::uint64_t* keys, std::size_t n, std::uint64_t b
 
 void KWiseHash::sign(const std::uint64_t* keys, std::size_t n, double* out) const {
   detail::hash_kernels().sign(coeffs_.data(), k(), keys, n, out);
+}
+
+namespace {
+inline std::uint64_t add_mod(std::uint64_t a, std::uint64_t b) {
+  const std::uint64_t s = a + b;  // < 2^62, no overflow
+  return s >= KWiseHash::prime ? s - KWiseHash::prime : s;
+}
+inline std::uint64_t sub_mod(std::uint64_t a, std::uint64_t b) {
+  return a >= b ? a - b : a + KWiseHash::prime - b;
+}
+
+// D[j] = Δ^j h(start) on entry; emits h(start), h(start+1), ... (D = degree).
+template <int D>
+void forward_differences(std::uint64_t* d, std::size_t n, std::uint64_t* out) {
+  for (std::size_t i = 0; i < n; ++i) {
+    out[i] = d[0];
+    for (int j = 0; j < D; ++j) d[j] = add_mod(d[j], d[j + 1]);
+  }
+}
+}  // namespace
+
+void KWiseHash::hash_range(std::uint64_t start, std::size_t n, std::uint64_t* out) const {
+  const int deg = k() - 1;
+  require(start < prime && n <= prime - start, "hash_range: keys start .. start+n-1 must lie below 2^61 - 1");
+  if (n <= static_cast<std::size_t>(deg) + 1) {
+    for (std::size_t i = 0; i < n; ++i) out[i] = hash(start + i);
+    return;
+  }
+  std::uint64_t d[max_k];
+  for (int j = 0; j <= deg; ++j) d[j] = hash(start + static_cast<std::uint64_t>(j));
+  for (int lvl = 1; lvl <= deg; ++lvl)
+    for (int j = deg; j >= lvl; --j) d[j] = sub_mod(d[j], d[j - 1]);
+  switch (deg) {
+    case 1: forward_differences<1>(d, n, out); return;
+    case 2: forward_differences<2>(d, n, out); return;
+    case 3: forward_differences<3>(d, n, out); return;
+    default:
+      for (std::size_t i = 0; i < n; ++i) {
+        out[i] = d[0];
+        for (int j = 0; j < deg; ++j) d[j] = add_mod(d[j], d[j + 1]);
+      }
+  }
+}
+
+void KWiseHash::bucket_range(std::uint64_t start, std::size_t n, std::uint64_t buckets, std::int64_t* out) const {
+  require(buckets >= 1 && buckets <= max_buckets, "buckets must be in [1, 2^32 - 1], got ", buckets);
+  static_assert(sizeof(std::int64_t) == sizeof(std::uint64_t), "hash values are written in place");
+  auto* h = reinterpret_cast<std::uint64_t*>(out);
+  hash_range(start, n, h);
+  for (std::size_t i = 0; i < n; ++i) out[i] = bucket_of(h[i], buckets);
+}
+
+void KWiseHash::sign_range(std::uint64_t start, std::size_t n, double* out) const {
+  constexpr std::size_t kChunk = 256;
+  std::uint64_t h[kChunk];
+  for (std::size_t b0 = 0; b0 < n; b0 += kChunk) {
+    const std::size_t m = std::min(kChunk, n - b0);
+    hash_range(start + b0, m, h);
+    for (std::size_t i = 0; i < m; ++i) out[b0 + i] = sign_of(h[i]);
+  }
 }
 
 }  // namespace streamattn

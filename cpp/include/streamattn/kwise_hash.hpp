@@ -54,6 +54,20 @@ class KWiseHash {
   void bucket(const std::uint64_t* keys, std::size_t n, std::uint64_t buckets, std::int64_t* out) const;
   void sign(const std::uint64_t* keys, std::size_t n, double* out) const;
 
+  /// Consecutive keys start, start+1, ..., start+n-1 (all < p): the same values as the batched
+  /// forms, computed by forward differences (k-1 additions mod p per key instead of k-1
+  /// multiplications), exact field arithmetic, so bit-identical to hash() on every ISA.
+  void hash_range(std::uint64_t start, std::size_t n, std::uint64_t* out) const;
+  void bucket_range(std::uint64_t start, std::size_t n, std::uint64_t buckets, std::int64_t* out) const;
+  void sign_range(std::uint64_t start, std::size_t n, double* out) const;
+
+  /// bucket() and sign() of a hash value h (the definitions above).
+  static std::int64_t bucket_of(std::uint64_t h, std::uint64_t buckets) {
+    const std::uint64_t hi = (h >> 32) * buckets, lo = ((h & 0xffffffffu) * buckets) >> 32;
+    return static_cast<std::int64_t>((hi + lo) >> 29);
+  }
+  static double sign_of(std::uint64_t h) { return 1.0 - 2.0 * static_cast<double>(h & 1u); }
+
   bool operator==(const KWiseHash& o) const { return seed_ == o.seed_ && coeffs_ == o.coeffs_; }
   bool operator!=(const KWiseHash& o) const { return !(*this == o); }
 

@@ -15,4 +15,6 @@
 #include "streamattn/seeding.hpp"
 #include "streamattn/serialize.hpp"
 #include "streamattn/taylor_features.hpp"
+#include "streamattn/sparse_recovery.hpp"
+#include "streamattn/sparse_vector.hpp"
 #include "streamattn/validate.hpp"
