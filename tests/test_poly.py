@@ -17,7 +17,7 @@ import streamattn as sa
 SEED = 20240505
 
 
-def rng(offset: int = 0) -> np.random.Generator:
+def gen(offset: int = 0) -> np.random.Generator:
     return np.random.default_rng(SEED + offset)
 
 
@@ -58,7 +58,7 @@ def test_feature_inner_product_is_taylor_polynomial(d, g):
     c = 1.0 / math.sqrt(d)
     tf = sa.TaylorFeatures(d, g, c)
     assert tf.dim == math.comb(d + g, g)
-    X = rng(d * 10 + g).standard_normal((12, d))
+    X = gen(d * 10 + g).standard_normal((12, d))
     F = tf.transform(X)
     assert F.shape == (12, tf.dim) and F.dtype == np.float64
     x = c * (X @ X.T)
@@ -79,7 +79,7 @@ def test_feature_formula_and_monomial_order():
         keys.append((len(vars_), vars_))
     assert keys == sorted(keys)
     assert len({tuple(a) for a in E}) == tf.dim  # every monomial once
-    x = rng(1).standard_normal(d)
+    x = gen(1).standard_normal(d)
     expected = [
         c ** (a.sum() / 2) * np.prod(x**a) / math.sqrt(np.prod([math.factorial(int(ai)) for ai in a])) for a in E
     ]
@@ -88,7 +88,7 @@ def test_feature_formula_and_monomial_order():
 
 def test_features_float32_input_and_views():
     tf = sa.TaylorFeatures(4, 3, 0.5)
-    X = rng(2).standard_normal((9, 8))
+    X = gen(2).standard_normal((9, 8))
     X32 = X.astype(np.float32)
     view = X32[:, ::2]  # strided, not contiguous
     np.testing.assert_array_equal(tf.transform(view), tf.transform(np.ascontiguousarray(view).astype(np.float64)))
@@ -170,7 +170,7 @@ def test_choose_degree():
 def test_exact_attention_matches_naive(nq, nk, causal):
     if causal and nq > nk:
         pytest.skip("causal needs nq <= nk (the error is tested in test_bad_inputs)")
-    r = rng(nq + nk)
+    r = gen(nq + nk)
     Q, K, V = r.standard_normal((nq, 16)), r.standard_normal((nk, 16)), r.standard_normal((nk, 5))
     out = sa.exact_attention(Q, K, V, causal=causal)
     ref = naive_softmax(Q, K, V, 1 / 4, causal)
@@ -178,7 +178,7 @@ def test_exact_attention_matches_naive(nq, nk, causal):
 
 
 def test_exact_attention_scale_and_huge_scores():
-    r = rng(3)
+    r = gen(3)
     Q, K, V = r.standard_normal((200, 8)), r.standard_normal((900, 8)), r.standard_normal((900, 3))
     np.testing.assert_allclose(sa.exact_attention(Q, K, V, scale=1 / 8), naive_softmax(Q, K, V, 1 / 8), atol=1e-12)
     # Scores of +-1000: every row's top score is ~1000 and the rest reach -1000.
@@ -193,7 +193,7 @@ def test_exact_attention_scale_and_huge_scores():
 
 
 def test_exact_attention_float32_and_mixed_dtypes():
-    r = rng(4)
+    r = gen(4)
     Q, K, V = (r.standard_normal((40, 6)).astype(np.float32) for _ in range(3))
     out = sa.exact_attention(Q, K, V, causal=True)
     assert out.dtype == np.float64
@@ -206,7 +206,7 @@ def test_exact_attention_float32_and_mixed_dtypes():
 def test_exact_attention_memory_is_not_quadratic():
     # n x n float64 would be 3.2 GB; the blocked computation adds well under 100 MB.
     n = 20_000
-    r = rng(5)
+    r = gen(5)
     Q, K, V = r.standard_normal((n, 2)), r.standard_normal((n, 2)), r.standard_normal((n, 1))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out = sa.exact_attention(Q, K, V, causal=True)
@@ -222,7 +222,7 @@ def test_exact_attention_memory_is_not_quadratic():
 @pytest.mark.parametrize("causal", [False, True])
 @pytest.mark.parametrize("g", [0, 1, 2, 3, 4])
 def test_poly_attention_equals_polynomial_reference(causal, g):
-    r = rng(10 + g)
+    r = gen(10 + g)
     Q, K, V = (0.5 * r.standard_normal((300, 6)) for _ in range(2)), None, None
     Q, K = next(Q), next(Q)
     V = r.standard_normal((300, 4))
@@ -234,7 +234,7 @@ def test_poly_attention_equals_polynomial_reference(causal, g):
 def test_poly_causal_chunk_boundaries(n):
     """Chunked causal == non-chunked causal for n < chunk, n = chunk, n = chunk + 1, several chunks."""
     chunk = 64
-    r = rng(100 + n)
+    r = gen(100 + n)
     Q, K = 0.4 * r.standard_normal((n, 8)), 0.4 * r.standard_normal((n, 8))
     V = r.standard_normal((n, 3))
     for g in [2, 4]:
@@ -248,7 +248,7 @@ def test_poly_causal_chunk_boundaries(n):
 
 @pytest.mark.parametrize("nq,nk", [(1, 50), (37, 300), (300, 301)])
 def test_poly_causal_cross_alignment(nq, nk):
-    r = rng(nq)
+    r = gen(nq)
     Q, K = 0.4 * r.standard_normal((nq, 5)), 0.4 * r.standard_normal((nk, 5))
     V = r.standard_normal((nk, 2))
     out = sa.poly_attention(Q, K, V, 2, causal=True, chunk=32)
@@ -259,7 +259,7 @@ def test_poly_causal_cross_alignment(nq, nk):
 
 
 def test_poly_float32_accumulates_in_float64():
-    r = rng(7)
+    r = gen(7)
     Q, K = (0.3 * r.standard_normal((500, 8)).astype(np.float32) for _ in range(2))
     V = r.standard_normal((500, 4)).astype(np.float32)
     for causal in [False, True]:
@@ -275,7 +275,7 @@ def test_poly_error_within_bound_and_falls_with_degree(causal):
     d, n = 8, 400
     c = 1 / math.sqrt(d)
     B = math.sqrt(0.8 / (c * d))
-    r = rng(8)
+    r = gen(8)
     Q, K = r.uniform(-B, B, (n, d)), r.uniform(-B, B, (n, d))
     V = r.uniform(-1, 1, (n, 3))
     exact = sa.exact_attention(Q, K, V, causal=causal)
@@ -292,7 +292,7 @@ def test_poly_error_within_bound_and_falls_with_degree(causal):
 
 
 def test_poly_stats_vacuous_bound_is_inf():
-    r = rng(9)
+    r = gen(9)
     Q, K, V = 3 * r.standard_normal((20, 4)), 3 * r.standard_normal((20, 4)), r.standard_normal((20, 2))
     _, st = sa.poly_attention(Q, K, V, 2, return_stats=True)
     assert st["eps"] >= 1 and st["bound"] == math.inf
@@ -329,7 +329,7 @@ def test_bad_inputs(fn):
             return sa.exact_attention(Q, K, V, **kw)
         return sa.poly_attention(Q, K, V, kw.pop("degree", 2), **kw)
 
-    r = rng(11)
+    r = gen(11)
     Q, K, V = r.standard_normal((10, 4)), r.standard_normal((12, 4)), r.standard_normal((12, 3))
     with pytest.raises(ValueError, match="K must have as many columns as Q"):
         call(Q, K[:, :3], V)
@@ -370,7 +370,7 @@ def test_bad_inputs(fn):
 
 
 def test_prefix_state_absorb_apply_merge():
-    r = rng(12)
+    r = gen(12)
     d, dv, g = 6, 3, 4
     K, V, Q = 0.5 * r.standard_normal((250, d)), r.standard_normal((250, dv)), 0.5 * r.standard_normal((40, d))
     st = sa.PolyPrefixState(d, dv, g)
@@ -400,7 +400,7 @@ def test_prefix_state_absorb_apply_merge():
 
 
 def test_prefix_state_rejected_absorb_changes_nothing():
-    r = rng(13)
+    r = gen(13)
     st = sa.PolyPrefixState(4, 2, 2)
     K, V = r.standard_normal((20, 4)), r.standard_normal((20, 2))
     st.absorb(K, V)
@@ -417,7 +417,7 @@ def test_prefix_state_rejected_absorb_changes_nothing():
 
 def test_prefix_state_token_by_token_is_causal_attention():
     """Absorb one row, answer the next query: the causal recurrence, here with intra-chunk size 1."""
-    r = rng(14)
+    r = gen(14)
     n, d = 30, 4
     Q, K, V = 0.5 * r.standard_normal((n, d)), 0.5 * r.standard_normal((n, d)), r.standard_normal((n, 2))
     st = sa.PolyPrefixState(d, 2, 2)
