@@ -9,11 +9,16 @@ from __future__ import annotations
 from . import _core
 from ._core import (
     AMSSketch,
+    CausalStream,
     CountSketch,
     GaussianSketch,
     KWiseHash,
+    KVStream,
     PolyPrefixState,
     TaylorFeatures,
+    SparseRecovery,
+    SparseRecoveryMatrix,
+    SparseVector,
     available_isas,
     choose_degree,
     exact_attention,
@@ -21,7 +26,10 @@ from ._core import (
     poly_attention,
     set_isa,
     taylor_error,
+    sparse_recovery_plan,
 )
+
+from ._plan import Plan, plan
 
 __version__: str = _core.__version__
 
@@ -33,18 +41,26 @@ def build_info() -> dict:
 
 __all__ = [
     "AMSSketch",
+    "CausalStream",
     "CountSketch",
     "GaussianSketch",
     "KWiseHash",
+    "KVStream",
+    "Plan",
     "PolyPrefixState",
     "TaylorFeatures",
+    "SparseRecovery",
+    "SparseRecoveryMatrix",
+    "SparseVector",
     "__version__",
     "available_isas",
     "build_info",
     "choose_degree",
     "exact_attention",
     "get_isa",
+    "plan",
     "poly_attention",
     "set_isa",
     "taylor_error",
+    "sparse_recovery_plan",
 ]

@@ -79,6 +79,7 @@ class Rng {
 
 /// A test vector: the final x, and the turnstile stream that produces it (empty = stream x densely).
 struct Trial {
+  Kind kind = Kind::flat;
   std::vector<double> x;
   std::vector<std::int64_t> stream_indices;
   std::vector<double> stream_values;
@@ -100,6 +101,7 @@ inline void add_noise(Rng& rng, std::vector<double>& x, double sigma) {
 inline Trial make_trial(Kind kind, std::int64_t n, std::int64_t k, double eps, std::uint64_t seed) {
   Rng rng(streamattn::derive_seed(seed, 1000 + static_cast<std::uint64_t>(kind), static_cast<std::uint64_t>(n)));
   Trial t;
+  t.kind = kind;
   t.x.assign(static_cast<std::size_t>(n), 0.0);
   auto& x = t.x;
   const double noise_norm = 1.0, sigma = noise_norm / std::sqrt(static_cast<double>(n));
@@ -233,7 +235,18 @@ inline double norm(const std::vector<double>& x) {
 
 /// Streams a trial into a sketch (turnstile list or dense rows).
 inline void feed(streamattn::SparseRecovery& sk, const Trial& t) {
-  if (!t.stream_indices.empty()) {
+  if (t.stream_indices.empty() && (t.kind == Kind::exact_sparse)) {
+    // A sparse vector arrives as the stream of its nonzero entries.
+    std::vector<std::int64_t> idx;
+    std::vector<double> val;
+    for (std::size_t i = 0; i < t.x.size(); ++i)
+      if (t.x[i] != 0.0) {
+        idx.push_back(static_cast<std::int64_t>(i));
+        val.push_back(t.x[i]);
+      }
+    sk.update(idx.data(), static_cast<streamattn::Index>(idx.size()),
+              Eigen::Map<const Eigen::VectorXd>(val.data(), static_cast<Eigen::Index>(val.size())));
+  } else if (!t.stream_indices.empty()) {
     sk.update(t.stream_indices.data(), static_cast<streamattn::Index>(t.stream_indices.size()),
               Eigen::Map<const Eigen::VectorXd>(t.stream_values.data(), static_cast<Eigen::Index>(t.stream_values.size())));
   } else {
