@@ -27,30 +27,6 @@ std::uint64_t opt_max_bytes(py::handle h) {
 
 int to_degree(py::handle h) { return static_cast<int>(to_int(h, "degree", 0, TaylorFeatures::max_degree)); }
 
-// Calls f(q, k, v) with MatrixRef<T> views of one common dtype: float32 when all three are
-// float32, else float64 (the others are converted).
-template <class F>
-decltype(auto) with_float3(py::array& a, py::array& b, py::array& c, F&& f) {
-  if (a.dtype().itemsize() == 4 && b.dtype().itemsize() == 4 && c.dtype().itemsize() == 4) {
-    const MatrixRef<float> ra(view<float>(a)), rb(view<float>(b)), rc(view<float>(c));
-    return f(ra, rb, rc);
-  }
-  auto as64 = [](py::array& x) {
-    if (x.dtype().itemsize() != 8) x = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(x);
-  };
-  as64(a);
-  as64(b);
-  as64(c);
-  const MatrixRef<double> ra(view<double>(a)), rb(view<double>(b)), rc(view<double>(c));
-  return f(ra, rb, rc);
-}
-
-template <class F>
-decltype(auto) with_float2(py::array& a, py::array& b, F&& f) {
-  py::array c = a;  // a stand-in third array of a's dtype
-  return with_float3(a, b, c, [&](const auto& ra, const auto& rb, const auto&) { return f(ra, rb); });
-}
-
 py::dict stats_dict(const PolyStats& s) {
   py::dict d;
   d["beta"] = s.beta;

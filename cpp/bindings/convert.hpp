@@ -94,3 +94,32 @@ namespace streamattn::py_bind {
 /// bytes, bytearray or memoryview -> bytes; TypeError otherwise.
 py::bytes as_bytes(py::handle h, const char* name);
 }  // namespace streamattn::py_bind
+
+namespace streamattn::py_bind {
+/// Calls f(a, b, c) with MatrixRef views of three float arrays of one common type: float32 if
+/// all three are float32, else float64 (float32 arrays are then converted).
+template <class F>
+decltype(auto) with_float3(py::array& a, py::array& b, py::array& c, F&& f) {
+  if (a.dtype().itemsize() == 4 && b.dtype().itemsize() == 4 && c.dtype().itemsize() == 4) {
+    const MatrixRef<float> ra(view<float>(a)), rb(view<float>(b)), rc(view<float>(c));
+    return f(ra, rb, rc);
+  }
+  for (py::array* x : {&a, &b, &c})
+    if (x->dtype().itemsize() == 4) *x = py::array_t<double, py::array::forcecast>::ensure(*x);
+  const MatrixRef<double> ra(view<double>(a)), rb(view<double>(b)), rc(view<double>(c));
+  return f(ra, rb, rc);
+}
+
+/// Same for two arrays.
+template <class F>
+decltype(auto) with_float2(py::array& a, py::array& b, F&& f) {
+  if (a.dtype().itemsize() == 4 && b.dtype().itemsize() == 4) {
+    const MatrixRef<float> ra(view<float>(a)), rb(view<float>(b));
+    return f(ra, rb);
+  }
+  for (py::array* x : {&a, &b})
+    if (x->dtype().itemsize() == 4) *x = py::array_t<double, py::array::forcecast>::ensure(*x);
+  const MatrixRef<double> ra(view<double>(a)), rb(view<double>(b));
+  return f(ra, rb);
+}
+}  // namespace streamattn::py_bind

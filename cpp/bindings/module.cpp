@@ -7,6 +7,7 @@ namespace streamattn::py_bind {
 void bind_hash(py::module_& m);
 void bind_poly(py::module_& m);
 void bind_sketch(py::module_& m);
+void bind_stream(py::module_& m);
 void bind_sparse(py::module_& m);
 }  // namespace streamattn::py_bind
 
@@ -19,5 +20,6 @@ PYBIND11_MODULE(_core, m) {
   bind_hash(m);
   bind_poly(m);
   bind_sketch(m);
+  bind_stream(m);
   bind_sparse(m);
 }

@@ -57,6 +57,21 @@ RowMatrix<double> OnlineSoftmax::result() const {
   return out;
 }
 
+void OnlineSoftmax::merge(const OnlineSoftmax& o) {
+  require(queries_ == o.queries_ && limits_ == o.limits_ && scale_ == o.scale_ && dv_ == o.dv_,
+          "cannot merge probe accumulators of different probes");
+  for (Index i = 0; i < probes(); ++i) {
+    const auto u = static_cast<std::size_t>(i);
+    if (o.seen_[u] == 0) continue;
+    const double m = std::max(max_[u], o.max_[u]);
+    const double fa = std::exp(max_[u] - m), fb = std::exp(o.max_[u] - m);
+    sum_[u] = sum_[u] * fa + o.sum_[u] * fb;
+    acc_.row(i) = acc_.row(i) * fa + o.acc_.row(i) * fb;
+    max_[u] = m;
+    seen_[u] += o.seen_[u];
+  }
+}
+
 std::size_t OnlineSoftmax::nbytes() const {
   return sizeof(double) * static_cast<std::size_t>(queries_.size() + acc_.size()) +
          (sizeof(double) * 2 + sizeof(std::int64_t) + sizeof(std::uint64_t)) * limits_.size();

@@ -168,6 +168,42 @@ std::size_t PolyPrefixState::nbytes() const {
   return sizeof(double) * static_cast<std::size_t>(M_.size() + s_.size());
 }
 
+void PolyPrefixState::write(ByteWriter& w) const {
+  w.u64(static_cast<std::uint64_t>(d()));
+  w.u64(static_cast<std::uint64_t>(dv_));
+  w.u64(static_cast<std::uint64_t>(degree()));
+  w.f64(scale());
+  w.u64(features_.max_bytes());
+  w.u64(tokens_);
+  w.f64_array(M_.data(), static_cast<std::size_t>(M_.size()));
+  w.f64_array(s_.data(), static_cast<std::size_t>(s_.size()));
+}
+
+PolyPrefixState PolyPrefixState::read(ByteReader& r) {
+  const std::uint64_t d = r.u64(), dv = r.u64(), degree = r.u64();
+  const double scale = r.f64();
+  const std::uint64_t max_bytes = r.u64(), tokens = r.u64();
+  r.check(d >= 1 && d <= (std::uint64_t{1} << 20) && dv >= 1 && dv <= (std::uint64_t{1} << 20) &&
+              degree <= static_cast<std::uint64_t>(TaylorFeatures::max_degree),
+          "state sizes out of range");
+  r.check(scale > 0 && std::isfinite(scale), "state scale is not a positive finite number");
+  const std::int64_t t = taylor_dim(static_cast<Index>(d), static_cast<int>(degree));
+  // The state must be present in full before anything of its size is allocated.
+  r.check(static_cast<long double>(t) * (static_cast<long double>(dv) + 1) * 8 <= static_cast<long double>(r.remaining()),
+          "state size exceeds the payload");
+  std::optional<PolyPrefixState> st;
+  try {
+    st.emplace(static_cast<Index>(d), static_cast<Index>(dv), static_cast<int>(degree), scale, max_bytes);
+  } catch (const std::invalid_argument& e) {
+    r.check(false, std::string("state parameters rejected: ") + e.what());
+  }
+  r.f64_array(st->M_.data(), static_cast<std::uint64_t>(st->M_.size()));
+  r.f64_array(st->s_.data(), static_cast<std::uint64_t>(st->s_.size()));
+  r.check(st->M_.allFinite() && st->s_.allFinite(), "state values are not finite");
+  st->tokens_ = tokens;
+  return std::move(*st);
+}
+
 std::string PolyPrefixState::repr() const {
   return message("PolyPrefixState(d=", d(), ", dv=", dv_, ", degree=", degree(), ", scale=", scale(),
                  ", dim=", dim(), ", tokens=", tokens_, ")");

@@ -9,23 +9,27 @@ from __future__ import annotations
 from . import _core
 from ._core import (
     AMSSketch,
+    CausalStream,
     CountSketch,
     GaussianSketch,
+    KVStream,
     KWiseHash,
     PolyPrefixState,
-    TaylorFeatures,
     SparseRecovery,
     SparseRecoveryMatrix,
     SparseVector,
+    TaylorFeatures,
     available_isas,
     choose_degree,
     exact_attention,
     get_isa,
     poly_attention,
     set_isa,
-    taylor_error,
     sparse_recovery_plan,
+    taylor_error,
 )
+
+from ._plan import Plan, plan
 
 __version__: str = _core.__version__
 
@@ -37,22 +41,26 @@ def build_info() -> dict:
 
 __all__ = [
     "AMSSketch",
+    "CausalStream",
     "CountSketch",
     "GaussianSketch",
+    "KVStream",
     "KWiseHash",
+    "Plan",
     "PolyPrefixState",
-    "TaylorFeatures",
     "SparseRecovery",
     "SparseRecoveryMatrix",
     "SparseVector",
+    "TaylorFeatures",
     "__version__",
     "available_isas",
     "build_info",
     "choose_degree",
     "exact_attention",
     "get_isa",
+    "plan",
     "poly_attention",
     "set_isa",
-    "taylor_error",
     "sparse_recovery_plan",
+    "taylor_error",
 ]

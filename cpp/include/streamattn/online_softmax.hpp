@@ -43,6 +43,10 @@ class OnlineSoftmax {
   /// Number of keys each probe has seen.
   const std::vector<std::uint64_t>& keys_seen() const { return seen_; }
 
+  /// Combines the state of another accumulator over other keys, for the same probes (same
+  /// queries, limits and scale): the result is the state over both key sets.
+  void merge(const OnlineSoftmax& other);
+
   std::size_t nbytes() const;
   void write(ByteWriter& w) const;
   static OnlineSoftmax read(ByteReader& r);

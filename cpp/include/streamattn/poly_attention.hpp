@@ -34,6 +34,7 @@
 #include <string>
 
 #include "streamattn/common.hpp"
+#include "streamattn/serialize.hpp"
 #include "streamattn/taylor_features.hpp"
 
 namespace streamattn {
@@ -102,6 +103,11 @@ class PolyPrefixState {
   /// Bytes of M and s.
   std::size_t nbytes() const;
   std::string repr() const;
+
+  /// Appends d, dv, degree, scale, max_bytes, tokens, M and s to a payload (see causal_stream.hpp).
+  void write(ByteWriter& w) const;
+  /// Reads what write() wrote; every size and value is checked (std::invalid_argument).
+  static PolyPrefixState read(ByteReader& r);
 
  private:
   template <class T>

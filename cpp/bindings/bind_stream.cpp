@@ -1,0 +1,310 @@
+// Python bindings: CausalStream, KVStream, plan().
+#include <pybind11/stl.h>
+
+#include <cmath>
+
+#include "convert.hpp"
+#include "streamattn/causal_stream.hpp"
+#include "streamattn/kv_stream.hpp"
+#include "streamattn/plan.hpp"
+
+namespace streamattn::py_bind {
+namespace {
+
+std::optional<double> opt_float(py::handle h, const char* name) {
+  if (h.is_none()) return std::nullopt;
+  return to_float(h, name);
+}
+
+double scale_or_default(py::handle scale, Index d) {
+  if (scale.is_none()) return 1.0 / std::sqrt(static_cast<double>(d));
+  const double c = to_float(scale, "scale");
+  if (!(c > 0)) throw py::value_error(message("scale must be > 0, got ", c));
+  return c;
+}
+
+std::uint64_t max_bytes_arg(py::handle h) {
+  return h.is_none() ? 0 : static_cast<std::uint64_t>(to_int(h, "max_bytes", 1, std::int64_t{1} << 62));
+}
+
+/// output_sketch= (k, eps) with n=, or a SparseRecoveryMatrix.
+std::optional<SparseRecoveryMatrix> make_output_sketch(py::handle spec, py::handle n, Index dv, py::handle delta,
+                                                       py::handle seed) {
+  if (spec.is_none()) return std::nullopt;
+  if (py::isinstance<SparseRecoveryMatrix>(spec)) return spec.cast<SparseRecoveryMatrix>();
+  if (!py::isinstance<py::tuple>(spec) || py::len(spec) != 2)
+    throw py::type_error("output_sketch must be a (k, eps) tuple or a SparseRecoveryMatrix");
+  if (n.is_none()) throw py::value_error("output_sketch=(k, eps) needs n= (the number of output rows to sketch)");
+  py::tuple t = py::reinterpret_borrow<py::tuple>(spec);
+  const auto nn = static_cast<std::uint64_t>(to_int(n, "n", 1, static_cast<std::int64_t>(SparseRecoveryMatrix::max_n)));
+  const Index k = to_int(t[0], "output_sketch k", 1, static_cast<std::int64_t>(nn));
+  const double eps = to_float(t[1], "output_sketch eps");
+  return SparseRecoveryMatrix(SparseRecoveryPlan::make(nn, k, eps, to_float(delta, "delta"), dv), to_seed(seed, "seed"));
+}
+
+py::dict certificate_dict(const Certificate& c) {
+  py::dict d;
+  d["max_abs_error"] = c.max_abs_error;
+  d["mean_abs_error"] = c.mean_abs_error;
+  d["max_rel_error"] = c.max_rel_error;
+  d["probes"] = c.probes;
+  d["evaluated"] = c.evaluated;
+  d["exact"] = to_numpy(c.exact);
+  d["approx"] = to_numpy(c.approx);
+  d["positions"] = c.positions;
+  return d;
+}
+
+DecodeMethod method_arg(const std::string& m) { return parse_decode_method(m); }
+
+py::object rows_or_none(RowMatrix<double>& out, bool return_rows) {
+  if (!return_rows) return py::none();
+  return to_numpy(out);
+}
+
+py::dict plan_as_dict(const StreamPlan& p) {
+  py::dict d;
+  d["n"] = p.request.n;
+  d["d"] = p.request.d;
+  d["dv"] = p.request.dv;
+  d["degree"] = p.degree;
+  d["degree_reason"] = p.degree_reason;
+  d["t"] = p.t;
+  d["state"] = p.state;
+  d["sketch_size"] = p.state == "sketched" ? py::object(py::int_(p.sketch_size)) : py::object(py::none());
+  d["sketch_eps2"] = p.state == "sketched" ? py::object(py::float_(p.sketch_eps2)) : py::object(py::none());
+  d["state_bytes"] = p.state_bytes;
+  if (p.output) {
+    py::dict o;
+    o["k"] = p.output->k;
+    o["eps1"] = p.output->eps;
+    o["delta"] = p.output->delta;
+    o["rows"] = p.output->rows;
+    o["buckets"] = p.output->buckets;
+    o["bit_rows"] = p.output->bit_rows;
+    o["bits"] = p.output->bits;
+    o["nbytes"] = p.output->nbytes();
+    d["output_sketch"] = o;
+  } else {
+    d["output_sketch"] = py::none();
+  }
+  d["total_bytes"] = p.total_bytes;
+  d["update_flops_per_token"] = p.update_flops_per_token;
+  d["query_flops"] = p.query_flops;
+  d["beta"] = p.request.beta ? py::object(py::float_(*p.request.beta)) : py::object(py::none());
+  d["taylor_eps"] = p.taylor_eps ? py::object(py::float_(*p.taylor_eps)) : py::object(py::none());
+  d["attention_bound"] = p.attention_bound ? py::object(py::float_(*p.attention_bound)) : py::object(py::none());
+  d["column_bound"] = p.column_bound ? py::object(py::float_(*p.column_bound)) : py::object(py::none());
+  d["vacuous"] = p.vacuous;
+  d["suggested_degree"] = p.suggested_degree ? py::object(py::int_(*p.suggested_degree)) : py::object(py::none());
+  d["notes"] = p.notes;
+  return d;
+}
+
+template <class Stream>
+void bind_stream_common(py::class_<Stream>& c) {
+  c.def_property_readonly("d", &Stream::d, "Query/key dimension.")
+      .def_property_readonly("dv", &Stream::dv, "Value dimension.")
+      .def_property_readonly("degree", &Stream::degree, "Taylor degree g.")
+      .def_property_readonly("scale", &Stream::scale, "Score scale c.")
+      .def_property_readonly("dim", &Stream::dim, "Feature dimension t = C(d+g, g).")
+      .def_property_readonly("tokens_seen", &Stream::tokens_seen, "Key rows streamed so far.")
+      .def_property_readonly("nbytes", &Stream::nbytes, "Bytes of the state (+ probes and output sketch); independent of n.")
+      .def_property_readonly("has_probes", &Stream::has_probes)
+      .def_property_readonly("has_output_sketch", &Stream::has_output_sketch)
+      .def_property_readonly("output_sketch", [](const Stream& s) { return s.output_sketch(); },
+                             "Copy of the SparseRecoveryMatrix of the output rows.")
+      .def(
+          "certificate", [](const Stream& s) { return certificate_dict(s.certificate()); },
+          "Measured error on the probe queries: max_abs_error, mean_abs_error, max_rel_error, probes, "
+          "evaluated, exact, approx, positions.")
+      .def(
+          "sparse_columns",
+          [](const Stream& s, const std::string& method) {
+            const DecodeMethod m = method_arg(method);
+            py::gil_scoped_release nogil;
+            return s.sparse_columns(m);
+          },
+          py::arg("method") = "standard", "Decode every output column as a k-sparse SparseVector (list of dv).")
+      .def("__repr__", &Stream::repr)
+      .def("to_bytes", [](const Stream& s) { return to_pybytes(s.to_bytes()); }, "Versioned, checksummed bytes of the whole stream.")
+      .def_static(
+          "from_bytes",
+          [](py::handle b) {
+            py::bytes bb = as_bytes(b, "data");
+            const ByteView v = byte_view(bb);
+            return Stream::from_bytes(v.data, v.size);
+          },
+          py::arg("data"), "Resume a stream from to_bytes() output; ValueError on corrupted bytes.")
+      .def(py::pickle([](const Stream& s) { return to_pybytes(s.to_bytes()); },
+                      [](py::bytes b) {
+                        const ByteView v = byte_view(b);
+                        return Stream::from_bytes(v.data, v.size);
+                      }));
+}
+
+}  // namespace
+
+void bind_stream(py::module_& m) {
+  py::class_<CausalStream> cs(m, "CausalStream", R"doc(
+Causal one-pass streaming attention: blocks of rows (q_j, k_j, v_j) in, output rows out, final at once.
+
+The state (M = U2^T V, s = U2^T 1, float64) does not grow with the stream. Optional probes give an
+a-posteriori error certificate; an optional output sketch collects the output columns for k-sparse
+decoding without storing them.
+)doc");
+  cs.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk, py::handle probes,
+                     py::handle probe_positions, py::handle output_sketch, py::handle n, py::handle seed, py::handle delta,
+                     py::handle max_bytes) {
+           const Index dd = to_int(d, "d", 1, Index{1} << 16);
+           const Index dvv = dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16);
+           CausalStream s(dd, dvv, static_cast<int>(to_int(degree, "degree", 0, 8)), scale_or_default(scale, dd),
+                          to_int(chunk, "chunk", 1, Index{1} << 16), max_bytes_arg(max_bytes));
+           if (!probes.is_none()) {
+             if (probe_positions.is_none())
+               throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
+             py::array q = float_array(probes, "probes", 2);
+             auto pos = int64_indices(probe_positions, "probe_positions");
+             std::vector<std::int64_t> p(pos.data(), pos.data() + pos.size());
+             with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>()), p); });
+           } else if (!probe_positions.is_none()) {
+             throw py::value_error("probe_positions given without probes");
+           }
+           if (auto o = make_output_sketch(output_sketch, n, dvv, delta, seed)) s.set_output_sketch(std::move(*o));
+           return s;
+         }),
+         py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
+         py::arg("chunk") = 256, py::arg("probes") = py::none(), py::arg("probe_positions") = py::none(),
+         py::arg("output_sketch") = py::none(), py::arg("n") = py::none(), py::arg("seed") = 0,
+         py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(),
+         "d, dv (default d), Taylor degree, scale (default 1/sqrt(d)), chunk rows; probes (p x d) with "
+         "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix.");
+  cs.def(
+        "update",
+        [](CausalStream& s, py::handle Q, py::handle K, py::handle V, bool return_rows) {
+          py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+          RowMatrix<double> out;
+          with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
+            py::gil_scoped_release nogil;
+            s.update(rq, rk, rv, return_rows ? &out : nullptr);
+          });
+          return rows_or_none(out, return_rows);
+        },
+        py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("return_rows") = true,
+        "Stream the next rows (n x d, n x d, n x dv); returns the n x dv output rows (float64), or None "
+        "with return_rows=False.")
+      .def_property_readonly("chunk", &CausalStream::chunk, "Rows per intra-chunk block.")
+      .def_property_readonly("numerator_state", [](const CausalStream& s) { return to_numpy(s.state().numerator_state()); },
+                             "Copy of M = U2^T V (t x dv).")
+      .def_property_readonly("normalizer_state", [](const CausalStream& s) {
+        const auto& v = s.state().normalizer_state();
+        return to_numpy_1d(std::vector<double>(v.data(), v.data() + v.size()));
+      }, "Copy of s = U2^T 1 (t).");
+  bind_stream_common(cs);
+
+  py::class_<KVStream> kv(m, "KVStream", R"doc(
+Keys-first streaming attention: add(K, V) streams keys into a constant-size state, query(Q) answers
+queries from it at any time in O(t dv) each — a constant-memory KV cache.
+
+state="exact" keeps M = U2^T V and s = U2^T 1; state="sketched" is the paper's layout: an implicit
+AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), with s kept exact.
+)doc");
+  kv.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, const std::string& state,
+                     const std::string& sketch, py::handle sketch_size, py::handle seed, py::handle first_token,
+                     py::handle probes, py::handle output_sketch, py::handle n, py::handle delta, py::handle max_bytes) {
+           const Index dd = to_int(d, "d", 1, Index{1} << 16);
+           const Index dvv = dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16);
+           KVStream::SketchOptions opt;
+           if (sketch == "ams")
+             opt.distribution = DenseSketch::Distribution::ams;
+           else if (sketch == "gaussian")
+             opt.distribution = DenseSketch::Distribution::gaussian;
+           else
+             throw py::value_error(message("sketch must be 'ams' or 'gaussian', got '", sketch, "'"));
+           opt.size = to_int(sketch_size, "sketch_size", 1, Index{1} << 24);
+           opt.seed = to_seed(seed, "seed");
+           KVStream s(dd, dvv, static_cast<int>(to_int(degree, "degree", 0, 8)), scale_or_default(scale, dd),
+                      parse_state_kind(state), opt,
+                      static_cast<std::uint64_t>(to_int(first_token, "first_token", 0, (std::int64_t{1} << 61) - 2)),
+                      max_bytes_arg(max_bytes));
+           if (!probes.is_none()) {
+             py::array q = float_array(probes, "probes", 2);
+             with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>())); });
+           }
+           if (auto o = make_output_sketch(output_sketch, n, dvv, delta, seed)) s.set_output_sketch(std::move(*o));
+           return s;
+         }),
+         py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
+         py::arg("state") = "exact", py::arg("sketch") = "ams", py::arg("sketch_size") = 256, py::arg("seed") = 0,
+         py::arg("first_token") = 0, py::arg("probes") = py::none(), py::arg("output_sketch") = py::none(),
+         py::arg("n") = py::none(), py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(),
+         "d, dv, degree, scale; state 'exact' | 'sketched' (sketch 'ams' | 'gaussian' of sketch_size rows, seed); "
+         "first_token: global position of this shard's first key; probes (p x d); output_sketch=(k, eps) with n "
+         "query rows.");
+  kv.def(
+        "add",
+        [](KVStream& s, py::handle K, py::handle V) {
+          py::array k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+          with_float2(k, v, [&](const auto& rk, const auto& rv) {
+            py::gil_scoped_release nogil;
+            s.add(rk, rv);
+          });
+        },
+        py::arg("K"), py::arg("V"), "Stream keys (n x d) and values (n x dv) into the state.")
+      .def(
+          "query",
+          [](KVStream& s, py::handle Q) {
+            py::array q = float_array(Q, "Q", 2);
+            RowMatrix<double> out;
+            with_float(q, [&](const auto& rq) {
+              py::gil_scoped_release nogil;
+              out = s.query(rq);
+            });
+            return to_numpy(out);
+          },
+          py::arg("Q"), "Attention outputs (n x dv, float64) of queries over every key added so far.")
+      .def("merge", &KVStream::merge, py::arg("other"),
+           "Add the keys of another stream with the same parameters (shards of one key set).")
+      .def_property_readonly("state", [](const KVStream& s) { return std::string(state_kind_name(s.state_kind())); })
+      .def_property_readonly("first_token", &KVStream::first_token)
+      .def_property_readonly("queries_answered", &KVStream::queries_answered)
+      .def_property_readonly("normalizer_state", [](const KVStream& s) {
+        const auto& v = s.normalizer_state();
+        return to_numpy_1d(std::vector<double>(v.data(), v.data() + v.size()));
+      }, "Copy of s = U2^T 1 (t), exact in both states.")
+      .def_property_readonly("numerator_state", [](const KVStream& s) {
+        if (s.state_kind() == StateKind::exact) return to_numpy(s.exact_state().numerator_state());
+        const RowMatrix<double>& A = s.sketch().value();
+        const Index t = s.dim();
+        return to_numpy(RowMatrix<double>(A.leftCols(t).transpose() * A.rightCols(s.dv())));
+      }, "Copy of U2^T V (exact) or its estimate (Psi U2)^T (Psi V) (sketched), t x dv.");
+  bind_stream_common(kv);
+
+  m.def(
+      "_plan",
+      [](py::handle n, py::handle d, py::handle dv, py::handle k, py::handle eps1, py::handle eps2, py::handle delta,
+         py::handle beta, py::handle degree, py::handle eps, const std::string& state, py::handle sketch_size,
+         py::handle chunk) {
+        PlanRequest r;
+        r.n = static_cast<std::uint64_t>(to_int(n, "n", 1, (std::int64_t{1} << 61) - 2));
+        r.d = to_int(d, "d", 1, Index{1} << 16);
+        r.dv = dv.is_none() ? 0 : to_int(dv, "dv", 1, Index{1} << 16);
+        if (!k.is_none()) r.k = to_int(k, "k", 1, static_cast<std::int64_t>(r.n));
+        r.eps1 = opt_float(eps1, "eps1");
+        r.eps2 = opt_float(eps2, "eps2");
+        r.delta = to_float(delta, "delta");
+        r.beta = opt_float(beta, "beta");
+        if (!degree.is_none()) r.degree = static_cast<int>(to_int(degree, "degree", 0, 8));
+        r.eps = opt_float(eps, "eps");
+        r.state = state;
+        if (!sketch_size.is_none()) r.sketch_size = to_int(sketch_size, "sketch_size", 1, Index{1} << 24);
+        r.chunk = to_int(chunk, "chunk", 1, Index{1} << 16);
+        const StreamPlan p = plan(r);
+        return py::make_tuple(plan_as_dict(p), p.repr());
+      },
+      py::arg("n"), py::arg("d"), py::arg("dv"), py::arg("k"), py::arg("eps1"), py::arg("eps2"), py::arg("delta"),
+      py::arg("beta"), py::arg("degree"), py::arg("eps"), py::arg("state"), py::arg("sketch_size"), py::arg("chunk"),
+      "(plan dict, text): see streamattn.plan.");
+}
+
+}  // namespace streamattn::py_bind

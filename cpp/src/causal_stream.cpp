@@ -1,0 +1,326 @@
+#include "streamattn/causal_stream.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "streamattn/validate.hpp"
+
+namespace streamattn {
+
+namespace detail {
+
+void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree) {
+  double inv_fact[TaylorFeatures::max_degree + 1];
+  inv_fact[0] = 1.0;
+  for (int p = 1; p <= degree; ++p) inv_fact[p] = inv_fact[p - 1] / p;
+  // Horner's rule per entry: r = 1/g!, then r = r x + 1/p! for p = g-1 .. 0.
+  for (Index i = 0; i < x.rows(); ++i) {
+    double* row = &x(i, 0);
+    for (Index j = 0; j < x.cols(); ++j) {
+      const double v = row[j];
+      double r = inv_fact[degree];
+      for (int p = degree - 1; p >= 0; --p) r = r * v + inv_fact[p];
+      row[j] = r;
+    }
+  }
+}
+
+template <class T>
+void require_bounded_rows(const MatrixRef<T>& X, double scale, const char* name) {
+  constexpr double kLimit = 1e30;
+  for (Index i = 0; i < X.rows(); ++i) {
+    const double sq = scale * X.row(i).template cast<double>().squaredNorm();
+    if (!(sq <= kLimit))
+      throw std::invalid_argument(message(name, " row ", i, " has scale*|x|^2 = ", sq,
+                                          " > 1e30: far outside the range where the polynomial method "
+                                          "is meaningful (and its sums could overflow); rescale the input"));
+  }
+}
+
+template <class T>
+void require_bounded_values(const MatrixRef<T>& V, const char* name) {
+  constexpr double kLimit = 1e30;
+  if (V.size() == 0) return;
+  const double m = V.template cast<double>().cwiseAbs().maxCoeff();
+  require(m <= kLimit, name, " has an entry of magnitude ", m, " > 1e30; rescale the values");
+}
+
+template void require_bounded_rows<float>(const MatrixRef<float>&, double, const char*);
+template void require_bounded_rows<double>(const MatrixRef<double>&, double, const char*);
+template void require_bounded_values<float>(const MatrixRef<float>&, const char*);
+template void require_bounded_values<double>(const MatrixRef<double>&, const char*);
+
+}  // namespace detail
+
+// --- ProbeSet -------------------------------------------------------------------------------
+
+void ProbeSet::write(ByteWriter& w) const {
+  exact.write(w);
+  w.u64(positions.size());
+  w.i64_array(positions.data(), positions.size());
+  for (auto e : evaluated) w.u8(e);
+  w.f64_array(approx.data(), static_cast<std::size_t>(approx.size()));
+}
+
+ProbeSet ProbeSet::read(ByteReader& r, Index d, Index dv, double scale) {
+  ProbeSet ps;
+  ps.exact = OnlineSoftmax::read(r);
+  r.check(ps.exact.d() == d && ps.exact.dv() == dv && ps.exact.scale() == scale, "probe shapes do not match the stream");
+  const std::uint64_t p = r.u64();
+  r.check(p == static_cast<std::uint64_t>(ps.exact.probes()), "probe count mismatch");
+  r.i64_array(ps.positions, p);
+  ps.evaluated.resize(static_cast<std::size_t>(p));
+  for (auto& e : ps.evaluated) {
+    e = r.u8();
+    r.check(e <= 1, "probe flag is not 0/1");
+  }
+  r.check(p * static_cast<std::uint64_t>(dv) <= r.remaining() / 8, "probe approximations exceed the payload");
+  ps.approx.resize(static_cast<Index>(p), dv);
+  r.f64_array(ps.approx.data(), static_cast<std::uint64_t>(ps.approx.size()));
+  return ps;
+}
+
+Certificate ProbeSet::certificate() const {
+  RowMatrix<double> ap = approx;
+  for (Index i = 0; i < ap.rows(); ++i)
+    if (!evaluated[static_cast<std::size_t>(i)]) ap.row(i).setConstant(std::numeric_limits<double>::quiet_NaN());
+  return make_certificate(exact.result(), std::move(ap), positions);
+}
+
+// --- CausalStream ---------------------------------------------------------------------------
+
+CausalStream::CausalStream(Index d, Index dv, int degree, double scale, Index chunk, std::uint64_t max_bytes)
+    : state_(d, dv, degree, scale, max_bytes), chunk_(chunk), max_bytes_(max_bytes) {
+  require(chunk >= 1 && chunk <= (Index{1} << 16), "chunk must be in [1, 65536], got ", chunk);
+}
+
+void CausalStream::set_probes(const MatrixRef<double>& queries, const std::vector<std::int64_t>& positions) {
+  require(tokens_ == 0, "probes must be set before the first update");
+  require(queries.cols() == d(), "probes must have d = ", d(), " columns, got ", queries.cols());
+  require(static_cast<std::size_t>(queries.rows()) == positions.size(), "probe positions must have one entry per probe: ",
+          queries.rows(), " probes, ", positions.size(), " positions");
+  require(queries.rows() <= (Index{1} << 16), "at most 65536 probes, got ", queries.rows());
+  require_finite(queries, "probes");
+  for (std::size_t i = 0; i < positions.size(); ++i)
+    require(positions[i] >= 0, "probe position ", i, " is ", positions[i], "; positions must be >= 0");
+  ProbeSet ps;
+  ps.exact = OnlineSoftmax(RowMatrix<double>(queries), positions, scale(), dv());
+  ps.positions = positions;
+  ps.evaluated.assign(positions.size(), 0);
+  ps.approx = RowMatrix<double>::Constant(queries.rows(), dv(), std::numeric_limits<double>::quiet_NaN());
+  probes_ = std::move(ps);
+}
+
+Certificate CausalStream::certificate() const {
+  require(probes_.has_value(), "this stream has no probes: pass probes= (queries and positions) to get a certificate");
+  return probes_->certificate();
+}
+
+void CausalStream::set_output_sketch(SparseRecoveryMatrix sketch) {
+  require(tokens_ == 0, "the output sketch must be set before the first update");
+  require(sketch.columns() == dv(), "the output sketch must have dv = ", dv(), " columns, got ", sketch.columns());
+  output_ = std::move(sketch);
+}
+
+const SparseRecoveryMatrix& CausalStream::output_sketch() const {
+  require(output_.has_value(), "this stream has no output sketch: pass output_sketch=(k, eps) with n");
+  return *output_;
+}
+
+std::vector<SparseVector> CausalStream::sparse_columns(DecodeMethod method) const {
+  return output_sketch().decode(method);
+}
+
+template <class T>
+void CausalStream::check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V) const {
+  require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
+  require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
+  require(V.cols() == dv(), "V must have dv = ", dv(), " columns, got ", V.cols());
+  require(K.rows() == Q.rows() && V.rows() == Q.rows(), "Q, K and V must have the same number of rows, got ",
+          Q.rows(), ", ", K.rows(), ", ", V.rows());
+  require_finite(Q, "Q");
+  require_finite(K, "K");
+  require_finite(V, "V");
+  detail::require_bounded_rows(Q, scale(), "Q");
+  detail::require_bounded_rows(K, scale(), "K");
+  detail::require_bounded_values(V, "V");
+  if (output_)
+    require(tokens_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(), "the output sketch covers n = ",
+            output_->n(), " rows; this block would bring the stream to ", tokens_ + static_cast<std::uint64_t>(Q.rows()));
+}
+
+namespace {
+template <class M>
+void ensure(M& m, Index rows, Index cols) {
+  if (m.rows() < rows || m.cols() != cols) m.resize(rows, cols);
+}
+
+void require_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree) {
+  for (Index i = 0; i < den.size(); ++i) {
+    const double v = den[i];
+    if (!(v > 0.0) || !std::isfinite(v))
+      throw std::invalid_argument(message("the polynomial normalizer is ", v, " at stream row ",
+                                          first_row + static_cast<std::uint64_t>(i), " (degree ", degree, "): ",
+                                          degree % 2 == 1 ? "odd degrees let P_g go negative; use an even degree"
+                                                          : "the inputs are too large for this degree"));
+  }
+}
+}  // namespace
+
+template <class T>
+void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V,
+                               RowMatrix<double>* out) {
+  check_block(Q, K, V);
+  const Index n = Q.rows(), dd = d(), dvv = dv();
+  const double c = scale();
+  const int g = degree();
+  if (out) out->resize(n, dvv);
+  if (n == 0) return;
+
+  // Only an odd degree can fail after the checks (a normalizer <= 0): keep what is needed to undo.
+  std::optional<PolyPrefixState> backup_state;
+  std::optional<ProbeSet> backup_probes;
+  std::optional<SparseRecoveryMatrix> backup_output;
+  const std::uint64_t backup_tokens = tokens_;
+  if (g % 2 == 1) {
+    backup_state = state_;
+    backup_probes = probes_;
+    backup_output = output_;
+  }
+  try {
+    const Index b = std::min(chunk_, n);
+    ensure(num_, b, dvv);
+    ensure(q_, b, dd);
+    ensure(k_, b, dd);
+    ensure(v_, b, dvv);
+    ensure(s_, b, b);
+    if (den_.size() < b) den_.resize(b);
+    for (Index a = 0; a < n; a += chunk_) {
+      const Index r = std::min(chunk_, n - a);
+      const std::uint64_t pos0 = tokens_;
+      auto nm = num_.topRows(r);
+      auto dn = den_.head(r);
+      nm.setZero();
+      dn.setZero();
+      const MatrixRef<T> Qc(Q.middleRows(a, r)), Kc(K.middleRows(a, r)), Vc(V.middleRows(a, r));
+      // Inter-chunk part: every earlier key, through the prefix state.
+      if (state_.tokens() > 0) state_.accumulate(Qc, nm, dn, ws_);
+      // Intra-chunk part: P_g(c q.k) over this chunk's keys, causally masked.
+      q_.topRows(r) = c * Qc.template cast<double>();
+      k_.topRows(r) = Kc.template cast<double>();
+      v_.topRows(r) = Vc.template cast<double>();
+      auto sb = s_.topLeftCorner(r, r);
+      sb.noalias() = q_.topRows(r) * k_.topRows(r).transpose();
+      detail::taylor_polynomial_inplace(sb, g);
+      sb.template triangularView<Eigen::StrictlyUpper>().setZero();
+      nm.noalias() += sb.template triangularView<Eigen::Lower>() * v_.topRows(r);
+      dn.noalias() += sb.rowwise().sum();
+      require_normalizers(dn, pos0, g);
+
+      if (probes_) {
+        // Probes standing in this chunk: the same two parts, with the key range cut at the probe.
+        std::vector<Index> hit;
+        for (std::size_t i = 0; i < probes_->positions.size(); ++i) {
+          const auto p = static_cast<std::uint64_t>(probes_->positions[i]);
+          if (p >= pos0 && p < pos0 + static_cast<std::uint64_t>(r)) hit.push_back(static_cast<Index>(i));
+        }
+        if (!hit.empty()) {
+          const Index m = static_cast<Index>(hit.size());
+          RowMatrix<double> qp(m, dd);
+          for (Index i = 0; i < m; ++i) qp.row(i) = probes_->exact.queries().row(hit[static_cast<std::size_t>(i)]);
+          RowMatrix<double> pn = RowMatrix<double>::Zero(m, dvv);
+          Eigen::VectorXd pd = Eigen::VectorXd::Zero(m);
+          if (state_.tokens() > 0) state_.accumulate(MatrixRef<double>(qp), pn, pd, ws_);
+          RowMatrix<double> sp = (c * qp) * k_.topRows(r).transpose();
+          detail::taylor_polynomial_inplace(sp, g);
+          for (Index i = 0; i < m; ++i) {
+            const Index last = static_cast<Index>(static_cast<std::uint64_t>(probes_->positions[static_cast<std::size_t>(hit[static_cast<std::size_t>(i)])]) - pos0);
+            sp.row(i).tail(r - last - 1).setZero();
+          }
+          pn.noalias() += sp * v_.topRows(r);
+          pd.noalias() += sp.rowwise().sum();
+          require_normalizers(pd, pos0, g);
+          for (Index i = 0; i < m; ++i) {
+            const auto at = static_cast<std::size_t>(hit[static_cast<std::size_t>(i)]);
+            probes_->approx.row(static_cast<Index>(at)) = pn.row(i) / pd[i];
+            probes_->evaluated[at] = 1;
+          }
+        }
+        probes_->exact.absorb(pos0, Kc, Vc);
+      }
+
+      nm = dn.cwiseInverse().asDiagonal() * nm;
+      if (out) out->middleRows(a, r) = nm;
+      if (output_) output_->update_rows(pos0, MatrixRef<double>(nm));
+      state_.absorb_rows(Kc, Vc, ws_);
+      tokens_ += static_cast<std::uint64_t>(r);
+    }
+  } catch (...) {
+    if (g % 2 == 1) {
+      state_ = std::move(*backup_state);
+      probes_ = std::move(backup_probes);
+      output_ = std::move(backup_output);
+      tokens_ = backup_tokens;
+    }
+    throw;
+  }
+}
+
+void CausalStream::update(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                          RowMatrix<double>* out) {
+  update_impl(Q, K, V, out);
+}
+void CausalStream::update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                          RowMatrix<double>* out) {
+  update_impl(Q, K, V, out);
+}
+
+std::size_t CausalStream::nbytes() const {
+  std::size_t b = state_.nbytes();
+  if (probes_) b += probes_->exact.nbytes() + sizeof(double) * static_cast<std::size_t>(probes_->approx.size()) + probes_->evaluated.size();
+  if (output_) b += output_->nbytes();
+  return b;
+}
+
+std::string CausalStream::repr() const {
+  return message("CausalStream(d=", d(), ", dv=", dv(), ", degree=", degree(), ", scale=", scale(), ", t=", dim(),
+                 ", chunk=", chunk_, ", tokens_seen=", tokens_, probes_ ? message(", probes=", probes_->positions.size()) : "",
+                 output_ ? message(", output_sketch=(n=", output_->n(), ", k=", output_->k(), ")") : "", ", nbytes=", nbytes(), ")");
+}
+
+std::vector<std::uint8_t> CausalStream::to_bytes() const {
+  ByteWriter w(ObjectKind::causal_stream);
+  w.u64(static_cast<std::uint64_t>(chunk_));
+  w.u64(tokens_);
+  state_.write(w);
+  w.u8(probes_ ? 1 : 0);
+  if (probes_) probes_->write(w);
+  w.u8(output_ ? 1 : 0);
+  if (output_) output_->write_payload(w);
+  return w.finish();
+}
+
+CausalStream CausalStream::from_bytes(const std::uint8_t* data, std::size_t size) {
+  ByteReader r(data, size, ObjectKind::causal_stream);
+  const std::uint64_t chunk = r.u64(), tokens = r.u64();
+  r.check(chunk >= 1 && chunk <= (std::uint64_t{1} << 16), "chunk out of range");
+  PolyPrefixState st = PolyPrefixState::read(r);
+  r.check(st.tokens() == tokens, "token counts disagree");
+  CausalStream cs(st.d(), st.dv(), st.degree(), st.scale(), static_cast<Index>(chunk), st.features().max_bytes());
+  cs.state_ = std::move(st);
+  cs.tokens_ = tokens;
+  const std::uint8_t has_probes = r.u8();
+  r.check(has_probes <= 1, "probe flag is not 0/1");
+  if (has_probes) cs.probes_ = ProbeSet::read(r, cs.d(), cs.dv(), cs.scale());
+  const std::uint8_t has_output = r.u8();
+  r.check(has_output <= 1, "output-sketch flag is not 0/1");
+  if (has_output) {
+    cs.output_ = SparseRecoveryMatrix::read_payload(r);
+    r.check(cs.output_->columns() == cs.dv() && cs.output_->n() >= tokens, "output sketch does not match the stream");
+  }
+  r.finish();
+  return cs;
+}
+
+}  // namespace streamattn

@@ -1,0 +1,392 @@
+"""CausalStream and KVStream: exactness against direct formulas, block invariance, merge, bytes,
+probe certificate, k-sparse output columns, plan, bad input."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+
+import streamattn as sa
+
+
+def taylor(x: np.ndarray, g: int) -> np.ndarray:
+    return sum(x**p / math.factorial(p) for p in range(g + 1))
+
+
+def direct_causal(Q, K, V, g, c):
+    """O(n^2) reference: row j = sum_{l<=j} P_g(c q_j.k_l) v_l / sum_{l<=j} P_g(c q_j.k_l)."""
+    A = np.tril(taylor(c * Q @ K.T, g))
+    return (A @ V) / A.sum(axis=1, keepdims=True)
+
+
+def direct_keys_first(Q, K, V, g, c):
+    A = taylor(c * Q @ K.T, g)
+    return (A @ V) / A.sum(axis=1, keepdims=True)
+
+
+def softmax_attention(Q, K, V, c, causal):
+    S = c * Q @ K.T
+    if causal:
+        S = np.where(np.tril(np.ones_like(S, dtype=bool)), S, -np.inf)
+    S = S - S.max(axis=1, keepdims=True)
+    W = np.exp(S)
+    return (W @ V) / W.sum(axis=1, keepdims=True)
+
+
+def data(rng, n, d, dv, scale=0.4):
+    return (rng.normal(size=(n, d)) * scale, rng.normal(size=(n, d)) * scale, rng.normal(size=(n, dv)))
+
+
+def stream_in_blocks(cs, Q, K, V, sizes):
+    out, a = [], 0
+    for b in sizes:
+        out.append(cs.update(Q[a : a + b], K[a : a + b], V[a : a + b]))
+        a += b
+    assert a == len(Q)
+    return np.concatenate(out) if out else np.zeros((0, V.shape[1]))
+
+
+# --- CausalStream -------------------------------------------------------------------------
+@pytest.mark.parametrize("g", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("n, chunk", [(50, 64), (64, 64), (65, 64), (300, 32)])
+def test_causal_stream_equals_direct_formula(g, n, chunk, rng):
+    d, dv = 5, 3
+    Q, K, V = data(rng, n, d, dv)
+    c = 1 / math.sqrt(d)
+    cs = sa.CausalStream(d, dv, degree=g, chunk=chunk)
+    out = cs.update(Q, K, V)
+    np.testing.assert_allclose(out, direct_causal(Q, K, V, g, c), rtol=1e-12, atol=1e-12)
+    assert cs.tokens_seen == n
+
+
+def test_causal_stream_block_sizes_do_not_matter(rng):
+    n, d, dv = 700, 6, 4
+    Q, K, V = data(rng, n, d, dv)
+    whole = sa.CausalStream(d, dv, degree=2, chunk=64).update(Q, K, V)
+    ones = stream_in_blocks(sa.CausalStream(d, dv, degree=2, chunk=64), Q, K, V, [1] * n)
+    sizes = []
+    left = n
+    while left:
+        sizes.append(min(left, int(rng.integers(1, 150))))
+        left -= sizes[-1]
+    rnd = stream_in_blocks(sa.CausalStream(d, dv, degree=2, chunk=64), Q, K, V, sizes)
+    for other in (ones, rnd):
+        np.testing.assert_allclose(other, whole, rtol=1e-12, atol=1e-13)
+
+
+def test_causal_stream_float32_accumulates_in_float64(rng):
+    n, d, dv = 400, 4, 3
+    Q, K, V = (x.astype(np.float32) for x in data(rng, n, d, dv))
+    a = sa.CausalStream(d, dv).update(Q, K, V)
+    b = sa.CausalStream(d, dv).update(Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64))
+    assert a.dtype == np.float64
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+
+
+def test_causal_stream_state_size_does_not_grow(rng):
+    d, dv = 4, 2
+    cs = sa.CausalStream(d, dv, degree=2)
+    Q, K, V = data(rng, 5000, d, dv)
+    cs.update(Q[:10], K[:10], V[:10])
+    small = (cs.nbytes, len(cs.to_bytes()))
+    cs.update(Q[10:], K[10:], V[10:])
+    assert (cs.nbytes, len(cs.to_bytes())) == small
+    t = math.comb(d + 2, 2)
+    assert cs.dim == t and cs.numerator_state.shape == (t, dv) and cs.normalizer_state.shape == (t,)
+
+
+def test_causal_stream_checkpoint_resumes_bit_for_bit(rng):
+    n, d, dv = 600, 5, 3
+    Q, K, V = data(rng, n, d, dv)
+    probes = Q[[3, 250, 599]]
+    kw = dict(degree=2, chunk=32, probes=probes, probe_positions=[3, 250, 599], output_sketch=(2, 0.5), n=n)
+    ref = sa.CausalStream(d, dv, **kw)
+    full = stream_in_blocks(ref, Q, K, V, [100, 200, 300])
+    cs = sa.CausalStream(d, dv, **kw)
+    first = stream_in_blocks(cs, Q[:300], K[:300], V[:300], [100, 200])
+    for back in (sa.CausalStream.from_bytes(cs.to_bytes()), pickle.loads(pickle.dumps(cs))):
+        rest = back.update(Q[300:], K[300:], V[300:])
+        np.testing.assert_array_equal(np.concatenate([first, rest]), full)
+        assert back.to_bytes() == ref.to_bytes()
+
+
+def test_causal_certificate_equals_offline_exact_computation(rng):
+    n, d, dv = 500, 4, 3
+    Q, K, V = data(rng, n, d, dv, scale=1.0)
+    pos = np.array([0, 77, 300, 499])
+    probes = rng.normal(size=(4, d))
+    cs = sa.CausalStream(d, dv, degree=2, chunk=64, probes=probes, probe_positions=pos)
+    out = stream_in_blocks(cs, Q, K, V, [123, 377])
+    cert = cs.certificate()
+    c = 1 / math.sqrt(d)
+    for i, p in enumerate(pos):
+        exact = softmax_attention(probes[i : i + 1], K[: p + 1], V[: p + 1], c, causal=False)[0]
+        approx = direct_keys_first(probes[i : i + 1], K[: p + 1], V[: p + 1], 2, c)[0]
+        np.testing.assert_allclose(cert["exact"][i], exact, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(cert["approx"][i], approx, rtol=1e-11, atol=1e-13)
+    err = np.abs(cert["approx"] - cert["exact"])
+    assert cert["max_abs_error"] == pytest.approx(err.max(), rel=1e-12)
+    assert cert["mean_abs_error"] == pytest.approx(err.mean(), rel=1e-12)
+    rel = np.linalg.norm(cert["approx"] - cert["exact"], axis=1) / np.linalg.norm(cert["exact"], axis=1)
+    assert cert["max_rel_error"] == pytest.approx(rel.max(), rel=1e-12)
+    assert cert["probes"] == 4 and cert["evaluated"] == 4
+    # a probe equal to a stream query reproduces that output row
+    cs2 = sa.CausalStream(d, dv, degree=2, chunk=64, probes=Q[[100]], probe_positions=[100])
+    out2 = cs2.update(Q, K, V)
+    np.testing.assert_allclose(cs2.certificate()["approx"][0], out2[100], rtol=1e-12)
+
+
+def test_probes_not_yet_reached_are_not_evaluated(rng):
+    d, dv = 3, 2
+    Q, K, V = data(rng, 50, d, dv)
+    cs = sa.CausalStream(d, dv, probes=Q[:2], probe_positions=[10, 1000])
+    cs.update(Q, K, V)
+    cert = cs.certificate()
+    assert cert["evaluated"] == 1 and np.isnan(cert["approx"][1]).all()
+
+
+def test_sparse_output_columns_meet_the_error_composition(rng):
+    # Bounded entries (beta < 1): decoded column z vs true softmax column y satisfies
+    # ||z - y|| <= (1 + eps1) OPT_y + (2 + eps1) ||x - y|| (DESIGN 2.4), x the stream's column.
+    n, d, dv, k, eps1 = 2000, 4, 3, 8, 0.5
+    Q, K, V = (rng.uniform(-0.5, 0.5, size=(n, d)), rng.uniform(-0.5, 0.5, size=(n, d)), rng.uniform(-1, 1, size=(n, dv)))
+    V[rng.choice(n, 8, replace=False)] *= 40  # a few heavy rows so the columns are nearly sparse
+    cs = sa.CausalStream(d, dv, degree=4, output_sketch=(k, eps1), n=n, seed=3)
+    X = stream_in_blocks(cs, Q, K, V, [500, 1500])
+    Y = softmax_attention(Q, K, V, 1 / math.sqrt(d), causal=True)
+    for method in ("standard", "sublinear"):
+        cols = cs.sparse_columns(method)
+        assert len(cols) == dv
+        for j, z in enumerate(cols):
+            y, x = Y[:, j], X[:, j]
+            opt = np.sqrt(np.sum(np.sort(y**2)[: n - k]))
+            err = np.linalg.norm(z.to_dense() - y)
+            assert err <= (1 + eps1) * opt + (2 + eps1) * np.linalg.norm(x - y) + 1e-12
+            assert len(z) <= k
+
+
+# --- KVStream -----------------------------------------------------------------------------
+@pytest.mark.parametrize("g", [1, 2, 4])
+def test_kv_stream_exact_state_equals_direct_formula(g, rng):
+    d, dv = 5, 4
+    Q, K, V = data(rng, 300, d, dv)
+    kv = sa.KVStream(d, dv, degree=g)
+    for a in range(0, 300, 77):
+        kv.add(K[a : a + 77], V[a : a + 77])
+    np.testing.assert_allclose(kv.query(Q[:20]), direct_keys_first(Q[:20], K, V, g, 1 / math.sqrt(d)), rtol=1e-12)
+    assert kv.tokens_seen == 300 and kv.queries_answered == 20
+
+
+@pytest.mark.parametrize("sketch", ["ams", "gaussian"])
+def test_kv_stream_sketched_state_error_shrinks_with_s(sketch, rng):
+    d, dv = 4, 3
+    Q, K, V = data(rng, 2000, d, dv)
+    ex = sa.KVStream(d, dv)
+    ex.add(K, V)
+    want = ex.query(Q[:50])
+    errs = []
+    for s in (64, 4096):
+        e = []
+        for seed in range(6):
+            kv = sa.KVStream(d, dv, state="sketched", sketch=sketch, sketch_size=s, seed=seed)
+            kv.add(K, V)
+            e.append(np.abs(kv.query(Q[:50]) - want).max())
+        errs.append(np.mean(e))
+    # expected ratio sqrt(4096/64) = 8; a factor 3 margin each way over 6 seeds
+    assert 8 / 3 < errs[0] / errs[1] < 8 * 3
+
+
+def test_kv_stream_sketched_normalizer_is_exact(rng):
+    d, dv = 3, 2
+    _, K, V = data(rng, 500, d, dv)
+    a, b = sa.KVStream(d, dv), sa.KVStream(d, dv, state="sketched", sketch_size=16)
+    a.add(K, V)
+    b.add(K, V)
+    np.testing.assert_allclose(b.normalizer_state, a.normalizer_state, rtol=1e-12)
+
+
+@pytest.mark.parametrize("state", ["exact", "sketched"])
+def test_kv_stream_shards_merge_into_the_whole(state, rng):
+    d, dv = 4, 3
+    Q, K, V = data(rng, 1000, d, dv)
+    whole = sa.KVStream(d, dv, state=state, seed=5)
+    whole.add(K, V)
+    a = sa.KVStream(d, dv, state=state, seed=5)
+    b = sa.KVStream(d, dv, state=state, seed=5, first_token=600)
+    a.add(K[:600], V[:600])
+    b.add(K[600:], V[600:])
+    a.merge(b)
+    np.testing.assert_allclose(a.query(Q[:10]), whole.query(Q[:10]), rtol=1e-11)
+    assert a.tokens_seen == 1000
+
+
+def test_kv_stream_merge_refuses_incompatible(rng):
+    d, dv = 4, 3
+    _, K, V = data(rng, 10, d, dv)
+    a = sa.KVStream(d, dv)
+    a.add(K, V)
+    before = a.to_bytes()
+    for other, match in [
+        (sa.KVStream(d, dv, degree=4), "degree"),
+        (sa.KVStream(d, dv + 1), "dv"),
+        (sa.KVStream(d, dv, scale=0.1), "scale"),
+        (sa.KVStream(d, dv, state="sketched"), "sketched"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            a.merge(other)
+        assert a.to_bytes() == before
+    s1 = sa.KVStream(d, dv, state="sketched", seed=1)
+    s1.add(K, V)
+    s2 = sa.KVStream(d, dv, state="sketched", seed=1)
+    s2.add(K, V)
+    with pytest.raises(ValueError, match="overlap"):
+        s1.merge(s2)
+    with pytest.raises(ValueError, match="seed"):
+        s1.merge(sa.KVStream(d, dv, state="sketched", seed=2, first_token=100))
+
+
+@pytest.mark.parametrize("state", ["exact", "sketched"])
+def test_kv_stream_bytes_round_trip(state, rng):
+    d, dv = 4, 3
+    Q, K, V = data(rng, 100, d, dv)
+    kv = sa.KVStream(d, dv, state=state, probes=Q[:2], output_sketch=(2, 0.5), n=50)
+    kv.add(K[:60], V[:60])
+    kv.query(Q[:5])
+    back = sa.KVStream.from_bytes(kv.to_bytes())
+    assert back.to_bytes() == kv.to_bytes()
+    for s in (kv, back):
+        s.add(K[60:], V[60:])
+    np.testing.assert_array_equal(back.query(Q[5:9]), kv.query(Q[5:9]))
+    assert pickle.loads(pickle.dumps(kv)).to_bytes() == kv.to_bytes()
+
+
+def test_kv_certificate_against_exact_attention(rng):
+    d, dv = 4, 3
+    Q, K, V = data(rng, 800, d, dv)
+    kv = sa.KVStream(d, dv, probes=Q[:5])
+    kv.add(K[:300], V[:300])
+    kv.add(K[300:], V[300:])
+    cert = kv.certificate()
+    c = 1 / math.sqrt(d)
+    np.testing.assert_allclose(cert["exact"], softmax_attention(Q[:5], K, V, c, False), rtol=1e-12)
+    np.testing.assert_allclose(cert["approx"], kv.query(Q[:5]), rtol=1e-12)
+
+
+# --- bad input ------------------------------------------------------------------------------
+def test_causal_stream_bad_input_leaves_it_unchanged(rng):
+    d, dv = 4, 3
+    Q, K, V = data(rng, 20, d, dv)
+    cs = sa.CausalStream(d, dv, output_sketch=(2, 0.5), n=30)
+    cs.update(Q[:5], K[:5], V[:5])
+    before = cs.to_bytes()
+    bad = Q[:3].copy()
+    bad[1, 2] = np.nan
+    cases = [
+        (ValueError, "Q must have d", lambda: cs.update(Q[:3, :3], K[:3], V[:3])),
+        (ValueError, "V must have dv", lambda: cs.update(Q[:3], K[:3], V[:3, :2])),
+        (ValueError, "same number of rows", lambda: cs.update(Q[:3], K[:2], V[:3])),
+        (ValueError, "row 1, column 2", lambda: cs.update(bad, K[:3], V[:3])),
+        (ValueError, "K", lambda: cs.update(Q[:3], np.full((3, d), np.inf), V[:3])),
+        (TypeError, "dtype", lambda: cs.update(Q[:3].astype(int), K[:3], V[:3])),
+        (ValueError, "2-D", lambda: cs.update(Q[0], K[0], V[0])),
+        (ValueError, "1e30", lambda: cs.update(Q[:3] * 1e20, K[:3], V[:3])),
+        (ValueError, "output sketch covers", lambda: cs.update(*data(rng, 40, d, dv))),
+    ]
+    for exc, match, call in cases:
+        with pytest.raises(exc, match=match):
+            call()
+        assert cs.to_bytes() == before
+    for kwargs, match in [
+        (dict(d=0), "d"),
+        (dict(d=4, degree=9), "degree"),
+        (dict(d=4, degree=-1), "degree"),
+        (dict(d=4, scale=0.0), "scale"),
+        (dict(d=4, scale=-1.0), "scale"),
+        (dict(d=4, chunk=0), "chunk"),
+        (dict(d=4, probes=np.ones((2, 4))), "probe_positions"),
+        (dict(d=4, probes=np.ones((2, 4)), probe_positions=[1]), "one entry per probe"),
+        (dict(d=4, output_sketch=(2, 0.5)), "n="),
+        (dict(d=4, output_sketch=(0, 0.5), n=10), "k"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            sa.CausalStream(**kwargs)
+
+
+def test_odd_degree_failure_restores_the_stream():
+    d, dv = 1, 1
+    cs = sa.CausalStream(d, dv, degree=1, scale=1.0)
+    cs.update(np.array([[1.0]]), np.array([[1.0]]), np.array([[1.0]]))
+    before = cs.to_bytes()
+    # P_1(x) = 1 + x: q.k = -3 makes every normalizer of the next block negative
+    with pytest.raises(ValueError, match="odd degree"):
+        cs.update(np.array([[-3.0], [-3.0]]), np.array([[1.0], [1.0]]), np.array([[1.0], [1.0]]))
+    assert cs.to_bytes() == before
+
+
+def test_corrupted_stream_bytes_are_rejected(rng):
+    d, dv = 2, 2
+    Q, K, V = data(rng, 10, d, dv)
+    for stream in (sa.CausalStream(d, dv, probes=Q[:1], probe_positions=[3]), sa.KVStream(d, dv, state="sketched", sketch_size=4)):
+        if isinstance(stream, sa.CausalStream):
+            stream.update(Q, K, V)
+        else:
+            stream.add(K, V)
+        data_ = stream.to_bytes()
+        cls = type(stream)
+        for cut in range(0, len(data_), 7):
+            with pytest.raises(ValueError):
+                cls.from_bytes(data_[:cut])
+        for bit in range(0, len(data_) * 8, 13):
+            flipped = bytearray(data_)
+            flipped[bit // 8] ^= 1 << (bit % 8)
+            with pytest.raises(ValueError):
+                cls.from_bytes(bytes(flipped))
+    with pytest.raises(ValueError, match="not a KVStream"):
+        sa.KVStream.from_bytes(sa.CausalStream(2, 2).to_bytes())
+
+
+# --- plan -----------------------------------------------------------------------------------
+def test_plan_sizes_match_the_objects():
+    p = sa.plan(n=10_000, d=8, dv=4, degree=2)
+    assert p.t == math.comb(10, 2) and p.degree == 2
+    assert p.state_bytes == sa.CausalStream(8, 4, degree=2).nbytes
+    q = sa.plan(n=10_000, d=8, dv=4, k=5, eps1=0.5)
+    sk = sa.SparseRecoveryMatrix(10_000, 4, 5, 0.5)
+    assert q.output_sketch["nbytes"] == sk.nbytes and q.output_sketch["rows"] == sk.plan()["rows"]
+    s = sa.plan(n=100, d=4, state="sketched", eps2=0.5, delta=0.1)
+    assert s.sketch_size == math.ceil(2 / (0.1 * 0.25))
+    assert set(p.as_dict()) >= {"degree", "t", "state_bytes", "taylor_eps", "attention_bound", "vacuous", "notes"}
+    assert "Plan(n=10000" in repr(p)
+
+
+def test_plan_reports_bounds_and_flags_vacuous_ones():
+    ok = sa.plan(n=1000, d=8, beta=0.5, degree=4)
+    eps = math.exp(0.5) * 0.5**5 / math.factorial(5)
+    assert ok.taylor_eps == pytest.approx(eps) and not ok.vacuous
+    assert ok.attention_bound == pytest.approx(2 * eps / (1 - eps))
+    assert ok.column_bound == pytest.approx(math.sqrt(1000) * 2 * eps / (1 - eps))
+    bad = sa.plan(n=1000, d=8, beta=2.0, degree=2)
+    assert bad.vacuous and bad.attention_bound == math.inf and bad.suggested_degree == 6
+    assert any("VACUOUS" in n and "degree 6" in n for n in bad.notes)
+    hopeless = sa.plan(n=1000, d=8, beta=20.0)
+    assert hopeless.vacuous and hopeless.suggested_degree is None
+    assert any("no degree <= 8" in n for n in hopeless.notes)
+    chosen = sa.plan(n=1000, d=8, beta=0.5, eps=1e-3)
+    assert chosen.degree == sa.choose_degree(1e-3, 0.5)
+
+
+def test_plan_rejects_bad_requests():
+    for kwargs, match in [
+        (dict(n=0, d=4), "n"),
+        (dict(n=10, d=0), "d"),
+        (dict(n=10, d=4, delta=1.5), "delta"),
+        (dict(n=10, d=4, state="fuzzy"), "state"),
+        (dict(n=10, d=4, beta=-1.0), "beta"),
+        (dict(n=10, d=4, degree=12), "degree"),
+        (dict(n=10, d=4, k=0), "k"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            sa.plan(**kwargs)
