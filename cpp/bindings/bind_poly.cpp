@@ -7,6 +7,7 @@
 #include "convert.hpp"
 #include "streamattn/exact_attention.hpp"
 #include "streamattn/gemm_probe.hpp"
+#include "streamattn/causal_stream.hpp"
 #include "streamattn/poly_attention.hpp"
 #include "streamattn/taylor_features.hpp"
 
@@ -126,7 +127,7 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
       [](py::handle Q, py::handle K, py::handle V, py::handle degree, py::handle scale, bool causal, py::handle chunk,
          bool return_stats, py::handle max_bytes) -> py::object {
         const int g = to_degree(degree);
-        const Index ch = to_int(chunk, "chunk", 1, Index{1} << 20);
+        const Index ch = to_int(chunk, "chunk", 1, CausalStream::max_chunk);
         const auto sc = opt_scale(scale);
         const auto mb = opt_max_bytes(max_bytes);
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);

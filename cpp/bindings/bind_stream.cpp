@@ -159,7 +159,7 @@ decoding without storing them.
            const Index dd = to_int(d, "d", 1, Index{1} << 16);
            const Index dvv = dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16);
            CausalStream s(dd, dvv, static_cast<int>(to_int(degree, "degree", 0, 8)), scale_or_default(scale, dd),
-                          to_int(chunk, "chunk", 1, Index{1} << 16), max_bytes_arg(max_bytes));
+                          to_int(chunk, "chunk", 1, CausalStream::max_chunk), max_bytes_arg(max_bytes));
            if (!probes.is_none()) {
              if (probe_positions.is_none())
                throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
@@ -298,7 +298,7 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
         r.eps = opt_float(eps, "eps");
         r.state = state;
         if (!sketch_size.is_none()) r.sketch_size = to_int(sketch_size, "sketch_size", 1, Index{1} << 24);
-        r.chunk = to_int(chunk, "chunk", 1, Index{1} << 16);
+        r.chunk = to_int(chunk, "chunk", 1, CausalStream::max_chunk);
         const StreamPlan p = plan(r);
         return py::make_tuple(plan_as_dict(p), p.repr());
       },

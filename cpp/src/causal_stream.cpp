@@ -10,22 +10,6 @@ namespace streamattn {
 
 namespace detail {
 
-void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree) {
-  double inv_fact[TaylorFeatures::max_degree + 1];
-  inv_fact[0] = 1.0;
-  for (int p = 1; p <= degree; ++p) inv_fact[p] = inv_fact[p - 1] / p;
-  // Horner's rule per entry: r = 1/g!, then r = r x + 1/p! for p = g-1 .. 0.
-  for (Index i = 0; i < x.rows(); ++i) {
-    double* row = &x(i, 0);
-    for (Index j = 0; j < x.cols(); ++j) {
-      const double v = row[j];
-      double r = inv_fact[degree];
-      for (int p = degree - 1; p >= 0; --p) r = r * v + inv_fact[p];
-      row[j] = r;
-    }
-  }
-}
-
 template <class T>
 void require_bounded_rows(const MatrixRef<T>& X, double scale, const char* name) {
   constexpr double kLimit = 1e30;
@@ -92,7 +76,7 @@ Certificate ProbeSet::certificate() const {
 
 CausalStream::CausalStream(Index d, Index dv, int degree, double scale, Index chunk, std::uint64_t max_bytes)
     : state_(d, dv, degree, scale, max_bytes), chunk_(chunk), max_bytes_(max_bytes) {
-  require(chunk >= 1 && chunk <= (Index{1} << 16), "chunk must be in [1, 65536], got ", chunk);
+  require(chunk >= 1 && chunk <= max_chunk, "chunk must be in [1, ", max_chunk, "], got ", chunk);
 }
 
 void CausalStream::set_probes(const MatrixRef<double>& queries, const std::vector<std::int64_t>& positions) {
@@ -133,18 +117,36 @@ std::vector<SparseVector> CausalStream::sparse_columns(DecodeMethod method) cons
 }
 
 template <class T>
-void CausalStream::check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V) const {
-  require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
+void CausalStream::check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V) const {
   require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
   require(V.cols() == dv(), "V must have dv = ", dv(), " columns, got ", V.cols());
-  require(K.rows() == Q.rows() && V.rows() == Q.rows(), "Q, K and V must have the same number of rows, got ",
-          Q.rows(), ", ", K.rows(), ", ", V.rows());
-  require_finite(Q, "Q");
+  require(V.rows() == K.rows(), "K and V must have the same number of rows, got ", K.rows(), " and ", V.rows());
   require_finite(K, "K");
   require_finite(V, "V");
-  detail::require_bounded_rows(Q, scale(), "Q");
   detail::require_bounded_rows(K, scale(), "K");
   detail::require_bounded_values(V, "V");
+}
+
+template <class T>
+void CausalStream::prefill_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
+  check_keys(K, V);
+  if (K.rows() == 0) return;
+  if (probes_) probes_->exact.absorb(tokens_, K, V);
+  state_.absorb_rows(K, V, ws_);
+  tokens_ += static_cast<std::uint64_t>(K.rows());
+}
+
+void CausalStream::prefill(const MatrixRef<float>& K, const MatrixRef<float>& V) { prefill_impl(K, V); }
+void CausalStream::prefill(const MatrixRef<double>& K, const MatrixRef<double>& V) { prefill_impl(K, V); }
+
+template <class T>
+void CausalStream::check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V) const {
+  require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
+  require(K.rows() == Q.rows() && V.rows() == Q.rows(), "Q, K and V must have the same number of rows, got ",
+          Q.rows(), ", ", K.rows(), ", ", V.rows());
+  check_keys(K, V);
+  require_finite(Q, "Q");
+  detail::require_bounded_rows(Q, scale(), "Q");
   if (output_)
     require(tokens_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(), "the output sketch covers n = ",
             output_->n(), " rows; this block would bring the stream to ", tokens_ + static_cast<std::uint64_t>(Q.rows()));
@@ -156,16 +158,6 @@ void ensure(M& m, Index rows, Index cols) {
   if (m.rows() < rows || m.cols() != cols) m.resize(rows, cols);
 }
 
-void require_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree) {
-  for (Index i = 0; i < den.size(); ++i) {
-    const double v = den[i];
-    if (!(v > 0.0) || !std::isfinite(v))
-      throw std::invalid_argument(message("the polynomial normalizer is ", v, " at stream row ",
-                                          first_row + static_cast<std::uint64_t>(i), " (degree ", degree, "): ",
-                                          degree % 2 == 1 ? "odd degrees let P_g go negative; use an even degree"
-                                                          : "the inputs are too large for this degree"));
-  }
-}
 }  // namespace
 
 template <class T>
@@ -212,11 +204,11 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
       v_.topRows(r) = Vc.template cast<double>();
       auto sb = s_.topLeftCorner(r, r);
       sb.noalias() = q_.topRows(r) * k_.topRows(r).transpose();
-      detail::taylor_polynomial_inplace(sb, g);
+      taylor_polynomial_inplace(sb, g);
       sb.template triangularView<Eigen::StrictlyUpper>().setZero();
       nm.noalias() += sb.template triangularView<Eigen::Lower>() * v_.topRows(r);
       dn.noalias() += sb.rowwise().sum();
-      require_normalizers(dn, pos0, g);
+      detail::require_positive_normalizers(dn, pos0, g);
 
       if (probes_) {
         // Probes standing in this chunk: the same two parts, with the key range cut at the probe.
@@ -233,14 +225,14 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
           Eigen::VectorXd pd = Eigen::VectorXd::Zero(m);
           if (state_.tokens() > 0) state_.accumulate(MatrixRef<double>(qp), pn, pd, ws_);
           RowMatrix<double> sp = (c * qp) * k_.topRows(r).transpose();
-          detail::taylor_polynomial_inplace(sp, g);
+          taylor_polynomial_inplace(sp, g);
           for (Index i = 0; i < m; ++i) {
             const Index last = static_cast<Index>(static_cast<std::uint64_t>(probes_->positions[static_cast<std::size_t>(hit[static_cast<std::size_t>(i)])]) - pos0);
             sp.row(i).tail(r - last - 1).setZero();
           }
           pn.noalias() += sp * v_.topRows(r);
           pd.noalias() += sp.rowwise().sum();
-          require_normalizers(pd, pos0, g);
+          detail::require_positive_normalizers(pd, pos0, g);
           for (Index i = 0; i < m; ++i) {
             const auto at = static_cast<std::size_t>(hit[static_cast<std::size_t>(i)]);
             probes_->approx.row(static_cast<Index>(at)) = pn.row(i) / pd[i];

@@ -25,54 +25,6 @@ void check_sizes(Index rows, Index buckets, Index columns, std::uint64_t dim) {
           " counters is too large");
 }
 
-constexpr std::uint64_t kP = KWiseHash::prime;
-constexpr int kLanes = 4;
-
-std::uint64_t add_mod(std::uint64_t a, std::uint64_t b) {
-  const std::uint64_t s = a + b;
-  return s >= kP ? s - kP : s;
-}
-
-// h(x0), h(x0+1), ..., h(x0+m-1) for consecutive keys x0 + i < p, by forward differences: for a
-// polynomial of degree D, Delta^D h is constant, so each value costs D additions mod p instead of
-// D multiplications mod p (Horner). The arithmetic is exact in GF(p) and every value is the
-// canonical residue, so the results are the bits KWiseHash::hash returns. kLanes interleaved
-// sequences (keys x0 + l + kLanes*t, each again a degree-D polynomial in t) break the
-// loop-carried dependency of one long chain of additions.
-template <int D, class Emit>
-void consecutive_hashes(const KWiseHash& h, std::uint64_t x0, std::size_t m, Emit emit) {
-  std::uint64_t diff[kLanes][D + 1];
-  for (int l = 0; l < kLanes; ++l) {
-    for (int j = 0; j <= D; ++j) diff[l][j] = h.hash(x0 + static_cast<std::uint64_t>(l + kLanes * j));
-    // Newton's forward differences of the D+1 samples, in place: diff[l][j] = Delta^j at t = 0.
-    for (int j = 1; j <= D; ++j)
-      for (int i = D; i >= j; --i) diff[l][i] = add_mod(diff[l][i], kP - diff[l][i - 1]);
-  }
-  std::size_t i = 0;
-  for (; i + kLanes <= m; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) {
-      emit(i + static_cast<std::size_t>(l), diff[l][0]);
-      for (int j = 0; j < D; ++j) diff[l][j] = add_mod(diff[l][j], diff[l][j + 1]);
-    }
-  }
-  for (int l = 0; i < m; ++i, ++l) emit(i, diff[l][0]);
-}
-
-// Buckets and signs of keys x0 .. x0+m-1 for one CountSketch row: the values
-// KWiseHash::bucket / KWiseHash::sign give (same formulas as kwise_hash.hpp).
-void consecutive_row_hashes(const KWiseHash& bucket_hash, const KWiseHash& sign_hash, std::uint64_t buckets,
-                            std::uint64_t x0, std::size_t m, std::int64_t* bucket_out, double* sign_out) {
-  consecutive_hashes<1>(bucket_hash, x0, m, [&](std::size_t i, std::uint64_t v) {
-    const std::uint64_t hi = (v >> 32) * buckets, lo = ((v & 0xffffffffu) * buckets) >> 32;
-    bucket_out[i] = static_cast<std::int64_t>((hi + lo) >> 29);
-  });
-  // sign = 1.0 with its sign bit set for odd v; branch-free, since the parity is random.
-  constexpr std::uint64_t kOneBits = 0x3ff0000000000000ULL;
-  consecutive_hashes<3>(sign_hash, x0, m, [&](std::size_t i, std::uint64_t v) {
-    const std::uint64_t bits = kOneBits | (v << 63);
-    std::memcpy(sign_out + i, &bits, sizeof bits);
-  });
-}
 }  // namespace
 
 double median_inplace(double* v, std::size_t n) {
@@ -142,9 +94,9 @@ void CountSketch::update_rows_impl(std::uint64_t start, const MatrixRef<T>& X) {
   for (std::uint64_t b0 = 0; b0 < n; b0 += kBlock) {
     const std::size_t m = static_cast<std::size_t>(std::min<std::uint64_t>(kBlock, n - b0));
     for (Index r = 0; r < rows_; ++r) {
-      // Keys start+b0 .. are consecutive and below dim <= p - 1: differences instead of Horner.
-      consecutive_row_hashes(bucket_hashes_[static_cast<std::size_t>(r)], sign_hashes_[static_cast<std::size_t>(r)],
-                             static_cast<std::uint64_t>(buckets_), start + b0, m, bkt.data(), sgn.data());
+      // Keys start+b0 .. are consecutive and below dim <= p - 1: forward differences, not Horner.
+      bucket_hashes_[static_cast<std::size_t>(r)].bucket_range(start + b0, m, static_cast<std::uint64_t>(buckets_), bkt.data());
+      sign_hashes_[static_cast<std::size_t>(r)].sign_range(start + b0, m, sgn.data());
       double* base = table_.data() + r * buckets_ * columns_;
       if (columns_ == 1) {
         for (std::size_t i = 0; i < m; ++i)

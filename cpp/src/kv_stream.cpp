@@ -104,14 +104,7 @@ RowMatrix<double> KVStream::answer(const MatrixRef<T>& Q) const {
     num.noalias() = phi * sketched_numerator();
     den.noalias() = phi * norm_;
   }
-  for (Index i = 0; i < n; ++i) {
-    const double v = den[i];
-    if (!(v > 0.0) || !std::isfinite(v))
-      throw std::invalid_argument(message("the polynomial normalizer is ", v, " for query row ", i, " (degree ",
-                                          degree(), "): ",
-                                          degree() % 2 == 1 ? "odd degrees let P_g go negative; use an even degree"
-                                                            : "the inputs are too large for this degree"));
-  }
+  detail::require_positive_normalizers(den, 0, degree());
   return den.cwiseInverse().asDiagonal() * num;
 }
 

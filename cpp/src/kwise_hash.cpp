@@ -54,36 +54,44 @@ inline std::uint64_t sub_mod(std::uint64_t a, std::uint64_t b) {
   return a >= b ? a - b : a + KWiseHash::prime - b;
 }
 
-// D[j] = Δ^j h(start) on entry; emits h(start), h(start+1), ... (D = degree).
+// Emits h(start), h(start+1), ... by forward differences. kLanes interleaved sequences (keys
+// start + l + kLanes*t, each again a polynomial of degree D in t) break the loop-carried
+// dependency of one long chain of additions. d[l][j] = Delta^j of lane l at t = 0 on entry.
+constexpr int kLanes = 4;
+
 template <int D>
-void forward_differences(std::uint64_t* d, std::size_t n, std::uint64_t* out) {
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = d[0];
-    for (int j = 0; j < D; ++j) d[j] = add_mod(d[j], d[j + 1]);
+void forward_differences(std::uint64_t (*d)[KWiseHash::max_k], int deg, std::size_t n, std::uint64_t* out) {
+  const int dd = D > 0 ? D : deg;
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      out[i + static_cast<std::size_t>(l)] = d[l][0];
+      for (int j = 0; j < dd; ++j) d[l][j] = add_mod(d[l][j], d[l][j + 1]);
+    }
   }
+  for (int l = 0; i < n; ++i, ++l) out[i] = d[l][0];
 }
 }  // namespace
 
 void KWiseHash::hash_range(std::uint64_t start, std::size_t n, std::uint64_t* out) const {
   const int deg = k() - 1;
   require(start < prime && n <= prime - start, "hash_range: keys start .. start+n-1 must lie below 2^61 - 1");
-  if (n <= static_cast<std::size_t>(deg) + 1) {
+  if (n <= static_cast<std::size_t>(kLanes * (deg + 1))) {
     for (std::size_t i = 0; i < n; ++i) out[i] = hash(start + i);
     return;
   }
-  std::uint64_t d[max_k];
-  for (int j = 0; j <= deg; ++j) d[j] = hash(start + static_cast<std::uint64_t>(j));
-  for (int lvl = 1; lvl <= deg; ++lvl)
-    for (int j = deg; j >= lvl; --j) d[j] = sub_mod(d[j], d[j - 1]);
+  // Exact in GF(p), and every emitted value is the canonical residue: the bits of hash().
+  std::uint64_t d[kLanes][max_k];
+  for (int l = 0; l < kLanes; ++l) {
+    for (int j = 0; j <= deg; ++j) d[l][j] = hash(start + static_cast<std::uint64_t>(l + kLanes * j));
+    for (int lvl = 1; lvl <= deg; ++lvl)
+      for (int j = deg; j >= lvl; --j) d[l][j] = sub_mod(d[l][j], d[l][j - 1]);
+  }
   switch (deg) {
-    case 1: forward_differences<1>(d, n, out); return;
-    case 2: forward_differences<2>(d, n, out); return;
-    case 3: forward_differences<3>(d, n, out); return;
-    default:
-      for (std::size_t i = 0; i < n; ++i) {
-        out[i] = d[0];
-        for (int j = 0; j < deg; ++j) d[j] = add_mod(d[j], d[j + 1]);
-      }
+    case 1: forward_differences<1>(d, deg, n, out); return;
+    case 2: forward_differences<2>(d, deg, n, out); return;
+    case 3: forward_differences<3>(d, deg, n, out); return;
+    default: forward_differences<0>(d, deg, n, out); return;
   }
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "streamattn/causal_stream.hpp"
 #include "streamattn/taylor_features.hpp"
 
 namespace streamattn {
@@ -13,7 +14,7 @@ StreamPlan plan(const PlanRequest& req) {
   require(req.dv >= 0 && req.dv <= (Index{1} << 16), "dv must be in [1, 65536], got ", req.dv);
   require(req.delta > 0 && req.delta < 1, "delta must be in (0, 1), got ", req.delta);
   require(req.state == "exact" || req.state == "sketched", "state must be 'exact' or 'sketched', got '", req.state, "'");
-  require(req.chunk >= 1 && req.chunk <= (Index{1} << 16), "chunk must be in [1, 65536], got ", req.chunk);
+  require(req.chunk >= 1 && req.chunk <= CausalStream::max_chunk, "chunk must be in [1, ", CausalStream::max_chunk, "], got ", req.chunk);
   if (req.beta) require(*req.beta >= 0 && std::isfinite(*req.beta), "beta must be finite and >= 0, got ", *req.beta);
   if (req.eps) require(*req.eps > 0 && std::isfinite(*req.eps), "eps must be > 0, got ", *req.eps);
   if (req.eps1) require(*req.eps1 > 0 && *req.eps1 <= 1, "eps1 must be in (0, 1], got ", *req.eps1);

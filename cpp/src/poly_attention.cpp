@@ -5,6 +5,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "streamattn/causal_stream.hpp"
 #include "streamattn/exact_attention.hpp"
 #include "streamattn/validate.hpp"
 
@@ -17,37 +18,22 @@ void ensure_rows(Mat& m, Index rows, Index cols) {
   if (m.rows() < rows || m.cols() != cols) m.resize(std::max(rows, m.cols() == cols ? m.rows() : Index{0}), cols);
 }
 
-// den[i] is the normalizer of output row first_row + i.
-void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, Index first_row, int degree) {
+}  // namespace
+
+namespace detail {
+void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree) {
   for (Index i = 0; i < den.size(); ++i) {
     const double v = den[i];
     if (!(v > 0.0) || !std::isfinite(v)) {
       throw std::invalid_argument(message(
-          "the polynomial normalizer phi(q).s is ", v, " for query row ", first_row + i, " (degree ", degree, "): ",
+          "the polynomial normalizer phi(q).s is ", v, " for row ", first_row + static_cast<std::uint64_t>(i),
+          " (degree ", degree, "): ",
           degree % 2 == 1 ? "odd degrees let P_g go negative; use an even degree"
                           : "the inputs are too large for the degree; scale q and k down or lower the scale"));
     }
   }
 }
-
-// P_g(x) = sum_{p <= g} x^p / p! in place, by Horner's rule.
-template <class Arr>
-void taylor_polynomial_inplace(Arr&& x, int degree) {
-  double inv_fact[TaylorFeatures::max_degree + 1];
-  inv_fact[0] = 1.0;
-  for (int p = 1; p <= degree; ++p) inv_fact[p] = inv_fact[p - 1] / p;
-  if (degree == 0) {
-    x.setConstant(1.0);
-    return;
-  }
-  // r = 1/g!, then r = r x + 1/p! for p = g-1 .. 0; the first step is done in place.
-  auto a = x.array();
-  const auto xs = a.eval();
-  a = xs * inv_fact[degree] + inv_fact[degree - 1];
-  for (int p = degree - 2; p >= 0; --p) a = a * xs + inv_fact[p];
-}
-
-}  // namespace
+}  // namespace detail
 
 Index PolyPrefixState::pass_rows(Index t) {
   const Index target_bytes = Index{16} << 20;
@@ -142,7 +128,7 @@ RowMatrix<double> PolyPrefixState::apply_impl(const MatrixRef<T>& Q) const {
   Eigen::VectorXd den = Eigen::VectorXd::Zero(Q.rows());
   PolyWorkspace ws;
   accumulate_impl(Q, out, den, ws);
-  require_positive_normalizers(den, 0, degree());
+  detail::require_positive_normalizers(den, 0, degree());
   out = den.cwiseInverse().asDiagonal() * out;
   return out;
 }
@@ -214,7 +200,7 @@ namespace {
 void check_poly_args(int degree, Index chunk) {
   require(degree >= 0 && degree <= TaylorFeatures::max_degree, "degree must be in [0, ", TaylorFeatures::max_degree,
           "], got ", degree);
-  require(chunk >= 1 && chunk <= (Index{1} << 20), "chunk must be in [1, 2**20], got ", chunk);
+  require(chunk >= 1 && chunk <= CausalStream::max_chunk, "chunk must be in [1, ", CausalStream::max_chunk, "], got ", chunk);
 }
 
 template <class T>
@@ -231,38 +217,17 @@ RowMatrix<double> poly_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const 
     RowMatrix<double> out = RowMatrix<double>::Zero(nq, dv);
     Eigen::VectorXd den = Eigen::VectorXd::Zero(nq);
     state.accumulate(Q, out, den, ws);
-    require_positive_normalizers(den, 0, degree);
+    detail::require_positive_normalizers(den, 0, degree);
     out = den.cwiseInverse().asDiagonal() * out;
     return out;
   }
 
-  const Index offset = nk - nq;  // keys before the first query's position
-  if (offset > 0) state.absorb_rows(K.topRows(offset), V.topRows(offset), ws);
-  const Index b = std::min(chunk, std::max<Index>(nq, 1));
-  RowMatrix<double> out(nq, dv), num(b, dv), q(b, d), k(b, d), v(b, dv), s(b, b);
-  Eigen::VectorXd den(b);
-  for (Index a = 0; a < nq; a += chunk) {
-    const Index r = std::min(chunk, nq - a);
-    auto nm = num.topRows(r);
-    auto dn = den.head(r);
-    nm.setZero();
-    dn.setZero();
-    // Inter-chunk part: every key before this chunk, through the prefix state.
-    if (state.tokens() > 0) state.accumulate(Q.middleRows(a, r), nm, dn, ws);
-    // Intra-chunk part: P_g(c q.k) for the keys of this chunk, causally masked.
-    q.topRows(r) = c * Q.middleRows(a, r).template cast<double>();
-    k.topRows(r) = K.middleRows(offset + a, r).template cast<double>();
-    v.topRows(r) = V.middleRows(offset + a, r).template cast<double>();
-    auto sb = s.topLeftCorner(r, r);
-    sb.noalias() = q.topRows(r) * k.topRows(r).transpose();
-    taylor_polynomial_inplace(sb, degree);
-    sb.template triangularView<Eigen::StrictlyUpper>().setZero();
-    nm.noalias() += sb.template triangularView<Eigen::Lower>() * v.topRows(r);
-    dn.noalias() += sb.rowwise().sum();
-    require_positive_normalizers(dn, a, degree);
-    out.middleRows(a, r) = dn.cwiseInverse().asDiagonal() * nm;
-    state.absorb_rows(K.middleRows(offset + a, r), V.middleRows(offset + a, r), ws);
-  }
+  // Causal: the stream's own code path. Keys before the first query's position are prefilled.
+  const Index offset = nk - nq;
+  CausalStream stream(d, dv, degree, c, chunk, max_bytes);
+  if (offset > 0) stream.prefill(K.topRows(offset), V.topRows(offset));
+  RowMatrix<double> out;
+  stream.update(Q, K.bottomRows(nq), V.bottomRows(nq), &out);
   return out;
 }
 

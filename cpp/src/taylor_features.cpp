@@ -152,4 +152,19 @@ std::vector<int> TaylorFeatures::exponents(Index f) const {
   return e;
 }
 
+void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree) {
+  if (degree == 0) {
+    x.setConstant(1.0);
+    return;
+  }
+  double inv_fact[TaylorFeatures::max_degree + 1];
+  inv_fact[0] = 1.0;
+  for (int p = 1; p <= degree; ++p) inv_fact[p] = inv_fact[p - 1] / p;
+  // r = x/g! + 1/(g-1)!, then r = r x + 1/p! for p = g-2 .. 0.
+  auto a = x.array();
+  const Eigen::ArrayXXd xs = a;
+  a = xs * inv_fact[degree] + inv_fact[degree - 1];
+  for (int p = degree - 2; p >= 0; --p) a = a * xs + inv_fact[p];
+}
+
 }  // namespace streamattn

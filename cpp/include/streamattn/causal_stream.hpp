@@ -60,10 +60,13 @@ struct ProbeSet {
 
 class CausalStream {
  public:
+  /// Largest chunk: the intra-chunk scores are a chunk x chunk float64 scratch matrix.
+  static constexpr Index max_chunk = 4096;
+
   /// @param d, dv     key/query and value dimensions (>= 1)
   /// @param degree    Taylor degree g (0..8; even keeps the normalizer positive)
   /// @param scale     c > 0 (attention uses 1/sqrt(d))
-  /// @param chunk     rows per intra-chunk block (1 .. 2^16)
+  /// @param chunk     rows per intra-chunk block (1 .. max_chunk)
   /// @param max_bytes TaylorFeatures memory limit (0 = default)
   CausalStream(Index d, Index dv, int degree, double scale, Index chunk = 256, std::uint64_t max_bytes = 0);
 
@@ -97,6 +100,12 @@ class CausalStream {
   void update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
               RowMatrix<double>* out = nullptr);
 
+  /// Adds keys and values whose own output rows are not wanted (a context prefix): they are
+  /// absorbed into the state (and the probes' exact sums) and advance the stream position; the
+  /// output sketch gets no rows for them. Checked like update().
+  void prefill(const MatrixRef<float>& K, const MatrixRef<float>& V);
+  void prefill(const MatrixRef<double>& K, const MatrixRef<double>& V);
+
   /// Bytes of the state, probes and output sketch (the memory that does not depend on n).
   std::size_t nbytes() const;
   std::string repr() const;
@@ -107,6 +116,10 @@ class CausalStream {
  private:
   template <class T>
   void update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, RowMatrix<double>* out);
+  template <class T>
+  void prefill_impl(const MatrixRef<T>& K, const MatrixRef<T>& V);
+  template <class T>
+  void check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V) const;
   template <class T>
   void check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V) const;
 
@@ -123,8 +136,6 @@ class CausalStream {
 };
 
 namespace detail {
-/// P_g(x) = sum_{p <= g} x^p / p! applied entrywise in place (Horner's rule).
-void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree);
 /// Throws unless every row's c*|x|^2 <= 1e30 (the overflow guard described above).
 template <class T>
 void require_bounded_rows(const MatrixRef<T>& X, double scale, const char* name);

@@ -128,6 +128,12 @@ class PolyPrefixState {
   PolyWorkspace ws_;
 };
 
+namespace detail {
+/// Throws std::invalid_argument unless every den[i] (the normalizer of stream/query row
+/// first_row + i) is positive and finite, saying why it is not (odd degree, or inputs too large).
+void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree);
+}  // namespace detail
+
 /// What poly_attention guarantees for these inputs.
 struct PolyStats {
   double beta;   ///< c * max_j ||q_j|| * max_l ||k_l||
@@ -138,7 +144,7 @@ struct PolyStats {
 };
 
 /// D~^-1 U1 (U2^T V) (n_q x dv, float64), see above. Same argument checks as exact_attention,
-/// plus degree in [0, 8], chunk in [1, 2^20], the TaylorFeatures memory limit (max_bytes,
+/// plus degree in [0, 8], chunk in [1, CausalStream::max_chunk], the TaylorFeatures memory limit (max_bytes,
 /// 0 = default), and positive finite normalizers.
 RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                  int degree, std::optional<double> scale = std::nullopt, bool causal = false,

@@ -50,6 +50,10 @@ double taylor_error(double beta, int degree);
 /// @param beta >= 0, finite
 int choose_degree(double eps, double beta);
 
+/// P_g(x) = sum_{p <= g} x^p / p! applied to every entry of x in place (Horner's rule): the
+/// kernel of the intra-chunk part of causal attention, P_g(c Q_c K_c^T).
+void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree);
+
 /// C(d + g, g), the feature dimension; saturates at INT64_MAX instead of overflowing.
 std::int64_t taylor_dim(Index d, int degree);
 
