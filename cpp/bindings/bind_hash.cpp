@@ -91,7 +91,7 @@ bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 fo
       },
       "Kernel paths this CPU can run, slowest first (always includes 'scalar').");
   m.def(
-      "set_isa", [](const std::string& name) { set_isa(parse_isa(name)); }, py::arg("name"),
+      "set_isa", [](py::handle name) { set_isa(parse_isa(to_str(name, "name"))); }, py::arg("name"),
       "Force a kernel path ('scalar', 'avx2', 'avx512'); ValueError if this CPU lacks it.");
   m.def(
       "get_isa", [] { return std::string(isa_name(current_isa())); }, "The kernel path in use.");

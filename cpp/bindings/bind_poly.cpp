@@ -105,7 +105,8 @@ ValueError naming t and the bytes; pass a larger max_bytes to go beyond.
 
   m.def(
       "exact_attention",
-      [](py::handle Q, py::handle K, py::handle V, py::handle scale, bool causal) {
+      [](py::handle Q, py::handle K, py::handle V, py::handle scale, py::handle causal_arg) {
+        const bool causal = to_bool(causal_arg, "causal");
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
         const auto sc = opt_scale(scale);
         RowMatrix<double> out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
@@ -124,8 +125,9 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
 
   m.def(
       "poly_attention",
-      [](py::handle Q, py::handle K, py::handle V, py::handle degree, py::handle scale, bool causal, py::handle chunk,
-         bool return_stats, py::handle max_bytes) -> py::object {
+      [](py::handle Q, py::handle K, py::handle V, py::handle degree, py::handle scale, py::handle causal_arg, py::handle chunk,
+         py::handle return_stats_arg, py::handle max_bytes) -> py::object {
+        const bool causal = to_bool(causal_arg, "causal"), return_stats = to_bool(return_stats_arg, "return_stats");
         const int g = to_degree(degree);
         const Index ch = to_int(chunk, "chunk", 1, CausalStream::max_chunk);
         const auto sc = opt_scale(scale);

@@ -1,6 +1,7 @@
 // Python bindings: SparseVector, SparseRecovery, SparseRecoveryMatrix, sparse_recovery_plan.
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <cstring>
 
 #include "convert.hpp"
@@ -42,6 +43,19 @@ SparseRecoveryPlan make_plan(py::handle n, py::handle k, py::handle eps, py::han
   return p.with_sizes(rows.is_none() ? 0 : to_int(rows, "rows", 1, 1024),
                       buckets.is_none() ? 0 : to_int(buckets, "buckets", 1, static_cast<std::int64_t>(KWiseHash::max_buckets)),
                       bit_rows.is_none() ? 0 : to_int(bit_rows, "bit_rows", 1, 1024));
+}
+
+/// The checks of the SparseVector constructor, shared with unpickling.
+void check_sparse_vector(const SparseVector& v) {
+  require(v.indices.size() == v.values.size(), "indices and values must have the same length, got ", v.indices.size(),
+          " and ", v.values.size());
+  require(v.n <= SparseRecoveryMatrix::max_n, "n must be in [0, 2^61 - 1], got ", v.n);
+  for (std::size_t i = 0; i < v.indices.size(); ++i) {
+    require(v.indices[i] >= 0 && static_cast<std::uint64_t>(v.indices[i]) < v.n, "indices[", i, "] = ", v.indices[i],
+            " is outside [0, n = ", v.n, ")");
+    require(i == 0 || v.indices[i] > v.indices[i - 1], "indices must be strictly increasing");
+    require(std::isfinite(v.values[i]), "values[", i, "] is not finite (", v.values[i], ")");
+  }
 }
 
 int to_threads(py::handle h) { return h.is_none() ? 0 : static_cast<int>(to_int(h, "threads", 0, 1024)); }
@@ -95,11 +109,7 @@ void bind_sparse(py::module_& m) {
                      " and ", vals.size());
              v.indices.assign(idx.data(), idx.data() + idx.size());
              v.values.assign(vals.data(), vals.data() + vals.size());
-             for (std::size_t i = 0; i < v.indices.size(); ++i) {
-               require(v.indices[i] >= 0 && static_cast<std::uint64_t>(v.indices[i]) < v.n, "indices[", i, "] = ",
-                       v.indices[i], " is outside [0, n = ", v.n, ")");
-               require(i == 0 || v.indices[i] > v.indices[i - 1], "indices must be strictly increasing");
-             }
+             check_sparse_vector(v);
              return v;
            }),
            py::arg("n"), py::arg("indices"), py::arg("values"), "From a length and sorted, distinct indices with values.")
@@ -128,10 +138,14 @@ void bind_sparse(py::module_& m) {
       .def(py::pickle(
           [](const SparseVector& v) { return py::make_tuple(v.n, int64_numpy(v.indices), to_numpy_1d(v.values)); },
           [](py::tuple t) {
+            if (t.size() != 3) throw py::value_error("invalid SparseVector pickle state: expected (n, indices, values)");
             SparseVector v;
-            v.n = t[0].cast<std::uint64_t>();
-            v.indices = t[1].cast<std::vector<std::int64_t>>();
-            v.values = t[2].cast<std::vector<double>>();
+            v.n = static_cast<std::uint64_t>(to_int(t[0], "n", 0, static_cast<std::int64_t>(SparseRecoveryMatrix::max_n)));
+            auto idx = int64_indices(t[1], "indices");
+            auto vals = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(float_array(t[2], "values", 1));
+            v.indices.assign(idx.data(), idx.data() + idx.size());
+            v.values.assign(vals.data(), vals.data() + vals.size());
+            check_sparse_vector(v);
             return v;
           }));
 
@@ -199,8 +213,8 @@ index of each bucket from its bit counters (polylog n time). Linear, mergeable, 
           py::arg("indices"), "Median-over-rows estimates of x[indices].")
       .def(
           "decode",
-          [](const SparseRecovery& s, const std::string& method, py::handle threads) {
-            const DecodeMethod dm = parse_decode_method(method);
+          [](const SparseRecovery& s, py::handle method, py::handle threads) {
+            const DecodeMethod dm = parse_decode_method(to_str(method, "method"));
             const int t = to_threads(threads);
             py::gil_scoped_release nogil;
             return s.decode(dm, t);
@@ -264,8 +278,8 @@ SparseVector per column.
           py::arg("indices"), "Median estimates of X[indices, :] (len(indices) x columns).")
       .def(
           "decode",
-          [](const SparseRecoveryMatrix& s, const std::string& method, py::handle threads) {
-            const DecodeMethod dm = parse_decode_method(method);
+          [](const SparseRecoveryMatrix& s, py::handle method, py::handle threads) {
+            const DecodeMethod dm = parse_decode_method(to_str(method, "method"));
             const int t = to_threads(threads);
             py::gil_scoped_release nogil;
             return s.decode(dm, t);
@@ -274,9 +288,9 @@ SparseVector per column.
           "One SparseVector per column; method \"standard\" or \"sublinear\".")
       .def(
           "decode_column",
-          [](const SparseRecoveryMatrix& s, py::handle column, const std::string& method, py::handle threads) {
+          [](const SparseRecoveryMatrix& s, py::handle column, py::handle method, py::handle threads) {
             const Index c = to_int(column, "column", 0, s.columns() - 1);
-            const DecodeMethod dm = parse_decode_method(method);
+            const DecodeMethod dm = parse_decode_method(to_str(method, "method"));
             const int t = to_threads(threads);
             py::gil_scoped_release nogil;
             return s.decode_column(c, dm, t);

@@ -120,8 +120,8 @@ void bind_stream_common(py::class_<Stream>& c) {
           "evaluated, exact, approx, positions.")
       .def(
           "sparse_columns",
-          [](const Stream& s, const std::string& method) {
-            const DecodeMethod m = method_arg(method);
+          [](const Stream& s, py::handle method) {
+            const DecodeMethod m = method_arg(to_str(method, "method"));
             py::gil_scoped_release nogil;
             return s.sparse_columns(m);
           },
@@ -181,7 +181,8 @@ decoding without storing them.
          "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix.");
   cs.def(
         "update",
-        [](CausalStream& s, py::handle Q, py::handle K, py::handle V, bool return_rows) {
+        [](CausalStream& s, py::handle Q, py::handle K, py::handle V, py::handle return_rows_arg) {
+          const bool return_rows = to_bool(return_rows_arg, "return_rows");
           py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
           RowMatrix<double> out;
           with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
@@ -209,11 +210,12 @@ queries from it at any time in O(t dv) each — a constant-memory KV cache.
 state="exact" keeps M = U2^T V and s = U2^T 1; state="sketched" is the paper's layout: an implicit
 AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), with s kept exact.
 )doc");
-  kv.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, const std::string& state,
-                     const std::string& sketch, py::handle sketch_size, py::handle seed, py::handle first_token,
+  kv.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle state_arg,
+                     py::handle sketch_arg, py::handle sketch_size, py::handle seed, py::handle first_token,
                      py::handle probes, py::handle output_sketch, py::handle n, py::handle delta, py::handle max_bytes) {
            const Index dd = to_int(d, "d", 1, Index{1} << 16);
            const Index dvv = dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16);
+           const std::string state = to_str(state_arg, "state"), sketch = to_str(sketch_arg, "sketch");
            KVStream::SketchOptions opt;
            if (sketch == "ams")
              opt.distribution = DenseSketch::Distribution::ams;
@@ -283,7 +285,7 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
   m.def(
       "_plan",
       [](py::handle n, py::handle d, py::handle dv, py::handle k, py::handle eps1, py::handle eps2, py::handle delta,
-         py::handle beta, py::handle degree, py::handle eps, const std::string& state, py::handle sketch_size,
+         py::handle beta, py::handle degree, py::handle eps, py::handle state, py::handle sketch_size,
          py::handle chunk) {
         PlanRequest r;
         r.n = static_cast<std::uint64_t>(to_int(n, "n", 1, (std::int64_t{1} << 61) - 2));
@@ -296,7 +298,7 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
         r.beta = opt_float(beta, "beta");
         if (!degree.is_none()) r.degree = static_cast<int>(to_int(degree, "degree", 0, 8));
         r.eps = opt_float(eps, "eps");
-        r.state = state;
+        r.state = to_str(state, "state");
         if (!sketch_size.is_none()) r.sketch_size = to_int(sketch_size, "sketch_size", 1, Index{1} << 24);
         r.chunk = to_int(chunk, "chunk", 1, CausalStream::max_chunk);
         const StreamPlan p = plan(r);

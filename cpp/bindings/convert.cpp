@@ -15,10 +15,17 @@ bool is_bool(py::handle h) {
   return py::isinstance(h, np_bool);
 }
 
+bool is_nonscalar_array(py::handle h) { return py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() != 0; }
+
 py::int_ as_pyint(py::handle h, const char* name) {
-  if (is_bool(h) || !PyIndex_Check(h.ptr()))
+  if (is_bool(h) || !PyIndex_Check(h.ptr()) || is_nonscalar_array(h))
     throw py::type_error(message(name, " must be an integer, got ", type_name(h)));
-  return py::reinterpret_steal<py::int_>(PyNumber_Index(h.ptr()));
+  PyObject* v = PyNumber_Index(h.ptr());
+  if (v == nullptr) {
+    PyErr_Clear();
+    throw py::type_error(message(name, " must be an integer, got ", type_name(h)));
+  }
+  return py::reinterpret_steal<py::int_>(v);
 }
 }  // namespace
 
@@ -40,7 +47,8 @@ double to_float(py::handle h, const char* name) {
   if (is_bool(h)) throw py::type_error(message(name, " must be a real number, got bool"));
   if (!PyFloat_Check(h.ptr()) && !PyIndex_Check(h.ptr()) && !PyNumber_Check(h.ptr()))
     throw py::type_error(message(name, " must be a real number, got ", type_name(h)));
-  if (PyComplex_Check(h.ptr())) throw py::type_error(message(name, " must be a real number, got complex"));
+  if (PyComplex_Check(h.ptr()) || is_nonscalar_array(h))
+    throw py::type_error(message(name, " must be a real number, got ", type_name(h)));
   double v;
   try {
     v = py::float_(py::reinterpret_borrow<py::object>(h)).cast<double>();
@@ -49,6 +57,16 @@ double to_float(py::handle h, const char* name) {
   }
   if (!std::isfinite(v)) throw py::value_error(message(name, " must be finite, got ", v));
   return v;
+}
+
+bool to_bool(py::handle h, const char* name) {
+  if (!is_bool(h)) throw py::type_error(message(name, " must be True or False, got ", type_name(h)));
+  return PyObject_IsTrue(h.ptr()) == 1;
+}
+
+std::string to_str(py::handle h, const char* name) {
+  if (!PyUnicode_Check(h.ptr())) throw py::type_error(message(name, " must be a str, got ", type_name(h)));
+  return h.cast<std::string>();
 }
 
 py::array float_array(py::handle h, const char* name, int ndim) {

@@ -26,6 +26,10 @@ std::int64_t to_int(py::handle h, const char* name, std::int64_t lo, std::int64_
 std::uint64_t to_seed(py::handle h, const char* name);
 /// A real number (int or float, not bool), finite.
 double to_float(py::handle h, const char* name);
+/// A bool (Python bool or numpy.bool_ only: None, ints, strings and arrays are a TypeError).
+bool to_bool(py::handle h, const char* name);
+/// A str; TypeError naming `name` otherwise.
+std::string to_str(py::handle h, const char* name);
 
 /// np.asarray(h) with a check that it is a float32/float64 array of the given ndim (0 = 1 or 2).
 /// 1-D arrays are viewed as column vectors (n x 1).
@@ -39,14 +43,20 @@ template <class T>
 using StridedMap = Eigen::Map<const RowMatrix<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
 
 /// A view of a float array of dtype T (checked by float_array), 1-D as n x 1, no copy when the
-/// strides are non-negative multiples of the item size; otherwise the array is first copied to
-/// C order (`owner` keeps whatever backs the view alive).
+/// strides are positive multiples of the item size and the data is aligned; otherwise (negative
+/// strides, zero strides of broadcast arrays, odd strides, misaligned buffers) the array is first
+/// copied to C order (`owner` keeps whatever backs the view alive). Eigen reads a zero stride as
+/// "contiguous", so a broadcast view must never reach it.
 template <class T>
 StridedMap<T> view(py::array& owner) {
+  // A view into a byte buffer at an odd offset: T loads through a misaligned pointer are UB.
+  if (reinterpret_cast<std::uintptr_t>(owner.data()) % alignof(T) != 0)
+    owner = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(
+        py::module_::import("numpy").attr("array")(owner, py::arg("copy") = true));
   if (owner.ndim() == 1) {
     const auto n = static_cast<Index>(owner.shape(0));
     const auto s = owner.strides(0);
-    if (n > 0 && (s < 0 || s % static_cast<py::ssize_t>(sizeof(T)) != 0))
+    if (n > 1 && (s <= 0 || s % static_cast<py::ssize_t>(sizeof(T)) != 0))
       owner = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(owner);
     const Index st = n > 0 ? static_cast<Index>(owner.strides(0) / static_cast<py::ssize_t>(sizeof(T))) : 1;
     return StridedMap<T>(static_cast<const T*>(owner.data()), n, 1, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(st, 1));
@@ -54,7 +64,7 @@ StridedMap<T> view(py::array& owner) {
   const auto r = static_cast<Index>(owner.shape(0)), c = static_cast<Index>(owner.shape(1));
   auto s0 = owner.strides(0), s1 = owner.strides(1);
   const auto it = static_cast<py::ssize_t>(sizeof(T));
-  if (r * c > 0 && (s0 < 0 || s1 < 0 || s0 % it != 0 || s1 % it != 0))
+  if (r * c > 0 && ((r > 1 && s0 <= 0) || (c > 1 && s1 <= 0) || s0 < 0 || s1 < 0 || s0 % it != 0 || s1 % it != 0))
     owner = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(owner);
   s0 = owner.strides(0);
   s1 = owner.strides(1);

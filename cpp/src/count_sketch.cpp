@@ -19,10 +19,9 @@ void check_sizes(Index rows, Index buckets, Index columns, std::uint64_t dim) {
           "buckets must be in [1, 2^32 - 1], got ", buckets);
   require(columns >= 1, "columns must be >= 1, got ", columns);
   require(dim >= 1 && dim <= CountSketch::max_dim, "dim must be in [1, 2^61 - 1], got ", dim);
-  // Counters must fit in memory that can be addressed: refuse > 2^40 doubles (8 TiB) outright.
   const long double cells = static_cast<long double>(rows) * buckets * columns;
-  require(cells <= static_cast<long double>(std::uint64_t{1} << 40), "rows*buckets*columns = ", cells,
-          " counters is too large");
+  require_state_fits(cells, message("CountSketch(rows=", rows, ", buckets=", buckets, ", columns=", columns,
+                                    "): rows*buckets*columns = ", static_cast<double>(cells), " counters"));
 }
 
 }  // namespace

@@ -25,8 +25,8 @@ DenseSketch::DenseSketch(Distribution dist, Index s, std::uint64_t seed, Index c
     : dist_(dist), s_(s), columns_(columns), seed_(seed) {
   require(s >= 1 && s <= kMaxS, "s (sketch size) must be in [1, 2^24], got ", s);
   require(columns >= 0 && columns <= (Index{1} << 24), "columns must be in [0, 2^24], got ", columns);
-  require(static_cast<long double>(s) * columns <= static_cast<long double>(Index{1} << 36),
-          "s*columns = ", static_cast<long double>(s) * columns, " counters is too large");
+  require_state_fits(static_cast<long double>(s) * columns,
+                     message("a sketch of s = ", s, " rows and ", columns, " columns"));
   if (dist == Distribution::ams) {
     sign_hashes_.reserve(static_cast<std::size_t>(s));
     for (Index r = 0; r < s; ++r) sign_hashes_.emplace_back(4, derive_seed(seed, 2, static_cast<std::uint64_t>(r)));
@@ -144,6 +144,11 @@ void DenseSketch::read_payload(DenseSketch& out, const std::uint8_t* data, std::
   const std::uint64_t s = r.u64(), columns = r.u64(), seed = r.u64(), tokens = r.u64();
   r.check(s >= 1 && s <= static_cast<std::uint64_t>(kMaxS) && columns <= (std::uint64_t{1} << 24),
           "sizes out of range");
+  // The AMS sign hashes (~150 bytes per row) are not part of the payload: an empty sketch (no
+  // columns yet) may not ask for more than 2^18 rows, so that a few bytes can never make the
+  // reader build gigabytes of hashes. A sketch with columns carries 8*s bytes per column.
+  r.check(out.dist_ != Distribution::ams || columns > 0 || s <= (std::uint64_t{1} << 18),
+          "an empty AMSSketch with s > 2^18 rows is not read back (its hashes would be built from a few bytes)");
   r.check(static_cast<long double>(s) * columns * 8 == static_cast<long double>(r.remaining()),
           "state size does not match the payload");
   DenseSketch tmp(out.dist_, static_cast<Index>(s), seed, static_cast<Index>(columns));

@@ -90,6 +90,10 @@ void PolyPrefixState::absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) 
   require(V.rows() == K.rows(), "V must have as many rows as K (", K.rows(), "), got ", V.rows());
   require_finite(K, "K");
   require_finite(V, "V");
+  // Unbounded rows would turn M and s into inf/NaN for good (every later answer, merge and
+  // to_bytes would carry it): refuse them like the streams do.
+  detail::require_bounded_rows(K, scale(), "K");
+  detail::require_bounded_values(V, "V");
   absorb_rows_impl(K, V, ws_);
 }
 
@@ -124,6 +128,7 @@ RowMatrix<double> PolyPrefixState::apply_impl(const MatrixRef<T>& Q) const {
   require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
   require(tokens_ > 0, "the state is empty: absorb keys and values before applying queries");
   require_finite(Q, "Q");
+  detail::require_bounded_rows(Q, scale(), "Q");
   RowMatrix<double> out = RowMatrix<double>::Zero(Q.rows(), dv_);
   Eigen::VectorXd den = Eigen::VectorXd::Zero(Q.rows());
   PolyWorkspace ws;
@@ -213,6 +218,9 @@ RowMatrix<double> poly_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const 
   PolyWorkspace ws;
 
   if (!causal) {
+    detail::require_bounded_rows(Q, c, "Q");
+    detail::require_bounded_rows(K, c, "K");
+    detail::require_bounded_values(V, "V");
     state.absorb_rows(K, V, ws);
     RowMatrix<double> out = RowMatrix<double>::Zero(nq, dv);
     Eigen::VectorXd den = Eigen::VectorXd::Zero(nq);

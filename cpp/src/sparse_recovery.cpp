@@ -198,8 +198,9 @@ void SparseRecoveryPlan::validate() const {
   require(bit_rows >= 0 && bit_rows <= rows, "bit_rows must be in [0, rows = ", rows, "], got ", bit_rows);
   require(bits == ceil_log2(n), "bits must be ceil(log2 n) = ", ceil_log2(n), ", got ", bits);
   const long double cells = static_cast<long double>(rows + bit_rows * bits) * buckets * columns;
-  require(cells <= static_cast<long double>(std::uint64_t{1} << 40), "the sketch would need ", cells,
-          " counters; lower k, columns or raise eps");
+  require_state_fits(cells, message("the sparse-recovery sketch (rows=", rows, ", buckets=", buckets, ", bit_rows=",
+                                    bit_rows, ", bits=", bits, ", columns=", columns, ") with ", static_cast<double>(cells),
+                                    " counters"), "lower k or columns, or raise eps");
 }
 
 std::size_t SparseRecoveryPlan::count_sketch_bytes() const {
@@ -575,9 +576,11 @@ void SparseRecovery::update(const std::int64_t* indices, Index m, const VectorRe
   m_.update(indices, m, as_column(values));
 }
 void SparseRecovery::update_dense(std::uint64_t start, const VectorRef<float>& values) {
+  require_finite(values, "x");  // the argument's own name (update_rows would call it X)
   m_.update_rows(start, as_column(values));
 }
 void SparseRecovery::update_dense(std::uint64_t start, const VectorRef<double>& values) {
+  require_finite(values, "x");
   m_.update_rows(start, as_column(values));
 }
 

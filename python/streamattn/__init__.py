@@ -10,6 +10,7 @@ from . import _core
 from ._core import (
     AMSSketch,
     CausalStream,
+    ConcurrentUseError,
     CountSketch,
     GaussianSketch,
     KVStream,
@@ -42,6 +43,7 @@ def build_info() -> dict:
 __all__ = [
     "AMSSketch",
     "CausalStream",
+    "ConcurrentUseError",
     "CountSketch",
     "GaussianSketch",
     "KVStream",

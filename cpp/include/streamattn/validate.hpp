@@ -2,11 +2,23 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "streamattn/common.hpp"
 
 namespace streamattn {
+
+/// Largest state one object may allocate (16 GiB): beyond it a constructor refuses with a
+/// std::invalid_argument naming the sizes, instead of failing inside the allocator or having
+/// the process killed when the zero-filled pages are touched.
+constexpr std::uint64_t kMaxStateBytes = std::uint64_t{1} << 34;
+
+/// Throws unless `count` float64 values fit in kMaxStateBytes; `what` names the sizes.
+inline void require_state_fits(long double count, const std::string& what, const char* hint = "use smaller sizes") {
+  require(count * 8.0L <= static_cast<long double>(kMaxStateBytes), what, " needs ", static_cast<double>(count * 8.0L),
+          " bytes of float64 state, over the limit of 2^34 bytes (16 GiB) on one object; ", hint);
+}
 
 /// Throws std::invalid_argument naming the first non-finite entry of `x` as `name[row, col]`.
 template <class T>
