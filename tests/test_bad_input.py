@@ -377,7 +377,7 @@ MERGES = [
 def test_mismatched_merge(factory, other, exc, name):
     obj, o = factory(), other()
     if isinstance(o, sa.KVStream) and o.tokens_seen == 0:
-        o.add(K, V)
+        o.add(K[:, : o.d], np.ones((len(K), o.dv)))
     other_before = snapshot(o) if o is not None else None
     expect_refused(obj, lambda x: x.merge(o), exc, name)
     if o is not None:

@@ -115,8 +115,9 @@ def test_payload_bit_flips_with_a_valid_checksum(name):
     cls, data = type(obj), obj.to_bytes()
     kind, payload = kind_of(data), bytearray(payload_of(data))
     refused = 0
+    bits = (0, 3, 6, 7) if len(payload) < 2000 else (1, 7)
     for i in range(len(payload)):
-        for b in (0, 3, 6, 7):
+        for b in bits:
             payload[i] ^= 1 << b
             refused += rejected(cls, frame(kind, bytes(payload)))
             payload[i] ^= 1 << b

@@ -178,7 +178,7 @@ def test_merge_into_a_busy_object_and_from_a_busy_object_are_refused():
 
 
 def test_read_only_calls_may_overlap():
-    s = sa.SparseRecovery(2**22, 8, 0.5, seed=1)
+    s = sa.SparseRecovery(2**18, 8, 0.5, seed=1)
     s.update_dense(0, np.random.default_rng(1).normal(size=2**16))
     expected = s.decode("standard", threads=1)
     results, errors = [], []
