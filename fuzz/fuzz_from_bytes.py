@@ -13,7 +13,7 @@ back to the same bytes. Anything else (another exception, a crash, a hang past -
 past -rss_limit_mb) is a finding.
 
     python fuzz/fuzz_from_bytes.py -max_total_time=25 -rss_limit_mb=2048        # CI (short)
-    python fuzz/fuzz_from_bytes.py -max_total_time=3600 -rss_limit_mb=2048 fuzz/corpus   # long run
+    python fuzz/fuzz_from_bytes.py -max_total_time=3600 -rss_limit_mb=2048 -max_len=8192 fuzz/corpus  # long run
     python fuzz/fuzz_from_bytes.py --plain 20     # no atheris: seeded random mutations for 20 s
 
 Feedback: the extension is not compiled with -fsanitize=fuzzer (GCC has no libFuzzer), so the C++
