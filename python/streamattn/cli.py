@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -163,11 +164,12 @@ def _blocks(n: int, block: int) -> Iterator[tuple[int, int]]:
 
 
 def _call_block(fn: Callable[[], Any], a: int, b: int) -> Any:
-    """Runs one block; a ValueError naming a row (e.g. NaN) is given the block's global rows."""
+    """Runs one block; a ValueError naming a row of the block (e.g. NaN) names the input's row."""
     try:
         return fn()
     except ValueError as e:
-        raise CliError(f"rows [{a}, {b}) of the input: {e} (row numbers counted from {a})") from None
+        msg = re.sub(r"\brow (\d+)", lambda m: f"row {a + int(m.group(1))}", str(e))
+        raise CliError(f"in input rows [{a}, {b}): {msg}") from None
 
 
 # --- run ------------------------------------------------------------------------------------
