@@ -30,7 +30,19 @@ class CliError(Exception):
 
 
 def _peak_rss_bytes() -> int:
-    """High-water mark of this process's resident set (ru_maxrss; KiB on Linux, bytes on macOS)."""
+    """High-water mark of this process's resident set.
+
+    Linux: VmHWM of /proc/self/status, which belongs to this process's own address space
+    (ru_maxrss survives exec, so a child of a large parent would report the parent's size).
+    Elsewhere ru_maxrss (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         import resource
     except ImportError:  # pragma: no cover - non-POSIX
