@@ -1,6 +1,7 @@
 #include "streamattn/plan.hpp"
 
 #include <cmath>
+#include <sstream>
 #include <limits>
 
 #include "streamattn/causal_stream.hpp"
@@ -115,6 +116,16 @@ StreamPlan plan(const PlanRequest& req) {
   return p;
 }
 
+namespace {
+// Short numbers for the human-readable plan (the dict keeps full precision).
+std::string num(double v) {
+  std::ostringstream os;
+  os.precision(4);
+  os << v;
+  return os.str();
+}
+}  // namespace
+
 std::string StreamPlan::repr() const {
   std::string s = message("Plan(n=", request.n, ", d=", request.d, ", dv=", request.dv, ")\n");
   s += message("  degree g         ", degree, "  (", degree_reason, ")\n");
@@ -124,10 +135,11 @@ std::string StreamPlan::repr() const {
     s += message("  output sketch    k=", output->k, ", eps1=", output->eps, ": rows=", output->rows, ", buckets=",
                  output->buckets, ", bit_rows=", output->bit_rows, ", ", output->nbytes(), " bytes\n");
   s += message("  total bytes      ", total_bytes, "\n");
-  s += message("  flops per token  ", update_flops_per_token, " (causal update); one keys-first query ", query_flops, "\n");
+  s += message("  flops per token  ", num(update_flops_per_token), " (causal update); one keys-first query ",
+               num(query_flops), "\n");
   if (taylor_eps) {
-    s += message("  eps(beta, g)     ", *taylor_eps, vacuous ? "  VACUOUS" : "", "\n");
-    s += message("  |T~ - Attn|_max  <= ", *attention_bound, " * |V|_max\n");
+    s += message("  eps(beta, g)     ", num(*taylor_eps), vacuous ? "  VACUOUS" : "", "\n");
+    s += message("  |T~ - Attn|_max  <= ", num(*attention_bound), " * |V|_max\n");
   }
   for (const auto& n : notes) s += "  note: " + n + "\n";
   return s;
