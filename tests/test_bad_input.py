@@ -629,3 +629,47 @@ def test_unpickling_garbage_is_a_clear_error(make):
         w.__setstate__(b"garbage")
     with pytest.raises((ValueError, TypeError)):
         w.__setstate__("not bytes")
+
+
+# --- the command line -----------------------------------------------------------------------------
+CLI_BAD_VALUES = {
+    "--n": ["0", "-1", "2.5", "nan", str(2**70), "lots"],
+    "--d": ["0", "-3", str(2**20), "x"],
+    "--dv": ["0", "-1", str(2**20)],
+    "--degree": ["-1", "9", "2.0"],
+    "--eps": ["0", "-1", "nan", "inf"],
+    "--scale": ["0", "-1", "nan", "inf"],
+    "--chunk": ["0", "-1", "100000"],
+    "--seed": ["-1", str(2**64), "1.5"],
+    "--beta": ["-1", "nan", "inf"],
+    "--delta": ["0", "1", "nan", "-0.5"],
+    "--block": ["0", "-8"],
+    "--probes": ["-1", "x"],
+}
+RUN_BASE = ["run", "--n", "64", "--d", "4", "--no-progress", "--json"]
+
+
+def cli_cases():
+    for opt, values in CLI_BAD_VALUES.items():
+        for v in values:
+            argv = RUN_BASE + [opt, v]
+            if opt == "--n":
+                argv = ["run", "--d", "4", "--no-progress", "--json", opt, v]
+            if opt == "--eps":
+                argv += ["--beta", "0.5"]
+            yield pytest.param(argv, opt, id=f"run {opt} {v}")
+    for opt, v in [("--n", "0"), ("--n", "-5"), ("--d", "0"), ("--k", "0"), ("--eps1", "2"), ("--eps2", "0"),
+                   ("--delta", "1"), ("--degree", "10"), ("--beta", "nan"), ("--sketch-size", "0"), ("--chunk", "0"),
+                   ("--state", "x"), ("--d", str(2**20)), ("--n", str(2**70))]:
+        yield pytest.param(["plan", opt, v] + (["--k", "2"] if opt == "--eps1" else []), opt, id=f"plan {opt} {v}")
+
+
+@pytest.mark.parametrize("argv, opt", list(cli_cases()))
+def test_cli_bad_values_exit_2_naming_the_option(argv, opt, capsys):
+    from streamattn.cli import main
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "error" in err
+    names = {opt, opt.lstrip("-"), opt.lstrip("-").replace("-", "_")}
+    assert any(n in err for n in names), err

@@ -258,9 +258,9 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, dict]:
         scale = args.scale if args.scale is not None else 1 / math.sqrt(d)
         beta = args.beta if args.beta is not None else 0.5
         beta_source = "synthetic: entries bounded so that scale * max||q|| * max||k|| <= beta"
+        _check_scale_and_seed(args)
         src = SyntheticSource(n_keys, d, dv, scale, beta, args.seed)
-    if args.scale is not None and not args.scale > 0:
-        raise CliError(f"--scale must be > 0, got {args.scale}")
+    _check_scale_and_seed(args)
     return src, dict(n=n_keys, n_queries=n_q, d=d, dv=dv, scale=scale, beta=beta, beta_source=beta_source)
 
 
@@ -472,6 +472,14 @@ def _plan_cmd(args: argparse.Namespace) -> int:
 
 
 # --- parser ---------------------------------------------------------------------------------
+def _check_scale_and_seed(args: argparse.Namespace) -> None:
+    """Checked before they reach the generator (sqrt(beta/scale), numpy's seeding)."""
+    if args.scale is not None and not (args.scale > 0 and math.isfinite(args.scale)):
+        raise CliError(f"--scale must be a finite number > 0, got {args.scale}")
+    if not 0 <= args.seed < 2**64:
+        raise CliError(f"--seed must be in [0, 2**64), got {args.seed}")
+
+
 def _tokens(s: str) -> int:
     """An integer, or a power of two written 2^k / 2**k."""
     t = s.replace("**", "^")
