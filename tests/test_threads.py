@@ -115,8 +115,8 @@ def test_kernels_release_the_gil():
     n1 = len(ticks)
     done.set()
     t.join()
-    if elapsed > 0.05:  # long enough for the ticker to get several turns if the GIL is free
-        assert n1 - n0 >= 3
+    if elapsed > 0.2:  # long enough for the ticker to get turns if the GIL is free
+        assert n1 - n0 >= 2
 
 
 def busy_while(start_long_call, obj, attempts):
@@ -165,13 +165,14 @@ def test_one_object_two_threads_is_detected_and_harmless():
 
 
 def test_merge_into_a_busy_object_and_from_a_busy_object_are_refused():
+    # The attempts are harmless should one slip in after the long call (an empty stream merges as
+    # a no-op; `sink` is not checked), so the final comparison cannot be disturbed by timing.
     q, k, v = blocks(6, 1, 60000)[0]
-    a, b = sa.KVStream(D, DV), sa.KVStream(D, DV)
-    b.add(k[:5], v[:5])
-    b_bytes = b.to_bytes()
-    errors = busy_while(lambda: a.add(k, v), a, [lambda o: o.merge(b), lambda o: b.merge(o)])
-    assert len(errors) == 2
-    assert b.to_bytes() == b_bytes
+    a, empty, sink = sa.KVStream(D, DV), sa.KVStream(D, DV), sa.KVStream(D, DV)
+    empty_bytes = empty.to_bytes()
+    errors = busy_while(lambda: a.add(k, v), a, [lambda o: o.merge(empty), lambda o: sink.merge(o)])
+    assert len(errors) == 2 and all("in use by another thread" in str(e) for e in errors)
+    assert empty.to_bytes() == empty_bytes
     ref = sa.KVStream(D, DV)
     ref.add(k, v)
     assert a.to_bytes() == ref.to_bytes()
