@@ -126,21 +126,8 @@ void bind_stream_common(py::class_<Stream>& c) {
             return s.sparse_columns(m);
           },
           py::arg("method") = "standard", "Decode every output column as a k-sparse SparseVector (list of dv).")
-      .def("__repr__", &Stream::repr)
-      .def("to_bytes", [](const Stream& s) { return to_pybytes(s.to_bytes()); }, "Versioned, checksummed bytes of the whole stream.")
-      .def_static(
-          "from_bytes",
-          [](py::handle b) {
-            py::bytes bb = as_bytes(b, "data");
-            const ByteView v = byte_view(bb);
-            return Stream::from_bytes(v.data, v.size);
-          },
-          py::arg("data"), "Resume a stream from to_bytes() output; ValueError on corrupted bytes.")
-      .def(py::pickle([](const Stream& s) { return to_pybytes(s.to_bytes()); },
-                      [](py::bytes b) {
-                        const ByteView v = byte_view(b);
-                        return Stream::from_bytes(v.data, v.size);
-                      }));
+      .def("__repr__", &Stream::repr);
+  def_bytes(c, "whole stream (state, probes, output sketch)");
 }
 
 }  // namespace
