@@ -123,3 +123,9 @@ decltype(auto) with_float2(py::array& a, py::array& b, F&& f) {
   return f(ra, rb);
 }
 }  // namespace streamattn::py_bind
+
+namespace streamattn::py_bind {
+/// A 1-D float array (float32/float64) as a C-contiguous float64 array: per-token log-gates.
+/// Values and length are the C++ API's to check.
+py::array_t<double, py::array::c_style | py::array::forcecast> gate_vector(py::handle h, const char* name = "log_gate");
+}  // namespace streamattn::py_bind
