@@ -445,12 +445,12 @@ std::vector<std::uint8_t> CausalStream::to_bytes() const {
   w.u64(static_cast<std::uint64_t>(chunk_));
   w.u64(tokens_);
   state_.write(w);
+  w.f64(norm_.eps);
+  w.u8(norm_.normalize ? 1 : 0);
   w.u8(probes_ ? 1 : 0);
   if (probes_) probes_->write(w);
   w.u8(output_ ? 1 : 0);
   if (output_) output_->write_payload(w);
-  w.f64(norm_.eps);
-  w.u8(norm_.normalize ? 1 : 0);
   return w.finish();
 }
 
@@ -464,6 +464,14 @@ CausalStream CausalStream::from_bytes(const std::uint8_t* data, std::size_t size
                   st.kernel());
   cs.state_ = std::move(st);
   cs.tokens_ = tokens;
+  Normalizer norm;
+  norm.eps = r.f64();
+  const std::uint8_t normalize = r.u8();
+  r.check(normalize <= 1, "normalize flag is not 0/1");
+  norm.normalize = normalize == 1;
+  r.check(std::isfinite(norm.eps) && norm.eps >= 0.0 && (norm.normalize || norm.eps == 0.0),
+          "normalizer eps out of range");
+  cs.norm_ = norm;
   const std::uint8_t has_probes = r.u8();
   r.check(has_probes <= 1, "probe flag is not 0/1");
   if (has_probes) cs.probes_ = ProbeSet::read(r, cs.d(), cs.dv(), cs.scale());
@@ -473,14 +481,6 @@ CausalStream CausalStream::from_bytes(const std::uint8_t* data, std::size_t size
     cs.output_ = SparseRecoveryMatrix::read_payload(r);
     r.check(cs.output_->columns() == cs.dv() && cs.output_->n() >= tokens, "output sketch does not match the stream");
   }
-  Normalizer norm;
-  norm.eps = r.f64();
-  const std::uint8_t normalize = r.u8();
-  r.check(normalize <= 1, "normalize flag is not 0/1");
-  norm.normalize = normalize == 1;
-  r.check(std::isfinite(norm.eps) && norm.eps >= 0.0 && (norm.normalize || norm.eps == 0.0),
-          "normalizer eps out of range");
-  cs.norm_ = norm;
   r.finish();
   return cs;
 }

@@ -48,11 +48,11 @@
 // makes the call fail and the stream is restored to what it was before the call.
 // Gates are refused together with probes (the probes' exact reference is ungated softmax).
 //
-// Serialized payload (kind causal_stream): u64 d | u64 dv | u64 degree | f64 scale | u64 chunk |
-// u64 max_bytes | u64 tokens | f64[t*dv] M | f64[t] s | u8 has_probes [probe block] |
-// u8 has_output [SparseRecoveryMatrix payload] | f64 eps | u8 normalize. Probe block:
-// OnlineSoftmax state, then u64 p | i64[p] positions | u8[p] evaluated | f64[p*dv]
-// approximations. The state block (PolyPrefixState::write) records the kernel after the degree.
+// Serialized payload (kind causal_stream): u64 chunk | u64 tokens | state block
+// (PolyPrefixState::write: u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes |
+// u64 tokens | f64[t*dv] M | f64[t] s) | f64 eps | u8 normalize | u8 has_probes [probe block] |
+// u8 has_output [SparseRecoveryMatrix payload]. Probe block: OnlineSoftmax state, then
+// u64 p | i64[p] positions | u8[p] evaluated | f64[p*dv] approximations.
 #pragma once
 
 #include <cstdint>
