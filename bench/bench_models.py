@@ -13,7 +13,7 @@ Prefill (tokens/s, float32 inputs, one layer of --heads heads, causal, with outp
     (bench/torch_chunked.py, full d^2 outer-product features as flash-linear-attention's Based);
   * fla.ops.based.naive.naive_parallel_based (O(n^2) memory; skipped beyond --naive-max).
 Shapes: Based (feature dim 16, value dim 64, Taylor degree 2, eps 1e-6) and power p = 2 at d = 64
-(value dim 64). torch uses torch.set_num_threads(2); streamattn uses 2 threads.
+(value dim 64). streamattn uses 2 threads; torch runs at 1 and 2 threads and the faster counts.
 Decode: seconds per token of CausalStream.step after 2^10 and 2^20 tokens (one head), next to a
 KV-cache softmax step (torch scaled_dot_product_attention of one query on the n cached keys).
 GEMM peak: torch float32 and Eigen float64 1024^3 GEMMs on 2 threads in the same run; prefill's
@@ -44,7 +44,9 @@ OUT = Path(__file__).resolve().parent / "out"
 THREADS = 2
 
 
-def seconds(fn, repeats: int) -> float:
+def seconds(fn, repeats: int, warmup: bool = False) -> float:
+    if warmup:  # first calls pay one-time costs (torch's kernel selection, page faults)
+        fn()
     ts = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -76,20 +78,28 @@ def prefill_rows(args, naive):
             v = rng.standard_normal((H, n, dv)).astype(np.float32)
             c = 1 / math.sqrt(d)
             reps = args.repeats if n <= 1 << 14 else 1
+            wu = n <= 1 << 14
 
             def ours():
                 sa.MultiHeadCausalStream(H, H, d, dv, kernel=kernel, eps=eps, threads=THREADS).update(q, k, v)
 
             tq, tk, tv = (torch.from_numpy(x) for x in (q, k, v))
             r = {"shape": name, "n": n}
-            r["streamattn"] = seconds(ours, reps)
+            r["streamattn"] = seconds(ours, reps, wu)
+            # torch at 1 and 2 threads, the faster counts: on a loaded machine torch's OpenMP
+            # workers at 2 threads can be far slower than one thread (spinning, oversubscription).
             with torch.inference_mode():
-                r["torch features"] = seconds(lambda: chunked_features(tq, tk, tv, c, kernel, eps=eps), reps)
-                r["torch direct"] = seconds(lambda: chunked_direct(tq, tk, tv, c, kernel, eps=eps), reps)
-                if naive is not None and kernel == "taylor" and n <= args.naive_max:
-                    r["fla naive"] = seconds(lambda: naive(tq[None], tk[None], tv[None]), reps)
-            t = sa.TaylorFeatures(d, 2, kernel=kernel).dim
-            r["flops"] = H * n * (4 * t * dv + 2 * 256 * d + 256 * dv)
+                for th in (1, THREADS):
+                    torch.set_num_threads(th)
+                    for key, fn in (("torch features", chunked_features), ("torch direct", chunked_direct)):
+                        t = seconds(lambda: fn(tq, tk, tv, c, kernel, eps=eps), reps, wu)
+                        r[key] = min(r.get(key, math.inf), t)
+                    if naive is not None and kernel == "taylor" and n <= args.naive_max:
+                        t = seconds(lambda: naive(tq[None], tk[None], tv[None]), reps, wu)
+                        r["fla naive"] = min(r.get("fla naive", math.inf), t)
+                torch.set_num_threads(THREADS)
+            tdim = sa.TaylorFeatures(d, 2, kernel=kernel).dim
+            r["flops"] = H * n * (4 * tdim * dv + 2 * 256 * d + 256 * dv)
             rows.append(r)
             print(name, n, {k2: (f"{v2:.4f}" if isinstance(v2, float) else v2) for k2, v2 in r.items()}, flush=True)
     return rows
@@ -110,14 +120,15 @@ def decode_rows(args):
         qv = rng.standard_normal(d).astype(np.float32)
         vv = rng.standard_normal(dv).astype(np.float32)
         steps = 2000
-        t_step = seconds(lambda: [cs.step(qv, qv, vv) for _ in range(steps)], 3) / steps
+        t_step = seconds(lambda: [cs.step(qv, qv, vv) for _ in range(steps)], 3, True) / steps
         # KV-cache softmax decode at the same n: one query over n cached keys (one head).
         Kc = torch.randn(1, 1, n, d)
         Vc = torch.randn(1, 1, n, dv)
         tq = torch.randn(1, 1, 1, d)
         with torch.inference_mode():
+            torch.set_num_threads(1)  # one query: threads only add synchronization
             reps = 200 if n <= 1 << 12 else 20
-            t_sdpa = seconds(lambda: [torch.nn.functional.scaled_dot_product_attention(tq, Kc, Vc) for _ in range(reps)], 3) / reps
+            t_sdpa = seconds(lambda: [torch.nn.functional.scaled_dot_product_attention(tq, Kc, Vc) for _ in range(reps)], 3, True) / reps
         rows.append({"n": n, "step": t_step, "sdpa": t_sdpa, "state": cs.nbytes, "cache": (d + dv) * 4 * n})
         print("decode", rows[-1], flush=True)
         del Kc, Vc
@@ -150,8 +161,9 @@ def render(args, pre, dec, peak, elapsed) -> str:
     L = [
         f"# bench_models: Based and power attention, prefill and decode ({THREADS} threads, {args.heads} heads)",
         "",
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; streamattn {sa.__version__}; "
-        f"{os.cpu_count()} CPUs visible; total {elapsed:.0f} s. Command: `python bench/bench_models.py`.",
+        f"torch {torch.__version__} (each torch figure is the faster of 1 and {THREADS} threads; decode SDPA on 1); "
+        f"streamattn {sa.__version__} on {THREADS} threads; {os.cpu_count()} CPUs visible, load average "
+        f"{os.getloadavg()[0]:.1f} at the end; total {elapsed:.0f} s. Command: `python bench/bench_models.py`.",
         "",
         "## Prefill, tokens/s (float32 inputs; all heads of one layer per token)",
         "",
