@@ -1,12 +1,23 @@
 #include "streamattn/plan.hpp"
 
 #include <cmath>
+#include <sstream>
 #include <limits>
 
 #include "streamattn/causal_stream.hpp"
 #include "streamattn/taylor_features.hpp"
 
 namespace streamattn {
+
+namespace {
+// Short numbers for the human-readable plan (the dict keeps full precision).
+std::string num(double v) {
+  std::ostringstream os;
+  os.precision(4);
+  os << v;
+  return os.str();
+}
+}  // namespace
 
 StreamPlan plan(const PlanRequest& req) {
   require(req.n >= 1 && req.n < (std::uint64_t{1} << 61) - 1, "n must be in [1, 2^61 - 1), got ", req.n);
@@ -64,8 +75,8 @@ StreamPlan plan(const PlanRequest& req) {
     p.sketch_eps2 = std::sqrt(2.0 / (req.delta * static_cast<double>(p.sketch_size)));
     p.state_bytes = static_cast<std::size_t>(8.0 * (static_cast<double>(p.sketch_size) * (tt + dvv) + tt));
     p.notes.push_back(message("sketched state: s = ", p.sketch_size, " rows; Frobenius error of U2^T V <= ",
-                              p.sketch_eps2, " ||U2||_F ||V||_F with probability >= ", 1 - req.delta,
-                              " (typical: ", std::sqrt(2.0 / static_cast<double>(p.sketch_size)), "); the exact state is ",
+                              num(p.sketch_eps2), " ||U2||_F ||V||_F with probability >= ", num(1 - req.delta),
+                              " (typical: ", num(std::sqrt(2.0 / static_cast<double>(p.sketch_size))), "); the exact state is ",
                               static_cast<std::size_t>(8.0 * (tt * dvv + tt)), " bytes with no sketching error"));
   }
   p.total_bytes = p.state_bytes;
@@ -95,18 +106,18 @@ StreamPlan plan(const PlanRequest& req) {
     }
     if (p.vacuous) {
       if (p.suggested_degree)
-        p.notes.push_back(message("VACUOUS: eps(beta=", *req.beta, ", g=", p.degree, ") = ", eps,
+        p.notes.push_back(message("VACUOUS: eps(beta=", num(*req.beta), ", g=", p.degree, ") = ", num(eps),
                                   " >= 1, so no error guarantee holds; degree ", *p.suggested_degree,
                                   " makes the bound non-vacuous (t = ", taylor_dim(req.d, *p.suggested_degree), ")"));
       else
-        p.notes.push_back(message("VACUOUS: eps(beta=", *req.beta, ", g=", p.degree, ") = ", eps,
+        p.notes.push_back(message("VACUOUS: eps(beta=", num(*req.beta), ", g=", p.degree, ") = ", num(eps),
                                   " >= 1 and no degree <= 8 brings it below 1: the scores are too large for the "
                                   "polynomial method's guarantee (normalize q and k, or lower the scale); the probe "
                                   "certificate measures the real error"));
     }
     if (req.k && !p.vacuous) {
       const double eps1 = req.eps1.value_or(0.25);
-      p.notes.push_back(message("decoded column error <= (1 + ", eps1, ") OPT + ", 2 + eps1, " * ", *p.column_bound,
+      p.notes.push_back(message("decoded column error <= (1 + ", num(eps1), ") OPT + ", num(2 + eps1), " * ", num(*p.column_bound),
                                 " * ||V_col||_max"));
     }
   } else {
@@ -124,10 +135,11 @@ std::string StreamPlan::repr() const {
     s += message("  output sketch    k=", output->k, ", eps1=", output->eps, ": rows=", output->rows, ", buckets=",
                  output->buckets, ", bit_rows=", output->bit_rows, ", ", output->nbytes(), " bytes\n");
   s += message("  total bytes      ", total_bytes, "\n");
-  s += message("  flops per token  ", update_flops_per_token, " (causal update); one keys-first query ", query_flops, "\n");
+  s += message("  flops per token  ", num(update_flops_per_token), " (causal update); one keys-first query ",
+               num(query_flops), "\n");
   if (taylor_eps) {
-    s += message("  eps(beta, g)     ", *taylor_eps, vacuous ? "  VACUOUS" : "", "\n");
-    s += message("  |T~ - Attn|_max  <= ", *attention_bound, " * |V|_max\n");
+    s += message("  eps(beta, g)     ", num(*taylor_eps), vacuous ? "  VACUOUS" : "", "\n");
+    s += message("  |T~ - Attn|_max  <= ", num(*attention_bound), " * |V|_max\n");
   }
   for (const auto& n : notes) s += "  note: " + n + "\n";
   return s;
