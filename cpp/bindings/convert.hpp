@@ -145,4 +145,8 @@ void def_bytes(py::class_<T>& c, const char* what) {
                         return T::from_bytes(v.data, v.size);
                       }));
 }
+
+/// A 1-D float array (float32/float64) as a C-contiguous float64 array: per-token log-gates.
+/// Values and length are the C++ API's to check.
+py::array_t<double, py::array::c_style | py::array::forcecast> gate_vector(py::handle h, const char* name = "log_gate");
 }  // namespace streamattn::py_bind

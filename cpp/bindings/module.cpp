@@ -8,6 +8,7 @@ void bind_hash(py::module_& m);
 void bind_poly(py::module_& m);
 void bind_sketch(py::module_& m);
 void bind_stream(py::module_& m);
+void bind_multi_head(py::module_& m);
 void bind_sparse(py::module_& m);
 }  // namespace streamattn::py_bind
 
@@ -21,5 +22,6 @@ PYBIND11_MODULE(_core, m) {
   bind_poly(m);
   bind_sketch(m);
   bind_stream(m);
+  bind_multi_head(m);
   bind_sparse(m);
 }
