@@ -81,7 +81,7 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
         }),
         py::arg("heads"), py::arg("kv_heads"), py::arg("d"), py::arg("dv") = py::none(),
         py::arg("degree") = 2, py::arg("scale") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0,
-        py::arg("normalize") = true, py::arg("chunk") = 256, py::arg("threads") = 0, py::arg("max_bytes") = py::none(),
+        py::arg("normalize") = true, py::arg("chunk") = CausalStream::default_chunk, py::arg("threads") = 0, py::arg("max_bytes") = py::none(),
         "heads, kv_heads (heads must be a multiple of it), per-head d, dv (default d), degree, scale "
         "(default 1/sqrt(d)), kernel 'taylor' | 'power', eps, normalize, chunk, threads (0 = all cores).")
       .def(

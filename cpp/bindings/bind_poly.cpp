@@ -161,7 +161,7 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
         return py::make_tuple(to_numpy(out), stats_dict(st));
       },
       py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("degree"), py::arg("scale") = py::none(),
-      py::arg("causal") = false, py::arg("chunk") = 256, py::arg("return_stats") = false,
+      py::arg("causal") = false, py::arg("chunk") = CausalStream::default_chunk, py::arg("return_stats") = false,
       py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0, py::arg("normalize") = true,
       py::arg("log_gate") = py::none(),
       R"doc(Attention by the polynomial method, D~^-1 U1 (U2^T V) with U1 = phi(Q), U2 = phi(K) (float64,

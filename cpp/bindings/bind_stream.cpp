@@ -172,7 +172,7 @@ decoding without storing them.
            return s;
          }),
          py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
-         py::arg("chunk") = 256, py::arg("probes") = py::none(), py::arg("probe_positions") = py::none(),
+         py::arg("chunk") = CausalStream::default_chunk, py::arg("probes") = py::none(), py::arg("probe_positions") = py::none(),
          py::arg("output_sketch") = py::none(), py::arg("n") = py::none(), py::arg("seed") = 0,
          py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
          py::arg("eps") = 0.0, py::arg("normalize") = true,
