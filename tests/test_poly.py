@@ -393,7 +393,7 @@ def test_prefix_state_absorb_apply_merge():
     a.merge(b)
     assert a.tokens == 250
     np.testing.assert_allclose(a.apply(Q), st.apply(Q), rtol=0, atol=1e-12)
-    with pytest.raises(ValueError, match="same d, dv, degree and scale"):
+    with pytest.raises(ValueError, match="same d, dv, degree, scale and kernel"):
         a.merge(sa.PolyPrefixState(d, dv, 2))
     a.reset()
     assert a.tokens == 0 and not a.numerator_state.any()

@@ -52,18 +52,23 @@ i1 <= ... <= ip in lexicographic order of (i1, ..., ip) (see .exponents()).
 A map whose t x d float64 state would exceed max_bytes (default 1 GiB) is refused with a
 ValueError naming t and the bytes; pass a larger max_bytes to go beyond.
 )doc")
-      .def(py::init([](py::handle d, py::handle degree, py::handle scale, py::handle max_bytes) {
+      .def(py::init([](py::handle d, py::handle degree, py::handle scale, py::handle max_bytes, const std::string& kernel) {
              const Index dd = to_int(d, "d", 1, Index{1} << 24);
              const auto sc = opt_scale(scale);
              return TaylorFeatures(dd, to_degree(degree), sc ? *sc : 1.0 / std::sqrt(static_cast<double>(dd)),
-                                   opt_max_bytes(max_bytes));
+                                   opt_max_bytes(max_bytes), parse_feature_kernel(kernel));
            }),
            py::arg("d"), py::arg("degree"), py::arg("scale") = py::none(), py::arg("max_bytes") = py::none(),
-           "Features of degree <= degree (0..8) for d-dimensional rows; scale c > 0 (default 1/sqrt(d)).")
+           py::arg("kernel") = "taylor",
+           "Features of degree <= degree (0..8) for d-dimensional rows; scale c > 0 (default 1/sqrt(d)). "
+           "kernel='power' keeps only the degree-p monomials with weights sqrt(p!/alpha!) c^(p/2), so that "
+           "phi(q).phi(k) = (c q.k)^p (p even; dim = C(d+p-1, p)).")
       .def_property_readonly("d", &TaylorFeatures::d, "Input dimension.")
       .def_property_readonly("degree", &TaylorFeatures::degree, "Degree g of the Taylor polynomial.")
       .def_property_readonly("scale", &TaylorFeatures::scale, "The scale c inside exp(c q.k).")
-      .def_property_readonly("dim", &TaylorFeatures::dim, "Feature dimension t = C(d + g, g).")
+      .def_property_readonly("kernel", [](const TaylorFeatures& tf) { return std::string(feature_kernel_name(tf.kernel())); },
+                             "'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g).")
+      .def_property_readonly("dim", &TaylorFeatures::dim, "Feature dimension t = C(d + g, g) (taylor) or C(d + g - 1, g) (power).")
       .def_property_readonly("max_bytes", &TaylorFeatures::max_bytes, "The memory limit this map was checked against.")
       .def(
           "transform",
@@ -89,7 +94,8 @@ ValueError naming t and the bytes; pass a larger max_bytes to go beyond.
           },
           "The multi-index alpha of every feature column, as a dim x d int32 array.")
       .def("__repr__", [](const TaylorFeatures& tf) {
-        return message("TaylorFeatures(d=", tf.d(), ", degree=", tf.degree(), ", scale=", tf.scale(),
+        return message("TaylorFeatures(d=", tf.d(), ", degree=", tf.degree(), ", kernel='", feature_kernel_name(tf.kernel()),
+                       "', scale=", tf.scale(),
                        ", dim=", tf.dim(), ")");
       });
 
@@ -126,17 +132,30 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
   m.def(
       "poly_attention",
       [](py::handle Q, py::handle K, py::handle V, py::handle degree, py::handle scale, py::handle causal_arg, py::handle chunk,
-         py::handle return_stats_arg, py::handle max_bytes) -> py::object {
+         py::handle return_stats_arg, py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize,
+         py::handle log_gate) -> py::object {
         const bool causal = to_bool(causal_arg, "causal"), return_stats = to_bool(return_stats_arg, "return_stats");
         const int g = to_degree(degree);
         const Index ch = to_int(chunk, "chunk", 1, CausalStream::max_chunk);
         const auto sc = opt_scale(scale);
         const auto mb = opt_max_bytes(max_bytes);
+        PolyOptions opt;
+        opt.kernel = parse_feature_kernel(kernel);
+        opt.norm.eps = to_float(eps, "eps");
+        opt.norm.normalize = normalize;
+        if (return_stats && (opt.kernel != FeatureKernel::taylor || !log_gate.is_none() || opt.norm.eps != 0.0 || !normalize))
+          throw py::value_error("return_stats describes the Taylor approximation of softmax: it needs kernel='taylor', "
+                                "eps=0, normalize=True and no log_gate");
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+        std::optional<py::array_t<double, py::array::c_style | py::array::forcecast>> gate;
+        if (!log_gate.is_none()) gate = gate_vector(log_gate);
+        std::optional<VectorRef<double>> gate_ref;
+        if (gate) gate_ref.emplace(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0)));
+        opt.log_gate = gate_ref ? &*gate_ref : nullptr;
         PolyStats st{};
         RowMatrix<double> out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
           py::gil_scoped_release nogil;
-          RowMatrix<double> o = poly_attention(rq, rk, rv, g, sc, causal, ch, mb);
+          RowMatrix<double> o = poly_attention(rq, rk, rv, g, sc, causal, ch, mb, opt);
           if (return_stats) st = poly_attention_stats(rq, rk, rv, g, sc);
           return o;
         });
@@ -144,8 +163,9 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
         return py::make_tuple(to_numpy(out), stats_dict(st));
       },
       py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("degree"), py::arg("scale") = py::none(),
-      py::arg("causal") = false, py::arg("chunk") = 256, py::arg("return_stats") = false,
-      py::arg("max_bytes") = py::none(),
+      py::arg("causal") = false, py::arg("chunk") = CausalStream::default_chunk, py::arg("return_stats") = false,
+      py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0, py::arg("normalize") = true,
+      py::arg("log_gate") = py::none(),
       R"doc(Attention by the polynomial method, D~^-1 U1 (U2^T V) with U1 = phi(Q), U2 = phi(K) (float64,
 n_q x dv), without any n x n matrix: O(n t d) with t = C(d + degree, degree).
 
@@ -154,24 +174,34 @@ P_g(scale Q_c K_c^T)), with exact_attention's alignment. Even degrees keep the n
 odd degrees are computed as asked and raise ValueError if a row's normalizer is <= 0.
 return_stats=True returns (out, stats) with stats = {beta, eps, bound, degree, dim}: beta =
 scale max||q|| max||k||, eps = taylor_error(beta, degree), bound = 2 eps/(1 - eps) max|V| on the
-max-norm error against exact_attention (inf where eps >= 1). max_bytes as in TaylorFeatures.)doc");
+max-norm error against exact_attention (inf where eps >= 1). max_bytes as in TaylorFeatures.
+
+kernel='power' uses (scale q.k)^degree (even degree) instead of P_g. eps (>= 0) is added to every
+denominator; normalize=False returns the numerator alone (plain linear attention). log_gate (causal
+only, one log-decay <= 0 per key): key j's weight for query i is multiplied by
+exp(log_gate[j+1] + ... + log_gate[i]).)doc");
 
   py::class_<PolyPrefixState>(m, "PolyPrefixState", R"doc(
 The polynomial method's state over a set of keys: M = phi(K)^T V (dim x dv) and s = phi(K)^T 1,
 accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against all absorbed keys
 (row j = phi(q_j) M / phi(q_j) s). Linear in the keys: merge adds two states.
 )doc")
-      .def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle max_bytes) {
+      .def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle max_bytes,
+                       const std::string& kernel) {
              const Index dd = to_int(d, "d", 1, Index{1} << 24);
              const auto sc = opt_scale(scale);
              return PolyPrefixState(dd, to_int(dv, "dv", 1, Index{1} << 24), to_degree(degree),
-                                    sc ? *sc : 1.0 / std::sqrt(static_cast<double>(dd)), opt_max_bytes(max_bytes));
+                                    sc ? *sc : 1.0 / std::sqrt(static_cast<double>(dd)), opt_max_bytes(max_bytes),
+                                    parse_feature_kernel(kernel));
            }),
            py::arg("d"), py::arg("dv"), py::arg("degree"), py::arg("scale") = py::none(),
-           py::arg("max_bytes") = py::none(), "Empty state for d-dimensional keys and dv-dimensional values.")
+           py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
+           "Empty state for d-dimensional keys and dv-dimensional values (kernel 'taylor' or 'power').")
       .def_property_readonly("d", &PolyPrefixState::d, "Key/query dimension.")
       .def_property_readonly("dv", &PolyPrefixState::dv, "Value dimension.")
       .def_property_readonly("degree", &PolyPrefixState::degree, "Taylor degree g.")
+      .def_property_readonly("kernel", [](const PolyPrefixState& s) { return std::string(feature_kernel_name(s.kernel())); },
+                             "'taylor' or 'power'.")
       .def_property_readonly("scale", &PolyPrefixState::scale, "The scale c.")
       .def_property_readonly("dim", &PolyPrefixState::dim, "Feature dimension t.")
       .def_property_readonly("tokens", &PolyPrefixState::tokens, "Key/value rows absorbed so far.")

@@ -14,8 +14,8 @@ py::object shaped(py::array_t<double> a, bool vector) {
 
 template <class Sketch>
 void bind_dense(py::module_& m, const char* name, const char* doc) {
-  py::class_<Sketch>(m, name, doc)
-      .def(py::init([](py::handle s, py::handle seed, py::handle columns) {
+  py::class_<Sketch> c(m, name, doc);
+  c.def(py::init([](py::handle s, py::handle seed, py::handle columns) {
              return Sketch(to_int(s, "s", 1, Index{1} << 24), to_seed(seed, "seed"),
                            columns.is_none() ? 0 : to_int(columns, "columns", 1, Index{1} << 24));
            }),
@@ -57,33 +57,20 @@ void bind_dense(py::module_& m, const char* name, const char* doc) {
       .def("merge", [](Sketch& a, const Sketch& b) { a.merge(b); }, py::arg("other"),
            "Add another sketch of the same kind, s and seed (the sketch of the concatenated streams).")
       .def_property_readonly("nbytes", &Sketch::nbytes, "Bytes held by the state and hashes.")
-      .def("__repr__", &Sketch::repr)
-      .def("to_bytes", [](const Sketch& s) { return to_pybytes(s.to_bytes()); }, "Versioned, checksummed bytes.")
-      .def_static(
-          "from_bytes",
-          [](py::handle b) {
-            py::bytes bb = as_bytes(b, "data");
-            const ByteView v = byte_view(bb);
-            return Sketch::from_bytes(v.data, v.size);
-          },
-          py::arg("data"), "Rebuild from to_bytes() output; ValueError on corrupted bytes.")
-      .def(py::pickle([](const Sketch& s) { return to_pybytes(s.to_bytes()); },
-                      [](py::bytes b) {
-                        const ByteView v = byte_view(b);
-                        return Sketch::from_bytes(v.data, v.size);
-                      }));
+      .def("__repr__", &Sketch::repr);
+  def_bytes(c, "sketch");
 }
 
 }  // namespace
 
 void bind_sketch(py::module_& m) {
-  py::class_<CountSketch>(m, "CountSketch", R"doc(
+  py::class_<CountSketch> cs(m, "CountSketch", R"doc(
 CountSketch with `rows` x `buckets` counters per column; bucket hashes 2-wise, sign hashes 4-wise.
 
 Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear, mergeable
 (same shape and seed), serializable (to_bytes/from_bytes, pickle). Counters are float64.
-)doc")
-      .def(py::init([](py::handle rows, py::handle buckets, py::handle seed, py::handle columns, py::handle dim) {
+)doc");
+  cs.def(py::init([](py::handle rows, py::handle buckets, py::handle seed, py::handle columns, py::handle dim) {
              return CountSketch(to_int(rows, "rows", 1, 1024),
                                 to_int(buckets, "buckets", 1, static_cast<std::int64_t>(KWiseHash::max_buckets)),
                                 to_seed(seed, "seed"), to_int(columns, "columns", 1, Index{1} << 24),
@@ -156,21 +143,8 @@ Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear
       .def("merge", &CountSketch::merge, py::arg("other"),
            "Add the counters of a sketch with the same shape, dim and seed.")
       .def_property_readonly("nbytes", &CountSketch::nbytes, "Bytes held by counters and hashes.")
-      .def("__repr__", &CountSketch::repr)
-      .def("to_bytes", [](const CountSketch& s) { return to_pybytes(s.to_bytes()); }, "Versioned, checksummed bytes.")
-      .def_static(
-          "from_bytes",
-          [](py::handle b) {
-            py::bytes bb = as_bytes(b, "data");
-            const ByteView v = byte_view(bb);
-            return CountSketch::from_bytes(v.data, v.size);
-          },
-          py::arg("data"), "Rebuild from to_bytes() output; ValueError on corrupted bytes.")
-      .def(py::pickle([](const CountSketch& s) { return to_pybytes(s.to_bytes()); },
-                      [](py::bytes b) {
-                        const ByteView v = byte_view(b);
-                        return CountSketch::from_bytes(v.data, v.size);
-                      }));
+      .def("__repr__", &CountSketch::repr);
+  def_bytes(cs, "sketch");
 
   bind_dense<AMSSketch>(m, "AMSSketch",
                         "AMS sketch: Psi[r, j] = +-1/sqrt(s) from 4-wise independent sign hashes (implicit).");

@@ -78,21 +78,8 @@ void bind_common(py::class_<Sketch>& c) {
       .def("merge", &Sketch::merge, py::arg("other"),
            "Add a sketch with the same plan and seed (the sketch of both streams).")
       .def_property_readonly("nbytes", &Sketch::nbytes, "Bytes held by counters, bit counters and hashes.")
-      .def("__repr__", &Sketch::repr)
-      .def("to_bytes", [](const Sketch& s) { return to_pybytes(s.to_bytes()); }, "Versioned, checksummed bytes.")
-      .def_static(
-          "from_bytes",
-          [](py::handle b) {
-            py::bytes bb = as_bytes(b, "data");
-            const ByteView v = byte_view(bb);
-            return Sketch::from_bytes(v.data, v.size);
-          },
-          py::arg("data"), "Rebuild from to_bytes() output; ValueError on corrupted bytes.")
-      .def(py::pickle([](const Sketch& s) { return to_pybytes(s.to_bytes()); },
-                      [](py::bytes b) {
-                        const ByteView v = byte_view(b);
-                        return Sketch::from_bytes(v.data, v.size);
-                      }));
+      .def("__repr__", &Sketch::repr);
+  def_bytes(c, "sketch");
 }
 
 }  // namespace

@@ -16,6 +16,14 @@ std::optional<double> opt_float(py::handle h, const char* name) {
   return to_float(h, name);
 }
 
+/// A log-gate scalar: any real number (NaN and +-inf pass through, so the C++ check names them).
+double to_float_or_nan(py::handle h, const char* name) {
+  if (py::isinstance<py::bool_>(h) || !(py::isinstance<py::float_>(h) || py::isinstance<py::int_>(h) ||
+                                        py::hasattr(h, "__float__")))
+    throw py::type_error(message(name, " must be a real number, got ", type_name(h)));
+  return h.cast<double>();
+}
+
 double scale_or_default(py::handle scale, Index d) {
   if (scale.is_none()) return 1.0 / std::sqrt(static_cast<double>(d));
   const double c = to_float(scale, "scale");
@@ -106,6 +114,8 @@ void bind_stream_common(py::class_<Stream>& c) {
   c.def_property_readonly("d", &Stream::d, "Query/key dimension.")
       .def_property_readonly("dv", &Stream::dv, "Value dimension.")
       .def_property_readonly("degree", &Stream::degree, "Taylor degree g.")
+      .def_property_readonly("kernel", [](const Stream& s) { return std::string(feature_kernel_name(s.kernel())); },
+                             "'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g).")
       .def_property_readonly("scale", &Stream::scale, "Score scale c.")
       .def_property_readonly("dim", &Stream::dim, "Feature dimension t = C(d+g, g).")
       .def_property_readonly("tokens_seen", &Stream::tokens_seen, "Key rows streamed so far.")
@@ -126,21 +136,8 @@ void bind_stream_common(py::class_<Stream>& c) {
             return s.sparse_columns(m);
           },
           py::arg("method") = "standard", "Decode every output column as a k-sparse SparseVector (list of dv).")
-      .def("__repr__", &Stream::repr)
-      .def("to_bytes", [](const Stream& s) { return to_pybytes(s.to_bytes()); }, "Versioned, checksummed bytes of the whole stream.")
-      .def_static(
-          "from_bytes",
-          [](py::handle b) {
-            py::bytes bb = as_bytes(b, "data");
-            const ByteView v = byte_view(bb);
-            return Stream::from_bytes(v.data, v.size);
-          },
-          py::arg("data"), "Resume a stream from to_bytes() output; ValueError on corrupted bytes.")
-      .def(py::pickle([](const Stream& s) { return to_pybytes(s.to_bytes()); },
-                      [](py::bytes b) {
-                        const ByteView v = byte_view(b);
-                        return Stream::from_bytes(v.data, v.size);
-                      }));
+      .def("__repr__", &Stream::repr);
+  def_bytes(c, "whole stream (state, probes, output sketch)");
 }
 
 }  // namespace
@@ -155,11 +152,12 @@ decoding without storing them.
 )doc");
   cs.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk, py::handle probes,
                      py::handle probe_positions, py::handle output_sketch, py::handle n, py::handle seed, py::handle delta,
-                     py::handle max_bytes) {
+                     py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize) {
            const Index dd = to_int(d, "d", 1, Index{1} << 16);
            const Index dvv = dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16);
            CausalStream s(dd, dvv, static_cast<int>(to_int(degree, "degree", 0, 8)), scale_or_default(scale, dd),
-                          to_int(chunk, "chunk", 1, CausalStream::max_chunk), max_bytes_arg(max_bytes));
+                          to_int(chunk, "chunk", 1, CausalStream::max_chunk), max_bytes_arg(max_bytes),
+                          parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize});
            if (!probes.is_none()) {
              if (probe_positions.is_none())
                throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
@@ -174,26 +172,78 @@ decoding without storing them.
            return s;
          }),
          py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
-         py::arg("chunk") = 256, py::arg("probes") = py::none(), py::arg("probe_positions") = py::none(),
+         py::arg("chunk") = CausalStream::default_chunk, py::arg("probes") = py::none(), py::arg("probe_positions") = py::none(),
          py::arg("output_sketch") = py::none(), py::arg("n") = py::none(), py::arg("seed") = 0,
-         py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(),
-         "d, dv (default d), Taylor degree, scale (default 1/sqrt(d)), chunk rows; probes (p x d) with "
-         "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix.");
+         py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
+         py::arg("eps") = 0.0, py::arg("normalize") = true,
+         "d, dv (default d), degree, scale (default 1/sqrt(d)), chunk rows; probes (p x d) with "
+         "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix; "
+         "kernel 'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g, g even); eps >= 0 added to every denominator "
+         "(Based uses 1e-6); normalize=False returns the numerator alone.");
   cs.def(
         "update",
-        [](CausalStream& s, py::handle Q, py::handle K, py::handle V, py::handle return_rows_arg) {
+        [](CausalStream& s, py::handle Q, py::handle K, py::handle V, py::handle return_rows_arg, py::handle log_gate) {
           const bool return_rows = to_bool(return_rows_arg, "return_rows");
           py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+          std::optional<py::array_t<double, py::array::c_style | py::array::forcecast>> gate;
+          if (!log_gate.is_none()) gate = gate_vector(log_gate);
           RowMatrix<double> out;
           with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
             py::gil_scoped_release nogil;
-            s.update(rq, rk, rv, return_rows ? &out : nullptr);
+            if (gate)
+              s.update(rq, rk, rv, VectorRef<double>(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0))),
+                       return_rows ? &out : nullptr);
+            else
+              s.update(rq, rk, rv, return_rows ? &out : nullptr);
           });
           return rows_or_none(out, return_rows);
         },
-        py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("return_rows") = true,
+        py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("return_rows") = true, py::arg("log_gate") = py::none(),
         "Stream the next rows (n x d, n x d, n x dv); returns the n x dv output rows (float64), or None "
-        "with return_rows=False.")
+        "with return_rows=False. log_gate: n log-decays (each finite, <= 0); key j's weight for query i is "
+        "multiplied by exp(log_gate[j+1] + ... + log_gate[i]), across calls too.")
+      .def(
+          "prefill",
+          [](CausalStream& s, py::handle K, py::handle V, py::handle log_gate) {
+            py::array k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+            std::optional<py::array_t<double, py::array::c_style | py::array::forcecast>> gate;
+            if (!log_gate.is_none()) gate = gate_vector(log_gate);
+            with_float2(k, v, [&](const auto& rk, const auto& rv) {
+              py::gil_scoped_release nogil;
+              if (gate)
+                s.prefill(rk, rv, VectorRef<double>(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0))));
+              else
+                s.prefill(rk, rv);
+            });
+          },
+          py::arg("K"), py::arg("V"), py::arg("log_gate") = py::none(),
+          "Absorb context keys (n x d) and values (n x dv) whose outputs are not wanted (a prompt's prefix); "
+          "advances the stream by n. log_gate as in update().")
+      .def(
+          "step",
+          [](CausalStream& s, py::handle q, py::handle k, py::handle v, py::handle log_gate) {
+            py::array qa = float_array(q, "q", 1), ka = float_array(k, "k", 1), va = float_array(v, "v", 1);
+            const double g = log_gate.is_none() ? 0.0 : to_float_or_nan(log_gate, "log_gate");
+            py::array_t<double> out(static_cast<py::ssize_t>(s.dv()));
+            Eigen::Map<Eigen::VectorXd> o(out.mutable_data(), s.dv());
+            with_float3(qa, ka, va, [&](const auto& rq, const auto& rk, const auto& rv) {
+              using T = typename std::decay_t<decltype(rq)>::Scalar;
+              using Vec = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>, 0, Eigen::InnerStride<>>;
+              const Vec vq(rq.data(), rq.rows(), Eigen::InnerStride<>(rq.outerStride()));
+              const Vec vk(rk.data(), rk.rows(), Eigen::InnerStride<>(rk.outerStride()));
+              const Vec vv(rv.data(), rv.rows(), Eigen::InnerStride<>(rv.outerStride()));
+              py::gil_scoped_release nogil;
+              s.step(VectorRef<T>(vq), VectorRef<T>(vk), VectorRef<T>(vv), o, g);
+            });
+            return out;
+          },
+          py::arg("q"), py::arg("k"), py::arg("v"), py::arg("log_gate") = py::none(),
+          "One token (q, k: d; v: dv) -> its output row (dv, float64), in O(t dv) whatever the stream's length; "
+          "log_gate: this token's log-decay (<= 0). The same mathematics as update() with one row.")
+      .def_property_readonly("eps", [](const CausalStream& s) { return s.normalizer().eps; },
+                             "Added to every denominator.")
+      .def_property_readonly("normalize", [](const CausalStream& s) { return s.normalizer().normalize; },
+                             "False: outputs are the numerators alone.")
       .def_property_readonly("chunk", &CausalStream::chunk, "Rows per intra-chunk block.")
       .def_property_readonly("numerator_state", [](const CausalStream& s) { return to_numpy(s.state().numerator_state()); },
                              "Copy of M = U2^T V (t x dv).")
@@ -212,7 +262,8 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
 )doc");
   kv.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle state_arg,
                      py::handle sketch_arg, py::handle sketch_size, py::handle seed, py::handle first_token,
-                     py::handle probes, py::handle output_sketch, py::handle n, py::handle delta, py::handle max_bytes) {
+                     py::handle probes, py::handle output_sketch, py::handle n, py::handle delta, py::handle max_bytes,
+                     const std::string& kernel) {
            const Index dd = to_int(d, "d", 1, Index{1} << 16);
            const Index dvv = dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16);
            const std::string state = to_str(state_arg, "state"), sketch = to_str(sketch_arg, "sketch");
@@ -228,7 +279,7 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
            KVStream s(dd, dvv, static_cast<int>(to_int(degree, "degree", 0, 8)), scale_or_default(scale, dd),
                       parse_state_kind(state), opt,
                       static_cast<std::uint64_t>(to_int(first_token, "first_token", 0, (std::int64_t{1} << 61) - 2)),
-                      max_bytes_arg(max_bytes));
+                      max_bytes_arg(max_bytes), parse_feature_kernel(kernel));
            if (!probes.is_none()) {
              py::array q = float_array(probes, "probes", 2);
              with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>())); });
@@ -240,9 +291,10 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
          py::arg("state") = "exact", py::arg("sketch") = "ams", py::arg("sketch_size") = 256, py::arg("seed") = 0,
          py::arg("first_token") = 0, py::arg("probes") = py::none(), py::arg("output_sketch") = py::none(),
          py::arg("n") = py::none(), py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(),
+         py::arg("kernel") = "taylor",
          "d, dv, degree, scale; state 'exact' | 'sketched' (sketch 'ams' | 'gaussian' of sketch_size rows, seed); "
          "first_token: global position of this shard's first key; probes (p x d); output_sketch=(k, eps) with n "
-         "query rows.");
+         "query rows; kernel 'taylor' or 'power'.");
   kv.def(
         "add",
         [](KVStream& s, py::handle K, py::handle V) {

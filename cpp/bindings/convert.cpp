@@ -162,3 +162,10 @@ py::bytes as_bytes(py::handle h, const char* name) {
   throw py::type_error(message(name, " must be bytes (from to_bytes()), got ", type_name(h)));
 }
 }  // namespace streamattn::py_bind
+
+namespace streamattn::py_bind {
+py::array_t<double, py::array::c_style | py::array::forcecast> gate_vector(py::handle h, const char* name) {
+  py::array a = float_array(h, name, 1);
+  return py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+}  // namespace streamattn::py_bind

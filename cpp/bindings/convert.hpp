@@ -133,3 +133,30 @@ decltype(auto) with_float2(py::array& a, py::array& b, F&& f) {
   return f(ra, rb);
 }
 }  // namespace streamattn::py_bind
+
+namespace streamattn::py_bind {
+/// Adds to_bytes(), the static from_bytes(data) and pickling (through the same bytes) to a bound
+/// class T that has `std::vector<uint8_t> to_bytes() const` and `static T from_bytes(ptr, n)`.
+template <class T>
+void def_bytes(py::class_<T>& c, const char* what) {
+  c.def("to_bytes", [](const T& s) { return to_pybytes(s.to_bytes()); },
+        (std::string("Versioned, checksummed bytes of the ") + what + ".").c_str())
+      .def_static(
+          "from_bytes",
+          [](py::handle b) {
+            py::bytes bb = as_bytes(b, "data");
+            const ByteView v = byte_view(bb);
+            return T::from_bytes(v.data, v.size);
+          },
+          py::arg("data"), (std::string("Rebuild the ") + what + " from to_bytes() output; ValueError on corrupted bytes.").c_str())
+      .def(py::pickle([](const T& s) { return to_pybytes(s.to_bytes()); },
+                      [](py::bytes b) {
+                        const ByteView v = byte_view(b);
+                        return T::from_bytes(v.data, v.size);
+                      }));
+}
+
+/// A 1-D float array (float32/float64) as a C-contiguous float64 array: per-token log-gates.
+/// Values and length are the C++ API's to check.
+py::array_t<double, py::array::c_style | py::array::forcecast> gate_vector(py::handle h, const char* name = "log_gate");
+}  // namespace streamattn::py_bind

@@ -8,6 +8,7 @@ void bind_hash(py::module_& m);
 void bind_poly(py::module_& m);
 void bind_sketch(py::module_& m);
 void bind_stream(py::module_& m);
+void bind_multi_head(py::module_& m);
 void bind_sparse(py::module_& m);
 void install_thread_guards(py::module_& m);
 }  // namespace streamattn::py_bind
@@ -22,6 +23,7 @@ PYBIND11_MODULE(_core, m) {
   bind_poly(m);
   bind_sketch(m);
   bind_stream(m);
+  bind_multi_head(m);
   bind_sparse(m);
   // Last: wraps the methods of every class defined above (cpp/bindings/guard.cpp).
   install_thread_guards(m);

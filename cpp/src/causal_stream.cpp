@@ -30,6 +30,17 @@ void require_bounded_values(const MatrixRef<T>& V, const char* name) {
   require(m <= kLimit, name, " has an entry of magnitude ", m, " > 1e30; rescale the values");
 }
 
+void require_log_gate(const VectorRef<double>& g, const char* name) {
+  for (Index i = 0; i < g.size(); ++i) {
+    const double x = g[i];
+    if (!(x <= 0.0) || !std::isfinite(x))
+      throw std::invalid_argument(message(
+          name, "[", i, "] is ", x, ": log-gates are log-decays, each finite and <= 0 (a decay factor exp(",
+          name, ") in (0, 1]); ", x > 0 ? "a positive one would amplify the past" : "remove NaN/Inf",
+          ". For a hard reset use a large negative value such as -1e4"));
+  }
+}
+
 template void require_bounded_rows<float>(const MatrixRef<float>&, double, const char*);
 template void require_bounded_rows<double>(const MatrixRef<double>&, double, const char*);
 template void require_bounded_values<float>(const MatrixRef<float>&, const char*);
@@ -74,9 +85,27 @@ Certificate ProbeSet::certificate() const {
 
 // --- CausalStream ---------------------------------------------------------------------------
 
-CausalStream::CausalStream(Index d, Index dv, int degree, double scale, Index chunk, std::uint64_t max_bytes)
-    : state_(d, dv, degree, scale, max_bytes), chunk_(chunk), max_bytes_(max_bytes) {
+CausalStream::CausalStream(Index d, Index dv, int degree, double scale, Index chunk, std::uint64_t max_bytes,
+                           FeatureKernel kernel, Normalizer norm)
+    : state_(d, dv, degree, scale, max_bytes, kernel), norm_(norm), chunk_(chunk), max_bytes_(max_bytes) {
   require(chunk >= 1 && chunk <= max_chunk, "chunk must be in [1, ", max_chunk, "], got ", chunk);
+  require_valid_normalizer(norm);
+}
+
+bool CausalStream::may_fail() const {
+  return norm_.normalize && (degree() % 2 == 1 || (kernel() == FeatureKernel::power && norm_.eps == 0.0));
+}
+
+void CausalStream::check_gate(const VectorRef<double>& gate, Index n) const {
+  require(gate.size() == n, "log_gate must have one entry per row (", n, "), got ", gate.size());
+  require(!probes_, "log_gate cannot be combined with probes: the probes' exact reference is ungated softmax");
+  detail::require_log_gate(gate);
+}
+
+void CausalStream::cumulative_gates(const VectorRef<double>& gate, Index a, Index r) {
+  if (gcum_.size() < r) gcum_.resize(std::max<Index>(r, chunk_));
+  double acc = 0.0;
+  for (Index m = 0; m < r; ++m) gcum_[m] = acc += gate[a + m];
 }
 
 void CausalStream::set_probes(const MatrixRef<double>& queries, const std::vector<std::int64_t>& positions) {
@@ -128,16 +157,36 @@ void CausalStream::check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V) cons
 }
 
 template <class T>
-void CausalStream::prefill_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
+void CausalStream::prefill_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate) {
   check_keys(K, V);
+  if (gate) check_gate(*gate, K.rows());
   if (K.rows() == 0) return;
-  if (probes_) probes_->exact.absorb(tokens_, K, V);
-  state_.absorb_rows(K, V, ws_);
+  if (!gate) {
+    if (probes_) probes_->exact.absorb(tokens_, K, V);
+    state_.absorb_rows(K, V, ws_);
+  } else {
+    // Chunk by chunk, as in update(): decays relative to each chunk's start stay small.
+    if (gw_.size() < chunk_) gw_.resize(chunk_);
+    for (Index a = 0; a < K.rows(); a += chunk_) {
+      const Index r = std::min(chunk_, K.rows() - a);
+      cumulative_gates(*gate, a, r);
+      const double last = gcum_[r - 1];
+      for (Index m = 0; m < r; ++m) gw_[m] = std::exp(last - gcum_[m]);
+      state_.decay(std::exp(last));
+      state_.absorb_rows_weighted(K.middleRows(a, r), V.middleRows(a, r), gw_.data(), ws_);
+    }
+  }
   tokens_ += static_cast<std::uint64_t>(K.rows());
 }
 
-void CausalStream::prefill(const MatrixRef<float>& K, const MatrixRef<float>& V) { prefill_impl(K, V); }
-void CausalStream::prefill(const MatrixRef<double>& K, const MatrixRef<double>& V) { prefill_impl(K, V); }
+void CausalStream::prefill(const MatrixRef<float>& K, const MatrixRef<float>& V) { prefill_impl(K, V, nullptr); }
+void CausalStream::prefill(const MatrixRef<double>& K, const MatrixRef<double>& V) { prefill_impl(K, V, nullptr); }
+void CausalStream::prefill(const MatrixRef<float>& K, const MatrixRef<float>& V, const VectorRef<double>& log_gate) {
+  prefill_impl(K, V, &log_gate);
+}
+void CausalStream::prefill(const MatrixRef<double>& K, const MatrixRef<double>& V, const VectorRef<double>& log_gate) {
+  prefill_impl(K, V, &log_gate);
+}
 
 template <class T>
 void CausalStream::check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V) const {
@@ -162,20 +211,23 @@ void ensure(M& m, Index rows, Index cols) {
 
 template <class T>
 void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V,
-                               RowMatrix<double>* out) {
+                               const VectorRef<double>* gate, RowMatrix<double>* out) {
   check_block(Q, K, V);
+  if (gate) check_gate(*gate, Q.rows());
   const Index n = Q.rows(), dd = d(), dvv = dv();
   const double c = scale();
   const int g = degree();
+  const FeatureKernel kern = kernel();
   if (out) out->resize(n, dvv);
   if (n == 0) return;
 
-  // Only an odd degree can fail after the checks (a normalizer <= 0): keep what is needed to undo.
+  // Only a normalizer <= 0 can fail after the checks (see may_fail): keep what is needed to undo.
+  const bool backup = may_fail();
   std::optional<PolyPrefixState> backup_state;
   std::optional<ProbeSet> backup_probes;
   std::optional<SparseRecoveryMatrix> backup_output;
   const std::uint64_t backup_tokens = tokens_;
-  if (g % 2 == 1) {
+  if (backup) {
     backup_state = state_;
     backup_probes = probes_;
     backup_output = output_;
@@ -188,6 +240,7 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
     ensure(v_, b, dvv);
     ensure(s_, b, b);
     if (den_.size() < b) den_.resize(b);
+    if (gate && gw_.size() < b) gw_.resize(std::max(b, chunk_));
     for (Index a = 0; a < n; a += chunk_) {
       const Index r = std::min(chunk_, n - a);
       const std::uint64_t pos0 = tokens_;
@@ -196,19 +249,34 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
       nm.setZero();
       dn.setZero();
       const MatrixRef<T> Qc(Q.middleRows(a, r)), Kc(K.middleRows(a, r)), Vc(V.middleRows(a, r));
-      // Inter-chunk part: every earlier key, through the prefix state.
-      if (state_.tokens() > 0) state_.accumulate(Qc, nm, dn, ws_);
-      // Intra-chunk part: P_g(c q.k) over this chunk's keys, causally masked.
+      if (gate) cumulative_gates(*gate, a, r);
+      // Inter-chunk part: every earlier key, through the prefix state (decayed by e^{G_m}).
+      if (state_.tokens() > 0) {
+        state_.accumulate(Qc, nm, dn, ws_);
+        if (gate) {
+          for (Index m = 0; m < r; ++m) gw_[m] = std::exp(gcum_[m]);
+          nm = gw_.head(r).asDiagonal() * nm;
+          dn.array() *= gw_.head(r).array();
+        }
+      }
+      // Intra-chunk part: kappa(c q.k) over this chunk's keys, causally masked (and decayed).
       q_.topRows(r) = c * Qc.template cast<double>();
       k_.topRows(r) = Kc.template cast<double>();
       v_.topRows(r) = Vc.template cast<double>();
       auto sb = s_.topLeftCorner(r, r);
       sb.noalias() = q_.topRows(r) * k_.topRows(r).transpose();
-      taylor_polynomial_inplace(sb, g);
+      kernel_inplace(sb, g, kern);
       sb.template triangularView<Eigen::StrictlyUpper>().setZero();
+      if (gate) {
+        // Differences of cumulative sums inside one chunk: e^{G_m - G_l} <= 1, never overflows.
+        for (Index m = 0; m < r; ++m) {
+          const double gm = gcum_[m];
+          for (Index l = 0; l < m; ++l) sb(m, l) *= std::exp(gm - gcum_[l]);
+        }
+      }
       nm.noalias() += sb.template triangularView<Eigen::Lower>() * v_.topRows(r);
       dn.noalias() += sb.rowwise().sum();
-      detail::require_positive_normalizers(dn, pos0, g);
+      detail::normalize_rows(nm, dn, pos0, g, kern, norm_);
 
       if (probes_) {
         // Probes standing in this chunk: the same two parts, with the key range cut at the probe.
@@ -225,31 +293,38 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
           Eigen::VectorXd pd = Eigen::VectorXd::Zero(m);
           if (state_.tokens() > 0) state_.accumulate(MatrixRef<double>(qp), pn, pd, ws_);
           RowMatrix<double> sp = (c * qp) * k_.topRows(r).transpose();
-          taylor_polynomial_inplace(sp, g);
+          kernel_inplace(sp, g, kern);
           for (Index i = 0; i < m; ++i) {
             const Index last = static_cast<Index>(static_cast<std::uint64_t>(probes_->positions[static_cast<std::size_t>(hit[static_cast<std::size_t>(i)])]) - pos0);
             sp.row(i).tail(r - last - 1).setZero();
           }
           pn.noalias() += sp * v_.topRows(r);
           pd.noalias() += sp.rowwise().sum();
-          detail::require_positive_normalizers(pd, pos0, g);
+          detail::normalize_rows(pn, pd, pos0, g, kern, norm_);
           for (Index i = 0; i < m; ++i) {
             const auto at = static_cast<std::size_t>(hit[static_cast<std::size_t>(i)]);
-            probes_->approx.row(static_cast<Index>(at)) = pn.row(i) / pd[i];
+            probes_->approx.row(static_cast<Index>(at)) = pn.row(i);
             probes_->evaluated[at] = 1;
           }
         }
         probes_->exact.absorb(pos0, Kc, Vc);
       }
 
-      nm = dn.cwiseInverse().asDiagonal() * nm;
       if (out) out->middleRows(a, r) = nm;
       if (output_) output_->update_rows(pos0, MatrixRef<double>(nm));
-      state_.absorb_rows(Kc, Vc, ws_);
+      if (gate) {
+        // The chunk's total decay scales the state before its keys are absorbed.
+        const double last = gcum_[r - 1];
+        for (Index m = 0; m < r; ++m) gw_[m] = std::exp(last - gcum_[m]);
+        state_.decay(std::exp(last));
+        state_.absorb_rows_weighted(Kc, Vc, gw_.data(), ws_);
+      } else {
+        state_.absorb_rows(Kc, Vc, ws_);
+      }
       tokens_ += static_cast<std::uint64_t>(r);
     }
   } catch (...) {
-    if (g % 2 == 1) {
+    if (backup) {
       state_ = std::move(*backup_state);
       probes_ = std::move(backup_probes);
       output_ = std::move(backup_output);
@@ -261,11 +336,93 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
 
 void CausalStream::update(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                           RowMatrix<double>* out) {
-  update_impl(Q, K, V, out);
+  update_impl(Q, K, V, nullptr, out);
 }
 void CausalStream::update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
                           RowMatrix<double>* out) {
-  update_impl(Q, K, V, out);
+  update_impl(Q, K, V, nullptr, out);
+}
+void CausalStream::update(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                          const VectorRef<double>& log_gate, RowMatrix<double>* out) {
+  update_impl(Q, K, V, &log_gate, out);
+}
+void CausalStream::update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                          const VectorRef<double>& log_gate, RowMatrix<double>* out) {
+  update_impl(Q, K, V, &log_gate, out);
+}
+
+namespace {
+/// A 1 x n row view of a vector (no copy: MatrixRef binds any strides).
+template <class T>
+Eigen::Map<const RowMatrix<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>> as_row(const VectorRef<T>& x) {
+  const Index st = x.innerStride();
+  return {x.data(), 1, x.size(), Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(x.size() * st, st)};
+}
+}  // namespace
+
+template <class T>
+double CausalStream::prepare_step(const MatrixRef<T>& q, const MatrixRef<T>& k, double f) {
+  const Index t = dim();
+  if (step_phi_q_.size() != t) {
+    step_phi_q_.resize(t);
+    step_phi_k_.resize(t);
+    step_v_.resize(dv());
+  }
+  state_.features().transform_into(q, step_phi_q_.data(), t);
+  state_.features().transform_into(k, step_phi_k_.data(), t);
+  const double den = state_.step_normalizer(step_phi_q_.data(), step_phi_k_.data(), f);
+  return norm_.eps != 0.0 ? den + norm_.eps : den;
+}
+
+template <class T>
+void CausalStream::step_impl(const VectorRef<T>& q, const VectorRef<T>& k, const VectorRef<T>& v,
+                             Eigen::Ref<Eigen::VectorXd> out, double log_gate) {
+  require(q.size() == d(), "q must have d = ", d(), " entries, got ", q.size());
+  require(k.size() == d(), "k must have d = ", d(), " entries, got ", k.size());
+  require(v.size() == dv(), "v must have dv = ", dv(), " entries, got ", v.size());
+  require(out.size() == dv(), "out must have dv = ", dv(), " entries, got ", out.size());
+  const MatrixRef<T> Q(as_row(q)), K(as_row(k)), V(as_row(v));
+  if (log_gate != 0.0) {  // NaN too
+    const Eigen::Matrix<double, 1, 1> g(log_gate);
+    check_gate(VectorRef<double>(g), 1);
+  }
+  if (probes_) {
+    // The probe bookkeeping lives in update(); a stream with probes pays its allocations.
+    RowMatrix<double> o;
+    update_impl(Q, K, V, nullptr, &o);
+    out = o.row(0).transpose();
+    return;
+  }
+  check_block(Q, K, V);
+  const double f = std::exp(log_gate);
+  const double den = prepare_step(Q, K, f);
+  step_v_ = v.template cast<double>();
+  if (norm_.normalize) {
+    // Checked before the state changes, so a refused step leaves the stream as it was.
+    detail::require_positive_normalizers(Eigen::Matrix<double, 1, 1>(den), tokens_, degree(), kernel());
+  }
+  state_.step_rows(step_phi_q_.data(), step_phi_k_.data(), step_v_.data(), f, out.data());
+  if (norm_.normalize) out /= den;
+  if (output_) output_->update_rows(tokens_, MatrixRef<double>(as_row(VectorRef<double>(out))));
+  ++tokens_;
+}
+
+double CausalStream::step_denominator(const VectorRef<float>& q, const VectorRef<float>& k, double log_gate) {
+  require(q.size() == d() && k.size() == d(), "q and k must have d = ", d(), " entries");
+  return prepare_step(MatrixRef<float>(as_row(q)), MatrixRef<float>(as_row(k)), std::exp(log_gate));
+}
+double CausalStream::step_denominator(const VectorRef<double>& q, const VectorRef<double>& k, double log_gate) {
+  require(q.size() == d() && k.size() == d(), "q and k must have d = ", d(), " entries");
+  return prepare_step(MatrixRef<double>(as_row(q)), MatrixRef<double>(as_row(k)), std::exp(log_gate));
+}
+
+void CausalStream::step(const VectorRef<float>& q, const VectorRef<float>& k, const VectorRef<float>& v,
+                        Eigen::Ref<Eigen::VectorXd> out, double log_gate) {
+  step_impl(q, k, v, out, log_gate);
+}
+void CausalStream::step(const VectorRef<double>& q, const VectorRef<double>& k, const VectorRef<double>& v,
+                        Eigen::Ref<Eigen::VectorXd> out, double log_gate) {
+  step_impl(q, k, v, out, log_gate);
 }
 
 std::size_t CausalStream::nbytes() const {
@@ -276,7 +433,9 @@ std::size_t CausalStream::nbytes() const {
 }
 
 std::string CausalStream::repr() const {
-  return message("CausalStream(d=", d(), ", dv=", dv(), ", degree=", degree(), ", scale=", scale(), ", t=", dim(),
+  return message("CausalStream(d=", d(), ", dv=", dv(), ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()),
+                 "', scale=", scale(), ", t=", dim(), norm_.eps != 0.0 ? message(", eps=", norm_.eps) : "",
+                 norm_.normalize ? "" : ", normalize=False",
                  ", chunk=", chunk_, ", tokens_seen=", tokens_, probes_ ? message(", probes=", probes_->positions.size()) : "",
                  output_ ? message(", output_sketch=(n=", output_->n(), ", k=", output_->k(), ")") : "", ", nbytes=", nbytes(), ")");
 }
@@ -286,6 +445,8 @@ std::vector<std::uint8_t> CausalStream::to_bytes() const {
   w.u64(static_cast<std::uint64_t>(chunk_));
   w.u64(tokens_);
   state_.write(w);
+  w.f64(norm_.eps);
+  w.u8(norm_.normalize ? 1 : 0);
   w.u8(probes_ ? 1 : 0);
   if (probes_) probes_->write(w);
   w.u8(output_ ? 1 : 0);
@@ -299,9 +460,18 @@ CausalStream CausalStream::from_bytes(const std::uint8_t* data, std::size_t size
   r.check(chunk >= 1 && chunk <= (std::uint64_t{1} << 16), "chunk out of range");
   PolyPrefixState st = PolyPrefixState::read(r);
   r.check(st.tokens() == tokens, "token counts disagree");
-  CausalStream cs(st.d(), st.dv(), st.degree(), st.scale(), static_cast<Index>(chunk), st.features().max_bytes());
+  CausalStream cs(st.d(), st.dv(), st.degree(), st.scale(), static_cast<Index>(chunk), st.features().max_bytes(),
+                  st.kernel());
   cs.state_ = std::move(st);
   cs.tokens_ = tokens;
+  Normalizer norm;
+  norm.eps = r.f64();
+  const std::uint8_t normalize = r.u8();
+  r.check(normalize <= 1, "normalize flag is not 0/1");
+  norm.normalize = normalize == 1;
+  r.check(std::isfinite(norm.eps) && norm.eps >= 0.0 && (norm.normalize || norm.eps == 0.0),
+          "normalizer eps out of range");
+  cs.norm_ = norm;
   const std::uint8_t has_probes = r.u8();
   r.check(has_probes <= 1, "probe flag is not 0/1");
   if (has_probes) cs.probes_ = ProbeSet::read(r, cs.d(), cs.dv(), cs.scale());

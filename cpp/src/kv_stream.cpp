@@ -18,8 +18,8 @@ StateKind parse_state_kind(const std::string& name) {
 const char* state_kind_name(StateKind k) { return k == StateKind::exact ? "exact" : "sketched"; }
 
 KVStream::KVStream(Index d, Index dv, int degree, double scale, StateKind state, SketchOptions sketch,
-                   std::uint64_t first_token, std::uint64_t max_bytes)
-    : kind_(state), features_(d, degree, scale, max_bytes), dv_(dv), first_(first_token) {
+                   std::uint64_t first_token, std::uint64_t max_bytes, FeatureKernel kernel)
+    : kind_(state), features_(d, degree, scale, max_bytes, kernel), dv_(dv), first_(first_token) {
   require(dv >= 1, "dv must be >= 1, got ", dv);
   require(first_token < (std::uint64_t{1} << 61) - 1, "first_token must be < 2^61 - 1, got ", first_token);
   if (kind_ == StateKind::exact) {
@@ -104,7 +104,7 @@ RowMatrix<double> KVStream::answer(const MatrixRef<T>& Q) const {
     num.noalias() = phi * sketched_numerator();
     den.noalias() = phi * norm_;
   }
-  detail::require_positive_normalizers(den, 0, degree());
+  detail::require_positive_normalizers(den, 0, degree(), kernel());
   return den.cwiseInverse().asDiagonal() * num;
 }
 
@@ -169,9 +169,10 @@ std::vector<SparseVector> KVStream::sparse_columns(DecodeMethod method) const {
 void KVStream::merge(const KVStream& o) {
   require(kind_ == o.kind_, "cannot merge a KVStream with a ", state_kind_name(o.kind_), " state into one with a ",
           state_kind_name(kind_), " state");
-  require(d() == o.d() && dv_ == o.dv_ && degree() == o.degree() && scale() == o.scale(),
+  require(d() == o.d() && dv_ == o.dv_ && degree() == o.degree() && scale() == o.scale() && kernel() == o.kernel(),
           "cannot merge KVStream(d=", o.d(), ", dv=", o.dv_, ", degree=", o.degree(), ", scale=", o.scale(),
-          ") into KVStream(d=", d(), ", dv=", dv_, ", degree=", degree(), ", scale=", scale(), ")");
+          ", kernel=", feature_kernel_name(o.kernel()), ") into KVStream(d=", d(), ", dv=", dv_, ", degree=", degree(),
+          ", scale=", scale(), ", kernel=", feature_kernel_name(kernel()), ")");
   require(queries_ == 0 && o.queries_ == 0, "merge key shards before answering queries");
   require(probes_.has_value() == o.probes_.has_value(), "cannot merge a stream with probes and one without");
   if (probes_)
@@ -206,7 +207,8 @@ std::size_t KVStream::nbytes() const {
 }
 
 std::string KVStream::repr() const {
-  return message("KVStream(d=", d(), ", dv=", dv_, ", degree=", degree(), ", scale=", scale(), ", t=", dim(),
+  return message("KVStream(d=", d(), ", dv=", dv_, ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()),
+                 "', scale=", scale(), ", t=", dim(),
                  ", state='", state_kind_name(kind_), "'",
                  sketch_ ? message(", sketch=", sketch_->name(), "(s=", sketch_->s(), ", seed=", sketch_->seed(), ")") : "",
                  ", tokens_seen=", tokens_, ", queries=", queries_,
@@ -227,6 +229,7 @@ std::vector<std::uint8_t> KVStream::to_bytes() const {
     w.u64(static_cast<std::uint64_t>(d()));
     w.u64(static_cast<std::uint64_t>(dv_));
     w.u64(static_cast<std::uint64_t>(degree()));
+    w.u8(static_cast<std::uint8_t>(kernel()));
     w.f64(scale());
     w.u64(features_.max_bytes());
     w.f64_array(norm_.data(), static_cast<std::size_t>(norm_.size()));
@@ -250,16 +253,21 @@ KVStream KVStream::from_bytes(const std::uint8_t* data, std::size_t size) {
   if (kind == 0) {
     PolyPrefixState st = PolyPrefixState::read(r);
     r.check(st.tokens() == tokens, "token counts disagree");
-    kv.emplace(st.d(), st.dv(), st.degree(), st.scale(), StateKind::exact, SketchOptions{}, first, st.features().max_bytes());
+    kv.emplace(st.d(), st.dv(), st.degree(), st.scale(), StateKind::exact, SketchOptions{}, first, st.features().max_bytes(),
+               st.kernel());
     kv->exact_ = std::move(st);
   } else {
     const std::uint64_t d = r.u64(), dv = r.u64(), degree = r.u64();
+    const std::uint8_t kernel_byte = r.u8();
     const double scale = r.f64();
     const std::uint64_t max_bytes = r.u64();
     r.check(d >= 1 && d <= (std::uint64_t{1} << 20) && dv >= 1 && dv <= (std::uint64_t{1} << 20) &&
                 degree <= static_cast<std::uint64_t>(TaylorFeatures::max_degree) && scale > 0 && std::isfinite(scale),
             "state parameters out of range");
-    const std::int64_t t = taylor_dim(static_cast<Index>(d), static_cast<int>(degree));
+    r.check(kernel_byte <= 1, "state kernel is neither taylor (0) nor power (1)");
+    const auto kernel = static_cast<FeatureKernel>(kernel_byte);
+    r.check(kernel != FeatureKernel::power || degree % 2 == 0, "power-kernel state with an odd degree");
+    const std::int64_t t = feature_dim(static_cast<Index>(d), static_cast<int>(degree), kernel);
     r.check(static_cast<long double>(t) * 8 <= static_cast<long double>(r.remaining()), "normalizer exceeds the payload");
     std::vector<double> norm;
     r.f64_array(norm, static_cast<std::uint64_t>(t));
@@ -279,7 +287,7 @@ KVStream KVStream::from_bytes(const std::uint8_t* data, std::size_t size) {
     SketchOptions opt{sk->distribution(), sk->s(), sk->seed()};
     try {
       kv.emplace(static_cast<Index>(d), static_cast<Index>(dv), static_cast<int>(degree), scale, StateKind::sketched, opt,
-                 first, max_bytes);
+                 first, max_bytes, kernel);
     } catch (const std::invalid_argument& e) {
       r.check(false, std::string("state parameters rejected: ") + e.what());
     }

@@ -20,18 +20,36 @@ void ensure_rows(Mat& m, Index rows, Index cols) {
 
 }  // namespace
 
+void require_valid_normalizer(const Normalizer& norm) {
+  require(std::isfinite(norm.eps) && norm.eps >= 0.0, "eps must be finite and >= 0, got ", norm.eps);
+  require(norm.normalize || norm.eps == 0.0, "eps = ", norm.eps,
+          " has no effect with normalize=False (there is no denominator); pass eps=0");
+}
+
 namespace detail {
-void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree) {
+void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree,
+                                  FeatureKernel kernel) {
   for (Index i = 0; i < den.size(); ++i) {
     const double v = den[i];
     if (!(v > 0.0) || !std::isfinite(v)) {
-      throw std::invalid_argument(message(
-          "the polynomial normalizer phi(q).s is ", v, " for row ", first_row + static_cast<std::uint64_t>(i),
-          " (degree ", degree, "): ",
-          degree % 2 == 1 ? "odd degrees let P_g go negative; use an even degree"
-                          : "the inputs are too large for the degree; scale q and k down or lower the scale"));
+      const char* why = degree % 2 == 1 ? "odd degrees let P_g go negative; use an even degree"
+                        : kernel == FeatureKernel::power && v == 0.0
+                            ? "every (c q.k)^p of this row is 0 (a zero query, or one orthogonal to every key); "
+                              "pass eps > 0 to keep such rows at 0"
+                            : "the inputs are too large for the degree; scale q and k down or lower the scale";
+      throw std::invalid_argument(message("the polynomial normalizer phi(q).s is ", v, " for row ",
+                                          first_row + static_cast<std::uint64_t>(i), " (degree ", degree, ", kernel ",
+                                          feature_kernel_name(kernel), "): ", why));
     }
   }
+}
+
+void normalize_rows(Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den, std::uint64_t first_row,
+                    int degree, FeatureKernel kernel, const Normalizer& norm) {
+  if (!norm.normalize) return;
+  if (norm.eps != 0.0) den.array() += norm.eps;
+  require_positive_normalizers(den, first_row, degree, kernel);
+  num = den.cwiseInverse().asDiagonal() * num;
 }
 }  // namespace detail
 
@@ -40,8 +58,9 @@ Index PolyPrefixState::pass_rows(Index t) {
   return std::clamp<Index>(target_bytes / (8 * std::max<Index>(t, 1)), 32, 1024);
 }
 
-PolyPrefixState::PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes)
-    : PolyPrefixState(TaylorFeatures(d, degree, scale, max_bytes), dv) {}
+PolyPrefixState::PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes,
+                                 FeatureKernel kernel)
+    : PolyPrefixState(TaylorFeatures(d, degree, scale, max_bytes, kernel), dv) {}
 
 PolyPrefixState::PolyPrefixState(const TaylorFeatures& features, Index dv) : features_(features), dv_(dv) {
   require(dv >= 1, "dv must be >= 1, got ", dv);
@@ -54,12 +73,15 @@ PolyPrefixState::PolyPrefixState(const TaylorFeatures& features, Index dv) : fea
 }
 
 template <class T>
-void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, PolyWorkspace& ws) {
+void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w,
+                                       PolyWorkspace& ws) {
   const Index n = K.rows(), t = dim(), step = pass_rows(t);
   for (Index p = 0; p < n; p += step) {
     const Index r = std::min(step, n - p);
     ensure_rows(ws.phi, std::min(step, n), t);
     features_.transform_into(K.middleRows(p, r), ws.phi.data(), t);
+    // Gating weights scale the feature rows: phi^T diag(w) V and phi^T w stay one GEMM, one GEMV.
+    if (w) ws.phi.topRows(r) = Eigen::Map<const Eigen::VectorXd>(w + p, r).asDiagonal() * ws.phi.topRows(r);
     const auto phi = ws.phi.topRows(r);
     // The U2^T V accumulation: one GEMM (t x r) * (r x dv) per pass.
     if constexpr (std::is_same_v<T, double>) {
@@ -77,10 +99,49 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
 }
 
 void PolyPrefixState::absorb_rows(const MatrixRef<float>& K, const MatrixRef<float>& V, PolyWorkspace& ws) {
-  absorb_rows_impl(K, V, ws);
+  absorb_rows_impl(K, V, nullptr, ws);
 }
 void PolyPrefixState::absorb_rows(const MatrixRef<double>& K, const MatrixRef<double>& V, PolyWorkspace& ws) {
-  absorb_rows_impl(K, V, ws);
+  absorb_rows_impl(K, V, nullptr, ws);
+}
+void PolyPrefixState::absorb_rows_weighted(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w,
+                                           PolyWorkspace& ws) {
+  absorb_rows_impl(K, V, w, ws);
+}
+void PolyPrefixState::absorb_rows_weighted(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w,
+                                           PolyWorkspace& ws) {
+  absorb_rows_impl(K, V, w, ws);
+}
+
+void PolyPrefixState::decay(double factor) {
+  if (factor == 1.0) return;
+  M_ *= factor;
+  s_ *= factor;
+}
+
+double PolyPrefixState::step_normalizer(const double* phi_q, const double* phi_k, double f) const {
+  const double* s = s_.data();
+  double dn = 0.0;
+  for (Index i = 0; i < dim(); ++i) dn += phi_q[i] * (f * s[i] + phi_k[i]);
+  return dn;
+}
+
+void PolyPrefixState::step_rows(const double* phi_q, const double* phi_k, const double* v, double f, double* num) {
+  const Index t = dim(), dv = dv_;
+  double* M = M_.data();
+  double* s = s_.data();
+  for (Index j = 0; j < dv; ++j) num[j] = 0.0;
+  // One sweep over the rows of M: decay, add the key's rank-one term, read it with the query.
+  for (Index i = 0; i < t; ++i) {
+    double* m = M + i * dv;
+    const double a = phi_k[i], b = phi_q[i];
+    for (Index j = 0; j < dv; ++j) {
+      m[j] = f * m[j] + a * v[j];
+      num[j] += b * m[j];
+    }
+    s[i] = f * s[i] + a;
+  }
+  ++tokens_;
 }
 
 template <class T>
@@ -94,7 +155,7 @@ void PolyPrefixState::absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) 
   // to_bytes would carry it): refuse them like the streams do.
   detail::require_bounded_rows(K, scale(), "K");
   detail::require_bounded_values(V, "V");
-  absorb_rows_impl(K, V, ws_);
+  absorb_rows_impl(K, V, nullptr, ws_);
 }
 
 void PolyPrefixState::absorb(const MatrixRef<float>& K, const MatrixRef<float>& V) { absorb_impl(K, V); }
@@ -133,7 +194,7 @@ RowMatrix<double> PolyPrefixState::apply_impl(const MatrixRef<T>& Q) const {
   Eigen::VectorXd den = Eigen::VectorXd::Zero(Q.rows());
   PolyWorkspace ws;
   accumulate_impl(Q, out, den, ws);
-  detail::require_positive_normalizers(den, 0, degree());
+  detail::require_positive_normalizers(den, 0, degree(), kernel());
   out = den.cwiseInverse().asDiagonal() * out;
   return out;
 }
@@ -142,8 +203,9 @@ RowMatrix<double> PolyPrefixState::apply(const MatrixRef<float>& Q) const { retu
 RowMatrix<double> PolyPrefixState::apply(const MatrixRef<double>& Q) const { return apply_impl(Q); }
 
 void PolyPrefixState::merge(const PolyPrefixState& other) {
-  require(other.d() == d() && other.dv() == dv_ && other.degree() == degree() && other.scale() == scale(),
-          "merge needs states of the same d, dv, degree and scale: this is ", repr(), ", other is ", other.repr());
+  require(other.d() == d() && other.dv() == dv_ && other.degree() == degree() && other.scale() == scale() &&
+              other.kernel() == kernel(),
+          "merge needs states of the same d, dv, degree, scale and kernel: this is ", repr(), ", other is ", other.repr());
   M_ += other.M_;
   s_ += other.s_;
   tokens_ += other.tokens_;
@@ -163,6 +225,7 @@ void PolyPrefixState::write(ByteWriter& w) const {
   w.u64(static_cast<std::uint64_t>(d()));
   w.u64(static_cast<std::uint64_t>(dv_));
   w.u64(static_cast<std::uint64_t>(degree()));
+  w.u8(static_cast<std::uint8_t>(kernel()));
   w.f64(scale());
   w.u64(features_.max_bytes());
   w.u64(tokens_);
@@ -172,19 +235,23 @@ void PolyPrefixState::write(ByteWriter& w) const {
 
 PolyPrefixState PolyPrefixState::read(ByteReader& r) {
   const std::uint64_t d = r.u64(), dv = r.u64(), degree = r.u64();
+  const std::uint8_t kernel_byte = r.u8();
   const double scale = r.f64();
   const std::uint64_t max_bytes = r.u64(), tokens = r.u64();
   r.check(d >= 1 && d <= (std::uint64_t{1} << 20) && dv >= 1 && dv <= (std::uint64_t{1} << 20) &&
               degree <= static_cast<std::uint64_t>(TaylorFeatures::max_degree),
           "state sizes out of range");
+  r.check(kernel_byte <= 1, "state kernel is neither taylor (0) nor power (1)");
+  const auto kernel = static_cast<FeatureKernel>(kernel_byte);
+  r.check(kernel != FeatureKernel::power || degree % 2 == 0, "power-kernel state with an odd degree");
   r.check(scale > 0 && std::isfinite(scale), "state scale is not a positive finite number");
-  const std::int64_t t = taylor_dim(static_cast<Index>(d), static_cast<int>(degree));
+  const std::int64_t t = feature_dim(static_cast<Index>(d), static_cast<int>(degree), kernel);
   // The state must be present in full before anything of its size is allocated.
   r.check(static_cast<long double>(t) * (static_cast<long double>(dv) + 1) * 8 <= static_cast<long double>(r.remaining()),
           "state size exceeds the payload");
   std::optional<PolyPrefixState> st;
   try {
-    st.emplace(static_cast<Index>(d), static_cast<Index>(dv), static_cast<int>(degree), scale, max_bytes);
+    st.emplace(static_cast<Index>(d), static_cast<Index>(dv), static_cast<int>(degree), scale, max_bytes, kernel);
   } catch (const std::invalid_argument& e) {
     r.check(false, std::string("state parameters rejected: ") + e.what());
   }
@@ -196,7 +263,8 @@ PolyPrefixState PolyPrefixState::read(ByteReader& r) {
 }
 
 std::string PolyPrefixState::repr() const {
-  return message("PolyPrefixState(d=", d(), ", dv=", dv_, ", degree=", degree(), ", scale=", scale(),
+  return message("PolyPrefixState(d=", d(), ", dv=", dv_, ", degree=", degree(), ", kernel='",
+                 feature_kernel_name(kernel()), "', scale=", scale(),
                  ", dim=", dim(), ", tokens=", tokens_, ")");
 }
 
@@ -210,32 +278,42 @@ void check_poly_args(int degree, Index chunk) {
 
 template <class T>
 RowMatrix<double> poly_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, int degree,
-                            std::optional<double> scale, bool causal, Index chunk, std::uint64_t max_bytes) {
+                            std::optional<double> scale, bool causal, Index chunk, std::uint64_t max_bytes,
+                            const PolyOptions& opt) {
   check_poly_args(degree, chunk);
+  require_valid_normalizer(opt.norm);
   const double c = detail::check_attention_args(Q, K, V, scale, causal);
+  require(causal || opt.log_gate == nullptr, "log_gate needs causal=True (a decay between positions j < i has no "
+          "meaning when every query attends every key)");
   const Index nq = Q.rows(), nk = K.rows(), d = Q.cols(), dv = V.cols();
-  PolyPrefixState state(d, dv, degree, c, max_bytes);
-  PolyWorkspace ws;
 
   if (!causal) {
     detail::require_bounded_rows(Q, c, "Q");
     detail::require_bounded_rows(K, c, "K");
     detail::require_bounded_values(V, "V");
+    PolyPrefixState state(d, dv, degree, c, max_bytes, opt.kernel);
+    PolyWorkspace ws;
     state.absorb_rows(K, V, ws);
     RowMatrix<double> out = RowMatrix<double>::Zero(nq, dv);
     Eigen::VectorXd den = Eigen::VectorXd::Zero(nq);
     state.accumulate(Q, out, den, ws);
-    detail::require_positive_normalizers(den, 0, degree);
-    out = den.cwiseInverse().asDiagonal() * out;
+    detail::normalize_rows(out, den, 0, degree, opt.kernel, opt.norm);
     return out;
   }
 
   // Causal: the stream's own code path. Keys before the first query's position are prefilled.
   const Index offset = nk - nq;
-  CausalStream stream(d, dv, degree, c, chunk, max_bytes);
-  if (offset > 0) stream.prefill(K.topRows(offset), V.topRows(offset));
+  CausalStream stream(d, dv, degree, c, chunk, max_bytes, opt.kernel, opt.norm);
   RowMatrix<double> out;
-  stream.update(Q, K.bottomRows(nq), V.bottomRows(nq), &out);
+  if (opt.log_gate) {
+    const VectorRef<double>& g = *opt.log_gate;
+    require(g.size() == nk, "log_gate must have one entry per key (", nk, "), got ", g.size());
+    if (offset > 0) stream.prefill(K.topRows(offset), V.topRows(offset), g.head(offset));
+    stream.update(Q, K.bottomRows(nq), V.bottomRows(nq), g.tail(nq), &out);
+  } else {
+    if (offset > 0) stream.prefill(K.topRows(offset), V.topRows(offset));
+    stream.update(Q, K.bottomRows(nq), V.bottomRows(nq), &out);
+  }
   return out;
 }
 
@@ -264,13 +342,13 @@ PolyStats stats_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixR
 
 RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                  int degree, std::optional<double> scale, bool causal, Index chunk,
-                                 std::uint64_t max_bytes) {
-  return poly_impl(Q, K, V, degree, scale, causal, chunk, max_bytes);
+                                 std::uint64_t max_bytes, const PolyOptions& options) {
+  return poly_impl(Q, K, V, degree, scale, causal, chunk, max_bytes, options);
 }
 RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K,
                                  const MatrixRef<double>& V, int degree, std::optional<double> scale, bool causal,
-                                 Index chunk, std::uint64_t max_bytes) {
-  return poly_impl(Q, K, V, degree, scale, causal, chunk, max_bytes);
+                                 Index chunk, std::uint64_t max_bytes, const PolyOptions& options) {
+  return poly_impl(Q, K, V, degree, scale, causal, chunk, max_bytes, options);
 }
 
 PolyStats poly_attention_stats(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,

@@ -13,6 +13,26 @@
 // block's first row, so splitting a stream into different blocks changes only the rounding
 // (tests: <= 1e-12 relative), never the mathematics.
 //
+// Kernel and normalizer (poly_attention.hpp): kernel = taylor (P_g above) or power ((c q.k)^g,
+// g even, with the matching intra-chunk kernel x^g); out_j = num_j / (den_j + eps), or num_j
+// alone with normalize = false.
+//
+// Gating: update(Q, K, V, log_gate) with log_gate[l] = gamma_l <= 0 (finite) gives key l the
+// weight kappa(q_j, k_l) exp(gamma_{l+1} + ... + gamma_j) for query j, in the numerator and the
+// normalizer alike: the state follows S_j = e^{gamma_j} S_{j-1} + phi(k_j) v_j^T. Chunked form,
+// still GEMM-shaped: with G_m the cumulative sum of the gates from the chunk's first row to its
+// row m (relative to the chunk start, so |G| stays small however long the stream),
+//   inter-chunk part of row m:  e^{G_m} phi(q_m)^T S_prev
+//   intra-chunk weight (m, l):  kappa(q_m, k_l) e^{G_m - G_l},  l <= m
+//   state after the chunk:      e^{G_last} S_prev + sum_l e^{G_last - G_l} phi(k_l) v_l^T
+// Every factor is e^{<= 0}: nothing overflows, and a factor underflows only when its weight is
+// below 1e-308 of the current one. The chunk's total decay scales the state before the chunk's
+// keys are absorbed; 10^6 tokens of gamma = -1e-3 keep 1e-9 relative accuracy (tests).
+//
+// Decode: step(q, k, v, log_gate) processes one token in O(t dv) in one sweep over M (decay,
+// rank-one update, read-out), into workspace buffers sized at the first call: no allocation
+// per call (without probes; a stream with probes runs its step through update()).
+//
 // Optional, set before the first update:
 //  * probes: a few queries given in advance, each standing at a stream position; the stream
 //    accumulates their exact softmax outputs over keys <= position (OnlineSoftmax) and records
@@ -23,11 +43,14 @@
 //
 // Limits: inputs are finite and, so that no sum can overflow, every row has c*|q|^2 <= 1e30,
 // c*|k|^2 <= 1e30 and |v|_max <= 1e30 (far outside the method's useful range anyway). With an
-// even degree a checked call then cannot fail; with an odd degree a normalizer <= 0 makes the
-// call fail and the state is restored to what it was before the call.
+// even Taylor degree, or eps > 0, or normalize = false, a checked call then cannot fail; with an
+// odd degree, or the power kernel at eps = 0 (a row whose scores are all 0), a normalizer <= 0
+// makes the call fail and the stream is restored to what it was before the call.
+// Gates are refused together with probes (the probes' exact reference is ungated softmax).
 //
-// Serialized payload (kind causal_stream): u64 d | u64 dv | u64 degree | f64 scale | u64 chunk |
-// u64 max_bytes | u64 tokens | f64[t*dv] M | f64[t] s | u8 has_probes [probe block] |
+// Serialized payload (kind causal_stream): u64 chunk | u64 tokens | state block
+// (PolyPrefixState::write: u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes |
+// u64 tokens | f64[t*dv] M | f64[t] s) | f64 eps | u8 normalize | u8 has_probes [probe block] |
 // u8 has_output [SparseRecoveryMatrix payload]. Probe block: OnlineSoftmax state, then
 // u64 p | i64[p] positions | u8[p] evaluated | f64[p*dv] approximations.
 #pragma once
@@ -62,18 +85,26 @@ class CausalStream {
  public:
   /// Largest chunk: the intra-chunk scores are a chunk x chunk float64 scratch matrix.
   static constexpr Index max_chunk = 4096;
+  /// Default rows per chunk: measured fastest (bench/bench_poly.py chunk sweep; 64 beat 256 by
+  /// 1.2-2x at d = 16..64, g = 2), since the intra-chunk work per token grows with the chunk.
+  static constexpr Index default_chunk = 64;
 
   /// @param d, dv     key/query and value dimensions (>= 1)
   /// @param degree    Taylor degree g (0..8; even keeps the normalizer positive)
   /// @param scale     c > 0 (attention uses 1/sqrt(d))
   /// @param chunk     rows per intra-chunk block (1 .. max_chunk)
   /// @param max_bytes TaylorFeatures memory limit (0 = default)
-  CausalStream(Index d, Index dv, int degree, double scale, Index chunk = 256, std::uint64_t max_bytes = 0);
+  /// @param kernel    taylor or power (even degree)
+  /// @param norm      eps added to each denominator (>= 0), or normalize = false
+  CausalStream(Index d, Index dv, int degree, double scale, Index chunk = default_chunk, std::uint64_t max_bytes = 0,
+               FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {});
 
   Index d() const { return state_.d(); }
   Index dv() const { return state_.dv(); }
   int degree() const { return state_.degree(); }
   double scale() const { return state_.scale(); }
+  FeatureKernel kernel() const { return state_.kernel(); }
+  const Normalizer& normalizer() const { return norm_; }
   Index chunk() const { return chunk_; }
   Index dim() const { return state_.dim(); }
   std::uint64_t tokens_seen() const { return tokens_; }
@@ -99,12 +130,33 @@ class CausalStream {
               RowMatrix<double>* out = nullptr);
   void update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
               RowMatrix<double>* out = nullptr);
+  /// Same, gated: log_gate has one entry per row, each finite and <= 0 (see above).
+  void update(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+              const VectorRef<double>& log_gate, RowMatrix<double>* out = nullptr);
+  void update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+              const VectorRef<double>& log_gate, RowMatrix<double>* out = nullptr);
+
+  /// One token: out (dv entries) = the output row of (q, k, v), the stream advanced by one.
+  /// log_gate: this token's log-decay (finite, <= 0; 0 = none). Checked like update(); O(t dv),
+  /// no allocation after the first call (without probes).
+  void step(const VectorRef<float>& q, const VectorRef<float>& k, const VectorRef<float>& v,
+            Eigen::Ref<Eigen::VectorXd> out, double log_gate = 0.0);
+  void step(const VectorRef<double>& q, const VectorRef<double>& k, const VectorRef<double>& v,
+            Eigen::Ref<Eigen::VectorXd> out, double log_gate = 0.0);
+  /// The denominator (phi(q).s + eps) that step(q, k, ., ., log_gate) would divide by, without
+  /// changing the stream: lets a caller holding several streams refuse a step before any of
+  /// them changes. q and k must have d entries (checked); log_gate is not checked.
+  double step_denominator(const VectorRef<float>& q, const VectorRef<float>& k, double log_gate);
+  double step_denominator(const VectorRef<double>& q, const VectorRef<double>& k, double log_gate);
 
   /// Adds keys and values whose own output rows are not wanted (a context prefix): they are
   /// absorbed into the state (and the probes' exact sums) and advance the stream position; the
   /// output sketch gets no rows for them. Checked like update().
   void prefill(const MatrixRef<float>& K, const MatrixRef<float>& V);
   void prefill(const MatrixRef<double>& K, const MatrixRef<double>& V);
+  /// Same, gated (one log-decay per row, finite, <= 0).
+  void prefill(const MatrixRef<float>& K, const MatrixRef<float>& V, const VectorRef<double>& log_gate);
+  void prefill(const MatrixRef<double>& K, const MatrixRef<double>& V, const VectorRef<double>& log_gate);
 
   /// Bytes of the state, probes and output sketch (the memory that does not depend on n).
   std::size_t nbytes() const;
@@ -115,15 +167,27 @@ class CausalStream {
 
  private:
   template <class T>
-  void update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, RowMatrix<double>* out);
+  void update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate,
+                   RowMatrix<double>* out);
   template <class T>
-  void prefill_impl(const MatrixRef<T>& K, const MatrixRef<T>& V);
+  void prefill_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate);
+  template <class T>
+  void step_impl(const VectorRef<T>& q, const VectorRef<T>& k, const VectorRef<T>& v, Eigen::Ref<Eigen::VectorXd> out,
+                 double log_gate);
+  template <class T>
+  double prepare_step(const MatrixRef<T>& q, const MatrixRef<T>& k, double f);
+  void check_gate(const VectorRef<double>& gate, Index n) const;
+  /// Can a checked update still fail (a normalizer <= 0)? Then it keeps a backup.
+  bool may_fail() const;
+  /// G (cumulative gates of rows a .. a+r-1 of gate, relative to row a) into gcum_.
+  void cumulative_gates(const VectorRef<double>& gate, Index a, Index r);
   template <class T>
   void check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V) const;
   template <class T>
   void check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V) const;
 
   PolyPrefixState state_;
+  Normalizer norm_;
   Index chunk_;
   std::uint64_t max_bytes_;
   std::uint64_t tokens_ = 0;
@@ -132,10 +196,13 @@ class CausalStream {
   // Scratch (not state): reused across calls so steady-state updates do not allocate.
   PolyWorkspace ws_;
   RowMatrix<double> num_, q_, k_, v_, s_, pnum_;
-  Eigen::VectorXd den_, pden_;
+  Eigen::VectorXd den_, pden_, gcum_, gw_;
+  Eigen::VectorXd step_phi_q_, step_phi_k_, step_v_;
 };
 
 namespace detail {
+/// Throws unless every log_gate entry is finite and <= 0, naming the first bad one.
+void require_log_gate(const VectorRef<double>& log_gate, const char* name = "log_gate");
 /// Throws unless every row's c*|x|^2 <= 1e30 (the overflow guard described above).
 template <class T>
 void require_bounded_rows(const MatrixRef<T>& X, double scale, const char* name);

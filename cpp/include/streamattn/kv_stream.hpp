@@ -1,5 +1,8 @@
 // streamattn/kv_stream.hpp — keys-first streaming attention (DESIGN 2.4, modes 2 and 3).
 //
+// The feature kernel (taylor or power, taylor_features.hpp) is a constructor parameter, as for
+// CausalStream; the serialized state records it.
+//
 // Keys and values are streamed into a state with add(K, V); queries are answered at any time
 // from the state with query(Q), each in O(t * dv) whatever the number of keys: the
 // constant-memory replacement of a KV cache in a decode loop, and bidirectional/cross attention
@@ -26,7 +29,7 @@
 // SparseRecoveryMatrix (n rows, dv columns), decoded by sparse_columns().
 //
 // Serialized payload (kind kv_stream): u8 state | u64 first_token | u64 tokens | u64 queries |
-// exact: PolyPrefixState | sketched: u64 d | u64 dv | u64 degree | f64 scale | u64 max_bytes |
+// exact: PolyPrefixState | sketched: u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes |
 // f64[t] s | u8 distribution | blob (the dense sketch's framed bytes) | u8 has_probes
 // [probe block] | u8 has_output [SparseRecoveryMatrix payload].
 #pragma once
@@ -59,12 +62,14 @@ class KVStream {
   using SketchOptions = StateSketchOptions;
 
   KVStream(Index d, Index dv, int degree, double scale, StateKind state = StateKind::exact,
-           SketchOptions sketch = {}, std::uint64_t first_token = 0, std::uint64_t max_bytes = 0);
+           SketchOptions sketch = {}, std::uint64_t first_token = 0, std::uint64_t max_bytes = 0,
+           FeatureKernel kernel = FeatureKernel::taylor);
 
   Index d() const { return features_.d(); }
   Index dv() const { return dv_; }
   int degree() const { return features_.degree(); }
   double scale() const { return features_.scale(); }
+  FeatureKernel kernel() const { return features_.kernel(); }
   Index dim() const { return features_.dim(); }
   StateKind state_kind() const { return kind_; }
   std::uint64_t first_token() const { return first_; }

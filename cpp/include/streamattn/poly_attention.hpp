@@ -24,6 +24,18 @@
 // ||T~ - Attn||_max <= 2 eps / (1 - eps) ||V||_max (poly_attention_stats reports it; infinity
 // when eps >= 1, where the guarantee is vacuous).
 //
+// Kernels: everything above holds for either kernel of taylor_features.hpp (kernel = taylor,
+// the default, or power: (c q.k)^g for even g, with only the degree-g features); the error
+// bound is the Taylor one and so only describes the taylor kernel.
+//
+// Normalizer options (Normalizer): out_j = num_j / (den_j + eps) with eps >= 0 (flash-linear-
+// attention's Based uses 1e-6), or, with normalize = false, out_j = num_j (plain linear
+// attention, the normalizer is not computed).
+//
+// Gating (causal only): optional per-token log-decays gamma_l <= 0; key l's weight for query j
+// is kappa(q_j, k_l) exp(sum_{l < m <= j} gamma_m), in the numerator and the normalizer alike
+// (the recurrent state S_j = e^{gamma_j} S_{j-1} + phi(k_j) v_j^T). See causal_stream.hpp.
+//
 // Degrees: even g keep P_g > 0, so the normalizer is positive. Odd g are computed when asked for;
 // every normalizer is checked and a row whose value is <= 0 (or not finite) raises an error naming
 // the row, for any degree.
@@ -38,6 +50,15 @@
 #include "streamattn/taylor_features.hpp"
 
 namespace streamattn {
+
+/// How output rows are normalized: num / (den + eps), or num alone.
+struct Normalizer {
+  double eps = 0.0;       ///< added to every denominator; finite, >= 0
+  bool normalize = true;  ///< false: plain linear attention (numerator only; eps must be 0)
+};
+
+/// Throws std::invalid_argument unless eps is finite and >= 0 (and 0 when normalize is false).
+void require_valid_normalizer(const Normalizer& norm);
 
 /// Scratch buffers of the state's kernels, owned by the caller so the kernels allocate only
 /// when a block is larger than any seen before. One workspace per thread.
@@ -56,7 +77,8 @@ class PolyPrefixState {
 
   /// An empty state (no keys yet) for keys of dimension d and values of dimension dv.
   /// @param max_bytes refuse t * d * 8 > max_bytes (0 = TaylorFeatures::default_max_bytes)
-  PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes = 0);
+  PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes = 0,
+                  FeatureKernel kernel = FeatureKernel::taylor);
   PolyPrefixState(const TaylorFeatures& features, Index dv);
 
   const TaylorFeatures& features() const { return features_; }
@@ -65,6 +87,7 @@ class PolyPrefixState {
   Index dim() const { return features_.dim(); }
   int degree() const { return features_.degree(); }
   double scale() const { return features_.scale(); }
+  FeatureKernel kernel() const { return features_.kernel(); }
   /// Key/value rows absorbed so far.
   std::uint64_t tokens() const { return tokens_; }
   /// M = U2^T V over the absorbed rows (t x dv).
@@ -93,8 +116,22 @@ class PolyPrefixState {
   /// Kernel: absorb without checks (K has d columns, V has dv, same rows, all finite).
   void absorb_rows(const MatrixRef<float>& K, const MatrixRef<float>& V, PolyWorkspace& ws);
   void absorb_rows(const MatrixRef<double>& K, const MatrixRef<double>& V, PolyWorkspace& ws);
+  /// Kernel: absorb with a weight per row, M += phi(K)^T diag(w) V, s += phi(K)^T w (gating;
+  /// w has K.rows() entries). No checks.
+  void absorb_rows_weighted(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w, PolyWorkspace& ws);
+  void absorb_rows_weighted(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w,
+                            PolyWorkspace& ws);
+  /// Kernel: M *= factor, s *= factor (a gate's decay; factor in [0, 1]).
+  void decay(double factor);
+  /// Kernel for one token (decode): M = f M + phi_k v^T, s = f s + phi_k, then
+  /// num = phi_q^T M, in one pass over M. phi_q, phi_k have dim() entries, v and num dv().
+  /// No checks, no allocation.
+  void step_rows(const double* phi_q, const double* phi_k, const double* v, double f, double* num);
+  /// The normalizer phi_q^T (f s + phi_k) that step_rows' update would give, without changing
+  /// the state (so a step can be refused before anything changes).
+  double step_normalizer(const double* phi_q, const double* phi_k, double f) const;
 
-  /// Adds another state of the same d, dv, degree and scale (the state of both key sets:
+  /// Adds another state of the same d, dv, degree, scale and kernel (the state of both key sets:
   /// the state is linear in the keys).
   void merge(const PolyPrefixState& other);
   /// Back to the empty state.
@@ -104,7 +141,9 @@ class PolyPrefixState {
   std::size_t nbytes() const;
   std::string repr() const;
 
-  /// Appends d, dv, degree, scale, max_bytes, tokens, M and s to a payload (see causal_stream.hpp).
+  /// Appends d, dv, degree, kernel, scale, max_bytes, tokens, M and s to a payload:
+  /// u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes | u64 tokens |
+  /// f64[t*dv] M | f64[t] s.
   void write(ByteWriter& w) const;
   /// Reads what write() wrote; every size and value is checked (std::invalid_argument).
   static PolyPrefixState read(ByteReader& r);
@@ -113,7 +152,7 @@ class PolyPrefixState {
   template <class T>
   void absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V);
   template <class T>
-  void absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, PolyWorkspace& ws);
+  void absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w, PolyWorkspace& ws);
   template <class T>
   void accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
                        PolyWorkspace& ws) const;
@@ -130,8 +169,14 @@ class PolyPrefixState {
 
 namespace detail {
 /// Throws std::invalid_argument unless every den[i] (the normalizer of stream/query row
-/// first_row + i) is positive and finite, saying why it is not (odd degree, or inputs too large).
-void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree);
+/// first_row + i) is positive and finite, saying why it is not (odd degree, a power kernel
+/// whose scores are all 0, or inputs too large).
+void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree,
+                                  FeatureKernel kernel = FeatureKernel::taylor);
+/// Applies the normalizer options to rows num (den holds phi(q).s): den += eps, checked
+/// positive, num = diag(den)^-1 num; nothing when norm.normalize is false.
+void normalize_rows(Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den, std::uint64_t first_row,
+                    int degree, FeatureKernel kernel, const Normalizer& norm);
 }  // namespace detail
 
 /// What poly_attention guarantees for these inputs.
@@ -143,15 +188,25 @@ struct PolyStats {
   Index dim;     ///< t = C(d + g, g)
 };
 
+/// The optional arguments of poly_attention beyond the first ones.
+struct PolyOptions {
+  FeatureKernel kernel = FeatureKernel::taylor;
+  Normalizer norm{};
+  /// Causal only: per-key log-decays (length n_k, each finite and <= 0), or null for none.
+  const VectorRef<double>* log_gate = nullptr;
+};
+
 /// D~^-1 U1 (U2^T V) (n_q x dv, float64), see above. Same argument checks as exact_attention,
 /// plus degree in [0, 8], chunk in [1, CausalStream::max_chunk], the TaylorFeatures memory limit (max_bytes,
-/// 0 = default), and positive finite normalizers.
+/// 0 = default), and positive finite normalizers. log_gate (key positions, so n_k entries)
+/// only with causal.
 RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                  int degree, std::optional<double> scale = std::nullopt, bool causal = false,
-                                 Index chunk = 256, std::uint64_t max_bytes = 0);
+                                 Index chunk = 64, std::uint64_t max_bytes = 0, const PolyOptions& options = {});
 RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K,
                                  const MatrixRef<double>& V, int degree, std::optional<double> scale = std::nullopt,
-                                 bool causal = false, Index chunk = 256, std::uint64_t max_bytes = 0);
+                                 bool causal = false, Index chunk = 64, std::uint64_t max_bytes = 0,
+                                 const PolyOptions& options = {});
 
 /// beta, eps and the guaranteed max-norm error of poly_attention for these inputs (O(n d)).
 PolyStats poly_attention_stats(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,

@@ -14,6 +14,7 @@
 #include "streamattn/isa.hpp"
 #include "streamattn/kv_stream.hpp"
 #include "streamattn/kwise_hash.hpp"
+#include "streamattn/multi_head_stream.hpp"
 #include "streamattn/online_softmax.hpp"
 #include "streamattn/plan.hpp"
 #include "streamattn/poly_attention.hpp"

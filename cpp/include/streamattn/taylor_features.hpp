@@ -24,6 +24,17 @@
 // (alpha! grows by the factor m). Built by multiplication only — no pow, no factorials at
 // run time — so one row costs t multiplications.
 //
+// Kernels (FeatureKernel): `taylor` is the map above. `power` is symmetric power attention
+// (Buckman et al.): the kernel (c q.k)^p for an even degree p, whose features are the degree-p
+// block alone, times sqrt(p!):
+//
+//     phi(x)_alpha = sqrt(p! / alpha!) c^{p/2} x^alpha,  |alpha| = p   =>   phi(q).phi(k) = (c q.k)^p
+//
+// (the square-root multinomial weights), t = C(d+p-1, p): for d = 16, p = 2, 136 features where
+// the full outer product x (x) x has 256. Odd p are refused: (c q.k)^p changes sign, so the
+// normalizer sum_j (c q.k_j)^p could vanish. The lower degrees are still built (they are the
+// parents of the degree-p monomials) but in a per-thread scratch row, not in the output.
+//
 // Memory limit: a state built on these features holds t x d float64 numbers (U2^T V for
 // d value columns), so the constructor refuses maps whose t*d*8 bytes exceed `max_bytes`
 // (default 1 GiB, TaylorFeatures::default_max_bytes) with an error naming t and the bytes,
@@ -31,11 +42,22 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "streamattn/common.hpp"
 
 namespace streamattn {
+
+/// Which kernel kappa(q, k) the features realize as phi(q).phi(k).
+enum class FeatureKernel : std::uint8_t {
+  taylor = 0,  ///< P_g(c q.k) = sum_{p<=g} (c q.k)^p / p!
+  power = 1,   ///< (c q.k)^g, g even
+};
+
+/// "taylor" / "power" -> FeatureKernel; std::invalid_argument naming `kernel` otherwise.
+FeatureKernel parse_feature_kernel(const std::string& name);
+const char* feature_kernel_name(FeatureKernel k);
 
 /// e^beta beta^{g+1} / (g+1)!: the relative error of P_g against exp on [-beta, beta].
 /// @param beta   >= 0, finite (c * max||q|| * max||k||, or c*d*B^2 for entries bounded by B)
@@ -54,8 +76,15 @@ int choose_degree(double eps, double beta);
 /// kernel of the intra-chunk part of causal attention, P_g(c Q_c K_c^T).
 void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree);
 
+/// kappa applied to every score x = c q.k in place: P_g(x) for taylor, x^g for power (the
+/// intra-chunk kernel, so that it equals phi(q).phi(k) of the same kernel up to rounding).
+void kernel_inplace(Eigen::Ref<RowMatrix<double>> x, int degree, FeatureKernel kernel);
+
 /// C(d + g, g), the feature dimension; saturates at INT64_MAX instead of overflowing.
 std::int64_t taylor_dim(Index d, int degree);
+
+/// The feature dimension of a kernel: C(d + g, g) for taylor, C(d + g - 1, g) for power.
+std::int64_t feature_dim(Index d, int degree, FeatureKernel kernel);
 
 class TaylorFeatures {
  public:
@@ -66,15 +95,19 @@ class TaylorFeatures {
   /// @param degree    g, 0 .. 8
   /// @param scale     c > 0, finite (attention uses 1/sqrt(d); the paper uses 1/d)
   /// @param max_bytes refuse maps with t*d*8 > max_bytes (0 = default_max_bytes)
-  TaylorFeatures(Index d, int degree, double scale, std::uint64_t max_bytes = 0);
+  /// @param kernel    taylor (default) or power (degree must then be even)
+  TaylorFeatures(Index d, int degree, double scale, std::uint64_t max_bytes = 0,
+                 FeatureKernel kernel = FeatureKernel::taylor);
 
   Index d() const { return d_; }
   int degree() const { return degree_; }
   double scale() const { return scale_; }
-  /// t = C(d + g, g).
+  FeatureKernel kernel() const { return kernel_; }
+  /// t = C(d + g, g) (taylor) or C(d + g - 1, g) (power).
   Index dim() const { return t_; }
   std::uint64_t max_bytes() const { return max_bytes_; }
-  /// Offset of the first degree-p feature (p = 0 .. degree+1; the last one is dim()).
+  /// Offset of the first degree-p feature in the full Taylor layout (p = 0 .. degree+1); for
+  /// the power kernel, feature f of the output is feature degree_offset(degree) + f of it.
   Index degree_offset(int p) const { return deg_start_[static_cast<std::size_t>(p)]; }
 
   /// phi(X): X.rows() x dim(), float64. Checks X (d columns, finite).
@@ -82,7 +115,8 @@ class TaylorFeatures {
   RowMatrix<double> transform(const MatrixRef<double>& X) const;
 
   /// Kernel: writes phi(X.row(i)) to out + i*ld, for i < X.rows(); ld >= dim(). No checks,
-  /// no allocation: the caller guarantees X.cols() == d() and room for X.rows() rows.
+  /// no allocation (after a thread's first power-kernel call, which sizes its scratch row): the
+  /// caller guarantees X.cols() == d() and room for X.rows() rows.
   void transform_into(const MatrixRef<float>& X, double* out, Index ld) const;
   void transform_into(const MatrixRef<double>& X, double* out, Index ld) const;
 
@@ -104,11 +138,14 @@ class TaylorFeatures {
   Index d_;
   int degree_;
   double scale_;
-  Index t_;
+  FeatureKernel kernel_;
+  Index t_;       // output dimension
+  Index full_t_;  // C(d+g, g): the layout runs_ and weight_ describe
   std::uint64_t max_bytes_;
   std::vector<Index> deg_start_;
   std::vector<Run> runs_;       // sorted by out
   std::vector<double> weight_;  // per feature: sqrt(c / multiplicity of its smallest variable)
+                                // (degree-g ones also times sqrt(g!) for power)
 };
 
 }  // namespace streamattn
