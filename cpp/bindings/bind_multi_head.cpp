@@ -45,12 +45,6 @@ void with_heads(py::array& q, py::array& k, py::array& v, F&& f) {
   f(head_views<double>(q), head_views<double>(k), head_views<double>(v));
 }
 
-py::array_t<double> heads_rows(const RowMatrix<double>& out, Index heads, Index n, Index dv) {
-  py::array_t<double> a({static_cast<py::ssize_t>(heads), static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(dv)});
-  if (out.size() > 0) std::copy(out.data(), out.data() + out.size(), a.mutable_data());
-  return a;
-}
-
 }  // namespace
 
 void bind_multi_head(py::module_& m) {
@@ -90,16 +84,19 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
             py::array q = float_array(Q, "Q", 3), k = float_array(K, "K", 3), v = float_array(V, "V", 3);
             std::optional<GateArray> gate;
             if (!log_gate.is_none()) gate = GateArray::ensure(float_array(log_gate, "log_gate", 2));
-            RowMatrix<double> out;
             const Index n = q.shape(1);
+            // Every head writes its rows straight into the numpy array returned.
+            py::array_t<double> out({static_cast<py::ssize_t>(s.heads()), static_cast<py::ssize_t>(n),
+                                     static_cast<py::ssize_t>(s.dv())});
             with_heads(q, k, v, [&](const auto& vq, const auto& vk, const auto& vv) {
               std::optional<MatrixRef<double>> g;
               if (gate)
                 g.emplace(Eigen::Map<const RowMatrix<double>>(gate->data(), gate->shape(0), gate->shape(1)));
               py::gil_scoped_release nogil;
-              s.update(vq, vk, vv, g ? &*g : nullptr, &out);
+              s.update_into(vq, vk, vv, g ? &*g : nullptr,
+                            Eigen::Map<RowMatrix<double>>(out.mutable_data(), s.heads() * n, s.dv()));
             });
-            return heads_rows(out, s.heads(), n, s.dv());
+            return out;
           },
           py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("log_gate") = py::none(),
           "Q (heads, n, d), K (kv_heads, n, d), V (kv_heads, n, dv), log_gate (heads, n) or None -> "

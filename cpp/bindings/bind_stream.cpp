@@ -65,11 +65,6 @@ py::dict certificate_dict(const Certificate& c) {
 
 DecodeMethod method_arg(const std::string& m) { return parse_decode_method(m); }
 
-py::object rows_or_none(RowMatrix<double>& out, bool return_rows) {
-  if (!return_rows) return py::none();
-  return to_numpy(out);
-}
-
 py::dict plan_as_dict(const StreamPlan& p) {
   py::dict d;
   d["n"] = p.request.n;
@@ -187,16 +182,23 @@ decoding without storing them.
           py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
           std::optional<py::array_t<double, py::array::c_style | py::array::forcecast>> gate;
           if (!log_gate.is_none()) gate = gate_vector(log_gate);
-          RowMatrix<double> out;
+          // The rows go straight into the numpy array returned (no copy of the n x dv output).
+          const Index n = q.ndim() == 2 ? static_cast<Index>(q.shape(0)) : 0;
+          py::array_t<double> out;
+          if (return_rows) out = py::array_t<double>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())});
           with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
+            std::optional<VectorRef<double>> g;
+            if (gate) g.emplace(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0)));
             py::gil_scoped_release nogil;
-            if (gate)
-              s.update(rq, rk, rv, VectorRef<double>(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0))),
-                       return_rows ? &out : nullptr);
+            if (return_rows)
+              s.update_into(rq, rk, rv, g ? &*g : nullptr, Eigen::Map<RowMatrix<double>>(out.mutable_data(), n, s.dv()));
+            else if (g)
+              s.update(rq, rk, rv, *g);
             else
-              s.update(rq, rk, rv, return_rows ? &out : nullptr);
+              s.update(rq, rk, rv);
           });
-          return rows_or_none(out, return_rows);
+          if (!return_rows) return py::object(py::none());
+          return py::object(out);
         },
         py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("return_rows") = true, py::arg("log_gate") = py::none(),
         "Stream the next rows (n x d, n x d, n x dv); returns the n x dv output rows (float64), or None "

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "streamattn/gemm.hpp"
 #include "streamattn/validate.hpp"
 
 namespace streamattn {
@@ -211,14 +212,16 @@ void ensure(M& m, Index rows, Index cols) {
 
 template <class T>
 void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V,
-                               const VectorRef<double>* gate, RowMatrix<double>* out) {
+                               const VectorRef<double>* gate, Eigen::Ref<RowMatrix<double>>* out) {
   check_block(Q, K, V);
   if (gate) check_gate(*gate, Q.rows());
   const Index n = Q.rows(), dd = d(), dvv = dv();
   const double c = scale();
   const int g = degree();
   const FeatureKernel kern = kernel();
-  if (out) out->resize(n, dvv);
+  if (out)
+    require(out->rows() == n && out->cols() == dvv, "out must be n x dv = ", n, " x ", dvv, ", got ", out->rows(), " x ",
+            out->cols());
   if (n == 0) return;
 
   // Only a normalizer <= 0 can fail after the checks (see may_fail): keep what is needed to undo.
@@ -264,7 +267,7 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
       k_.topRows(r) = Kc.template cast<double>();
       v_.topRows(r) = Vc.template cast<double>();
       auto sb = s_.topLeftCorner(r, r);
-      sb.noalias() = q_.topRows(r) * k_.topRows(r).transpose();
+      gemm(q_.topRows(r), Trans::no, k_.topRows(r), Trans::yes, sb, false);
       kernel_inplace(sb, g, kern);
       sb.template triangularView<Eigen::StrictlyUpper>().setZero();
       if (gate) {
@@ -274,7 +277,9 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
           for (Index l = 0; l < m; ++l) sb(m, l) *= std::exp(gm - gcum_[l]);
         }
       }
-      nm.noalias() += sb.template triangularView<Eigen::Lower>() * v_.topRows(r);
+      // The zeros above the diagonal cost flops, but the whole block on the GEMM kernel is
+      // faster than Eigen's triangular product (and adding fma(0, v, x) = x changes no bits).
+      gemm(sb, Trans::no, v_.topRows(r), Trans::no, nm, true);
       dn.noalias() += sb.rowwise().sum();
       detail::normalize_rows(nm, dn, pos0, g, kern, norm_);
 
@@ -334,21 +339,39 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
   }
 }
 
+template <class T>
+void CausalStream::update_rows(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V,
+                               const VectorRef<double>* gate, RowMatrix<double>* out) {
+  if (!out) return update_impl(Q, K, V, gate, nullptr);
+  RowMatrix<double> rows(Q.rows(), dv());
+  Eigen::Ref<RowMatrix<double>> ref(rows);
+  update_impl(Q, K, V, gate, &ref);
+  *out = std::move(rows);  // only after success: a rejected call leaves *out as it was
+}
+
 void CausalStream::update(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                           RowMatrix<double>* out) {
-  update_impl(Q, K, V, nullptr, out);
+  update_rows(Q, K, V, nullptr, out);
 }
 void CausalStream::update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
                           RowMatrix<double>* out) {
-  update_impl(Q, K, V, nullptr, out);
+  update_rows(Q, K, V, nullptr, out);
 }
 void CausalStream::update(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                           const VectorRef<double>& log_gate, RowMatrix<double>* out) {
-  update_impl(Q, K, V, &log_gate, out);
+  update_rows(Q, K, V, &log_gate, out);
 }
 void CausalStream::update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
                           const VectorRef<double>& log_gate, RowMatrix<double>* out) {
-  update_impl(Q, K, V, &log_gate, out);
+  update_rows(Q, K, V, &log_gate, out);
+}
+void CausalStream::update_into(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                               const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>> out) {
+  update_impl(Q, K, V, log_gate, &out);
+}
+void CausalStream::update_into(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                               const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>> out) {
+  update_impl(Q, K, V, log_gate, &out);
 }
 
 namespace {
@@ -389,7 +412,7 @@ void CausalStream::step_impl(const VectorRef<T>& q, const VectorRef<T>& k, const
   if (probes_) {
     // The probe bookkeeping lives in update(); a stream with probes pays its allocations.
     RowMatrix<double> o;
-    update_impl(Q, K, V, nullptr, &o);
+    update_rows(Q, K, V, nullptr, &o);
     out = o.row(0).transpose();
     return;
   }

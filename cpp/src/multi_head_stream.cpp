@@ -78,7 +78,7 @@ void MultiHeadCausalStream::for_heads(int workers, F&& f) {
 template <class T>
 void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
                                         const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate,
-                                        RowMatrix<double>* out) {
+                                        Eigen::Ref<RowMatrix<double>>* out) {
   const Index H = heads(), G = kv_heads_;
   require(static_cast<Index>(Q.size()) == H, "Q must have one block per query head (", H, "), got ", Q.size());
   require(static_cast<Index>(K.size()) == G, "K must have one block per kv head (", G, "), got ", K.size());
@@ -107,7 +107,9 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
             log_gate->rows(), " x ", log_gate->cols());
     for (Index h = 0; h < H; ++h) detail::require_log_gate(VectorRef<double>(row_of(*log_gate, h)));
   }
-  if (out) out->resize(H * n, dv());
+  if (out)
+    require(out->rows() == H * n && out->cols() == dv(), "out must be heads*n x dv = ", H * n, " x ", dv(), ", got ",
+            out->rows(), " x ", out->cols());
   if (n == 0) return;
 
   // Every input is checked; only a normalizer <= 0 can still fail, in every head alike.
@@ -115,17 +117,20 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
   if (streams_[0].normalizer().normalize &&
       (degree() % 2 == 1 || (kernel() == FeatureKernel::power && normalizer().eps == 0.0)))
     backup = streams_;
-  std::vector<RowMatrix<double>> rows(out ? static_cast<std::size_t>(H) : 0);
   try {
     for_heads(threads_, [&](Index h) {
       const auto g = static_cast<std::size_t>(kv_head_of(h));
       CausalStream& s = streams_[static_cast<std::size_t>(h)];
-      RowMatrix<double>* o = out ? &rows[static_cast<std::size_t>(h)] : nullptr;
-      if (log_gate)
-        s.update(Q[static_cast<std::size_t>(h)], K[g], V[g], VectorRef<double>(row_of(*log_gate, h)), o);
+      std::optional<VectorRef<double>> gate;
+      if (log_gate) gate.emplace(row_of(*log_gate, h));
+      const VectorRef<double>* gp = gate ? &*gate : nullptr;
+      // Each head writes its rows straight into out (no per-head copy).
+      if (out)
+        s.update_into(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, out->middleRows(h * n, n));
+      else if (gp)
+        s.update(Q[static_cast<std::size_t>(h)], K[g], V[g], *gp);
       else
-        s.update(Q[static_cast<std::size_t>(h)], K[g], V[g], o);
-      if (o) out->middleRows(h * n, n) = *o;
+        s.update(Q[static_cast<std::size_t>(h)], K[g], V[g]);
     });
   } catch (...) {
     if (backup) streams_ = std::move(*backup);
@@ -136,12 +141,35 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
 void MultiHeadCausalStream::update(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
                                    const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
                                    RowMatrix<double>* out) {
-  update_impl(Q, K, V, log_gate, out);
+  update_rows(Q, K, V, log_gate, out);
 }
 void MultiHeadCausalStream::update(const std::vector<MatrixRef<double>>& Q, const std::vector<MatrixRef<double>>& K,
                                    const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
                                    RowMatrix<double>* out) {
-  update_impl(Q, K, V, log_gate, out);
+  update_rows(Q, K, V, log_gate, out);
+}
+void MultiHeadCausalStream::update_into(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
+                                        const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                                        Eigen::Ref<RowMatrix<double>> out) {
+  update_impl(Q, K, V, log_gate, &out);
+}
+void MultiHeadCausalStream::update_into(const std::vector<MatrixRef<double>>& Q,
+                                        const std::vector<MatrixRef<double>>& K,
+                                        const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
+                                        Eigen::Ref<RowMatrix<double>> out) {
+  update_impl(Q, K, V, log_gate, &out);
+}
+
+template <class T>
+void MultiHeadCausalStream::update_rows(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
+                                        const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate,
+                                        RowMatrix<double>* out) {
+  if (!out) return update_impl(Q, K, V, log_gate, nullptr);
+  require(!Q.empty(), "Q must have one block per query head (", heads(), "), got 0");
+  RowMatrix<double> rows(heads() * Q[0].rows(), dv());
+  Eigen::Ref<RowMatrix<double>> ref(rows);
+  update_impl(Q, K, V, log_gate, &ref);
+  *out = std::move(rows);  // only after success: a rejected call leaves *out as it was
 }
 
 template <class T>

@@ -7,6 +7,7 @@
 
 #include "streamattn/causal_stream.hpp"
 #include "streamattn/exact_attention.hpp"
+#include "streamattn/gemm.hpp"
 #include "streamattn/validate.hpp"
 
 namespace streamattn {
@@ -83,13 +84,13 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
     // Gating weights scale the feature rows: phi^T diag(w) V and phi^T w stay one GEMM, one GEMV.
     if (w) ws.phi.topRows(r) = Eigen::Map<const Eigen::VectorXd>(w + p, r).asDiagonal() * ws.phi.topRows(r);
     const auto phi = ws.phi.topRows(r);
-    // The U2^T V accumulation: one GEMM (t x r) * (r x dv) per pass.
+    // The U2^T V accumulation: one GEMM (t x r) * (r x dv) per pass (gemm.hpp).
     if constexpr (std::is_same_v<T, double>) {
-      M_.noalias() += phi.transpose() * V.middleRows(p, r);
+      gemm(phi, Trans::yes, V.middleRows(p, r), Trans::no, M_, true);
     } else {
       ensure_rows(ws.v, std::min(step, n), dv_);
       ws.v.topRows(r) = V.middleRows(p, r).template cast<double>();
-      M_.noalias() += phi.transpose() * ws.v.topRows(r);
+      gemm(phi, Trans::yes, ws.v.topRows(r), Trans::no, M_, true);
     }
     // s += phi^T 1 as a GEMV (a column-wise reduction of row-major phi would stride through memory).
     if (ws.ones.size() < r) ws.ones = Eigen::VectorXd::Ones(std::min(step, n));
@@ -170,7 +171,7 @@ void PolyPrefixState::accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatri
     ensure_rows(ws.phi, std::min(step, n), t);
     features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
     const auto phi = ws.phi.topRows(r);
-    num.middleRows(p, r).noalias() += phi * M_;
+    gemm(phi, Trans::no, M_, Trans::no, num.middleRows(p, r), true);
     den.segment(p, r).noalias() += phi * s_;
   }
 }

@@ -135,6 +135,13 @@ class CausalStream {
               const VectorRef<double>& log_gate, RowMatrix<double>* out = nullptr);
   void update(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
               const VectorRef<double>& log_gate, RowMatrix<double>* out = nullptr);
+  /// Same, writing the n x dv output rows into `out` (any row stride; checked) without
+  /// allocating them; log_gate may be null. A rejected call leaves the stream unchanged, but
+  /// `out` may have been partly written.
+  void update_into(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                   const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>> out);
+  void update_into(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                   const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>> out);
 
   /// One token: out (dv entries) = the output row of (q, k, v), the stream advanced by one.
   /// log_gate: this token's log-decay (finite, <= 0; 0 = none). Checked like update(); O(t dv),
@@ -168,6 +175,9 @@ class CausalStream {
  private:
   template <class T>
   void update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate,
+                   Eigen::Ref<RowMatrix<double>>* out);
+  template <class T>
+  void update_rows(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate,
                    RowMatrix<double>* out);
   template <class T>
   void prefill_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate);

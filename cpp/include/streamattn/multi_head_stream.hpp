@@ -77,6 +77,14 @@ class MultiHeadCausalStream {
   void update(const std::vector<MatrixRef<double>>& Q, const std::vector<MatrixRef<double>>& K,
               const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate = nullptr,
               RowMatrix<double>* out = nullptr);
+  /// Same, writing the heads*n x dv output rows into `out` (checked) without allocating them.
+  /// A rejected call leaves every head unchanged, but `out` may have been partly written.
+  void update_into(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
+                   const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                   Eigen::Ref<RowMatrix<double>> out);
+  void update_into(const std::vector<MatrixRef<double>>& Q, const std::vector<MatrixRef<double>>& K,
+                   const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
+                   Eigen::Ref<RowMatrix<double>> out);
 
   /// One token for every head: q (heads x d), k (kv_heads x d), v (kv_heads x dv), log_gate
   /// (heads entries) or null; out (heads x dv) receives the output rows.
@@ -94,6 +102,10 @@ class MultiHeadCausalStream {
   MultiHeadCausalStream() = default;
   template <class T>
   void update_impl(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
+                   const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate,
+                   Eigen::Ref<RowMatrix<double>>* out);
+  template <class T>
+  void update_rows(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
                    const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate, RowMatrix<double>* out);
   template <class T>
   void step_impl(const MatrixRef<T>& q, const MatrixRef<T>& k, const MatrixRef<T>& v, Eigen::Ref<RowMatrix<double>> out,

@@ -10,6 +10,7 @@
 #include "streamattn/dense_sketch.hpp"
 #include "streamattn/exact_attention.hpp"
 #include "streamattn/gaussian_sketch.hpp"
+#include "streamattn/gemm.hpp"
 #include "streamattn/gemm_probe.hpp"
 #include "streamattn/isa.hpp"
 #include "streamattn/kv_stream.hpp"

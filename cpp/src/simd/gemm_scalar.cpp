@@ -1,0 +1,26 @@
+// Portable GEMM tile: the reference the SIMD tiles match bit for bit (std::fma, one chain per
+// entry in order p). Slow without FMA hardware (glibc emulates fma exactly), but exact.
+#include <cmath>
+
+#include "gemm_kernels.hpp"
+
+namespace streamattn::detail {
+namespace {
+
+constexpr std::int64_t MR = 4, NR = 4;
+
+void tile_scalar(std::int64_t kc, const double* a, const double* b, double* c, std::int64_t ldc, std::int64_t mr,
+                 std::int64_t nr, bool overwrite) {
+  double acc[MR][NR] = {};
+  for (std::int64_t p = 0; p < kc; ++p, a += MR, b += NR)
+    for (std::int64_t i = 0; i < MR; ++i)
+      for (std::int64_t j = 0; j < NR; ++j) acc[i][j] = std::fma(a[i], b[j], acc[i][j]);
+  for (std::int64_t i = 0; i < mr; ++i)
+    for (std::int64_t j = 0; j < nr; ++j) c[i * ldc + j] = overwrite ? acc[i][j] : c[i * ldc + j] + acc[i][j];
+}
+
+}  // namespace
+
+const GemmKernel gemm_kernel_scalar{tile_scalar, MR, NR, "scalar"};
+
+}  // namespace streamattn::detail
