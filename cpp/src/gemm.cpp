@@ -10,8 +10,9 @@ namespace streamattn {
 
 namespace {
 
-// Block sizes (float64): an MC x KC block of A (240 KB) stays in L2 while KC x NR micro-panels
-// of B (16 KB) stream through L1. KC is part of the rounding contract (see gemm.hpp).
+// Block sizes (float64): MC rows of A and of C (MC x KC of A, ~240 KB at most, stays in L2)
+// meet one KC x NR panel of B (16 KB, in L1) at a time. KC is part of the rounding contract
+// (see gemm.hpp).
 constexpr Index KC = 256, MC = 120, NC = 4096;
 
 bool cpu_has_fma() {
@@ -42,22 +43,8 @@ View make_view(const MatrixRef<double>& m, Trans t) {
   return {m.data(), m.cols(), m.rows(), cs, rs};
 }
 
-// Rows i0 .. i0+mc-1, columns p0 .. p0+kc-1 of A into panels of mr rows: panel q holds
-// A(i0 + q*mr + i, p0 + p) at q*kc*mr + p*mr + i, zero rows past the end.
-void pack_a(const View& A, Index i0, Index mc, Index p0, Index kc, Index mr, double* out) {
-  for (Index q = 0; q < mc; q += mr) {
-    const Index rows = std::min(mr, mc - q);
-    for (Index p = 0; p < kc; ++p) {
-      const double* src = A.data + (i0 + q) * A.rs + (p0 + p) * A.cs;
-      Index i = 0;
-      for (; i < rows; ++i) out[i] = src[i * A.rs];
-      for (; i < mr; ++i) out[i] = 0.0;
-      out += mr;
-    }
-  }
-}
-
-// Rows p0 .. p0+kc-1, columns j0 .. j0+nc-1 of B into panels of nr columns (zero-padded).
+// Rows p0 .. p0+kc-1, columns j0 .. j0+nc-1 of B into panels of nr columns (zero-padded): for
+// a B whose columns are not contiguous, or the last, partial panel.
 void pack_b(const View& B, Index p0, Index kc, Index j0, Index nc, Index nr, double* out) {
   for (Index q = 0; q < nc; q += nr) {
     const Index cols = std::min(nr, nc - q);
@@ -94,27 +81,29 @@ void gemm(const MatrixRef<double>& Am, Trans ta, const MatrixRef<double>& Bm, Tr
   }
   const detail::GemmKernel& ker = kernel();
   const Index mr = ker.mr_max, nr = ker.nr_max;
-  thread_local std::vector<double> pa, pb;
+  // A is read in place (the tile takes any strides). Full panels of a B with contiguous columns
+  // are read in place too; the others are packed once per KC x NC block.
+  thread_local std::vector<double> pb;
+  const bool b_in_place = B.cs == 1;
   for (Index jc = 0; jc < n; jc += NC) {
     const Index nc = std::min(NC, n - jc);
     for (Index pc = 0; pc < k; pc += KC) {
       const Index kc = std::min(KC, k - pc);
       const bool overwrite = pc == 0 && !accumulate;
-      const std::size_t need_b = static_cast<std::size_t>(kc * round_up(nc, nr));
-      if (pb.size() < need_b) pb.resize(need_b);
-      pack_b(B, pc, kc, jc, nc, nr, pb.data());
+      const Index packed_from = b_in_place ? nc / nr * nr : 0;  // panels from here on are packed
+      if (packed_from < nc) {
+        const std::size_t need = static_cast<std::size_t>(kc * round_up(nc - packed_from, nr));
+        if (pb.size() < need) pb.resize(need);
+        pack_b(B, pc, kc, jc + packed_from, nc - packed_from, nr, pb.data());
+      }
       for (Index ic = 0; ic < m; ic += MC) {
         const Index mc = std::min(MC, m - ic);
-        const std::size_t need_a = static_cast<std::size_t>(kc * round_up(mc, mr));
-        if (pa.size() < need_a) pa.resize(need_a);
-        pack_a(A, ic, mc, pc, kc, mr, pa.data());
         for (Index jr = 0; jr < nc; jr += nr) {
-          const double* b = pb.data() + (jr / nr) * kc * nr;
-          for (Index ir = 0; ir < mc; ir += mr) {
-            double* c = C.data() + (ic + ir) * ldc + jc + jr;
-            ker.tile(kc, pa.data() + (ir / mr) * kc * mr, b, c, ldc, std::min(mr, mc - ir), std::min(nr, nc - jr),
-                     overwrite);
-          }
+          const double* b = jr < packed_from ? B.data + pc * B.rs + jc + jr : pb.data() + (jr - packed_from) * kc;
+          const Index b_rs = jr < packed_from ? B.rs : nr;
+          for (Index ir = ic; ir < ic + mc; ir += mr)
+            ker.tile(kc, A.data + ir * A.rs + pc * A.cs, A.rs, A.cs, b, b_rs, C.data() + ir * ldc + jc + jr, ldc,
+                     std::min(mr, ic + mc - ir), std::min(nr, nc - jr), overwrite);
         }
       }
     }

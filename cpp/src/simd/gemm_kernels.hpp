@@ -8,12 +8,14 @@
 
 namespace streamattn::detail {
 
-// One register tile: acc(i, j) = sum_{p < kc} a[p*mr_max + i] * b[p*nr_max + j], each entry one
-// chain of fused multiply-adds in order p = 0, 1, ..., starting from +0.0. Then for i < mr,
-// j < nr: c[i*ldc + j] = acc(i, j) if overwrite, else c[i*ldc + j] + acc(i, j).
-// `a` and `b` are packed panels (zero-padded to mr_max x nr_max).
-using GemmTileFn = void (*)(std::int64_t kc, const double* a, const double* b, double* c, std::int64_t ldc,
-                            std::int64_t mr, std::int64_t nr, bool overwrite);
+// One register tile: acc(i, j) = sum_{p < kc} A(i, p) B(p, j), each entry one chain of fused
+// multiply-adds in order p = 0, 1, ..., starting from +0.0. Then for i < mr, j < nr:
+// c[i*ldc + j] = acc(i, j) if overwrite, else c[i*ldc + j] + acc(i, j).
+// A(i, p) = a[i*a_rs + p*a_cs] is read for i < mr only (any strides, so A needs no packing);
+// B(p, j) = b[p*b_rs + j] is read for all j < nr_max (a full panel: contiguous columns).
+using GemmTileFn = void (*)(std::int64_t kc, const double* a, std::int64_t a_rs, std::int64_t a_cs, const double* b,
+                            std::int64_t b_rs, double* c, std::int64_t ldc, std::int64_t mr, std::int64_t nr,
+                            bool overwrite);
 
 struct GemmKernel {
   GemmTileFn tile;

@@ -9,12 +9,14 @@ namespace {
 
 constexpr std::int64_t MR = 4, NR = 4;
 
-void tile_scalar(std::int64_t kc, const double* a, const double* b, double* c, std::int64_t ldc, std::int64_t mr,
-                 std::int64_t nr, bool overwrite) {
+void tile_scalar(std::int64_t kc, const double* a, std::int64_t a_rs, std::int64_t a_cs, const double* b,
+                 std::int64_t b_rs, double* c, std::int64_t ldc, std::int64_t mr, std::int64_t nr, bool overwrite) {
   double acc[MR][NR] = {};
-  for (std::int64_t p = 0; p < kc; ++p, a += MR, b += NR)
-    for (std::int64_t i = 0; i < MR; ++i)
-      for (std::int64_t j = 0; j < NR; ++j) acc[i][j] = std::fma(a[i], b[j], acc[i][j]);
+  for (std::int64_t p = 0; p < kc; ++p)
+    for (std::int64_t i = 0; i < mr; ++i) {
+      const double x = a[i * a_rs + p * a_cs];
+      for (std::int64_t j = 0; j < NR; ++j) acc[i][j] = std::fma(x, b[p * b_rs + j], acc[i][j]);
+    }
   for (std::int64_t i = 0; i < mr; ++i)
     for (std::int64_t j = 0; j < nr; ++j) c[i * ldc + j] = overwrite ? acc[i][j] : c[i * ldc + j] + acc[i][j];
 }
