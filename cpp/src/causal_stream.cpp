@@ -23,6 +23,59 @@ void require_bounded_rows(const MatrixRef<T>& X, double scale, const char* name)
   }
 }
 
+namespace {
+// One pass over a row: the sum of squares in double (four partial sums; only compared with a
+// limit, so the order of the additions does not matter).
+template <class T>
+double row_squares(const T* x, Index n, Index stride) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  Index j = 0;
+  if (stride == 1) {
+    for (; j + 4 <= n; j += 4) {
+      const double a = x[j], b = x[j + 1], c = x[j + 2], d = x[j + 3];
+      s0 += a * a;
+      s1 += b * b;
+      s2 += c * c;
+      s3 += d * d;
+    }
+  }
+  for (; j < n; ++j) {
+    const double a = x[j * stride];
+    s0 += a * a;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
+}  // namespace
+
+template <class T>
+void require_clean_rows(const MatrixRef<T>& X, double scale, const char* name) {
+  // Fast path: a row whose scale*|x|^2 is finite and <= 1e30 has only finite entries (NaN and Inf
+  // propagate into the sum). Only when some row fails are the detailed checks run, for their
+  // messages (non-finite entries are named first, as require_finite does).
+  constexpr double kLimit = 1e30;
+  bool ok = true;
+  for (Index i = 0; i < X.rows() && ok; ++i)
+    ok = scale * row_squares(X.data() + i * X.outerStride(), X.cols(), X.innerStride()) <= kLimit;
+  if (ok) return;
+  require_finite(X, name);
+  require_bounded_rows(X, scale, name);
+}
+
+template <class T>
+void require_clean_values(const MatrixRef<T>& V, const char* name) {
+  // Fast path: every |v| <= 1e30 (false for NaN), then the detailed checks only on failure.
+  const T lim = static_cast<T>(1e30);
+  bool bad = false;
+  for (Index i = 0; i < V.rows(); ++i) {
+    const T* x = V.data() + i * V.outerStride();
+    const Index st = V.innerStride();
+    for (Index j = 0; j < V.cols(); ++j) bad |= !(std::abs(x[j * st]) <= lim);
+  }
+  if (!bad) return;
+  require_finite(V, name);
+  require_bounded_values(V, name);
+}
+
 template <class T>
 void require_bounded_values(const MatrixRef<T>& V, const char* name) {
   constexpr double kLimit = 1e30;
@@ -46,6 +99,10 @@ template void require_bounded_rows<float>(const MatrixRef<float>&, double, const
 template void require_bounded_rows<double>(const MatrixRef<double>&, double, const char*);
 template void require_bounded_values<float>(const MatrixRef<float>&, const char*);
 template void require_bounded_values<double>(const MatrixRef<double>&, const char*);
+template void require_clean_rows<float>(const MatrixRef<float>&, double, const char*);
+template void require_clean_rows<double>(const MatrixRef<double>&, double, const char*);
+template void require_clean_values<float>(const MatrixRef<float>&, const char*);
+template void require_clean_values<double>(const MatrixRef<double>&, const char*);
 
 }  // namespace detail
 
@@ -147,14 +204,13 @@ std::vector<SparseVector> CausalStream::sparse_columns(DecodeMethod method) cons
 }
 
 template <class T>
-void CausalStream::check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V) const {
+void CausalStream::check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V, bool values) const {
   require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
   require(V.cols() == dv(), "V must have dv = ", dv(), " columns, got ", V.cols());
   require(V.rows() == K.rows(), "K and V must have the same number of rows, got ", K.rows(), " and ", V.rows());
-  require_finite(K, "K");
-  require_finite(V, "V");
-  detail::require_bounded_rows(K, scale(), "K");
-  detail::require_bounded_values(V, "V");
+  if (!values) return;
+  detail::require_clean_rows(K, scale(), "K");
+  detail::require_clean_values(V, "V");
 }
 
 template <class T>
@@ -190,13 +246,12 @@ void CausalStream::prefill(const MatrixRef<double>& K, const MatrixRef<double>& 
 }
 
 template <class T>
-void CausalStream::check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V) const {
+void CausalStream::check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, bool values) const {
   require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
   require(K.rows() == Q.rows() && V.rows() == Q.rows(), "Q, K and V must have the same number of rows, got ",
           Q.rows(), ", ", K.rows(), ", ", V.rows());
-  check_keys(K, V);
-  require_finite(Q, "Q");
-  detail::require_bounded_rows(Q, scale(), "Q");
+  check_keys(K, V, values);
+  if (values) detail::require_clean_rows(Q, scale(), "Q");
   if (output_)
     require(tokens_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(), "the output sketch covers n = ",
             output_->n(), " rows; this block would bring the stream to ", tokens_ + static_cast<std::uint64_t>(Q.rows()));
@@ -212,9 +267,15 @@ void ensure(M& m, Index rows, Index cols) {
 
 template <class T>
 void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V,
-                               const VectorRef<double>* gate, Eigen::Ref<RowMatrix<double>>* out) {
-  check_block(Q, K, V);
-  if (gate) check_gate(*gate, Q.rows());
+                               const VectorRef<double>* gate, Eigen::Ref<RowMatrix<double>>* out,
+                               bool values_checked) {
+  check_block(Q, K, V, !values_checked);
+  if (gate) {
+    if (values_checked)
+      require(gate->size() == Q.rows() && !probes_, "log_gate must have one entry per row, without probes");
+    else
+      check_gate(*gate, Q.rows());
+  }
   const Index n = Q.rows(), dd = d(), dvv = dv();
   const double c = scale();
   const int g = degree();
@@ -372,6 +433,15 @@ void CausalStream::update_into(const MatrixRef<float>& Q, const MatrixRef<float>
 void CausalStream::update_into(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
                                const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>> out) {
   update_impl(Q, K, V, log_gate, &out);
+}
+void CausalStream::update_into_checked(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                                       const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>>* out) {
+  update_impl(Q, K, V, log_gate, out, true);
+}
+void CausalStream::update_into_checked(const MatrixRef<double>& Q, const MatrixRef<double>& K,
+                                       const MatrixRef<double>& V, const VectorRef<double>* log_gate,
+                                       Eigen::Ref<RowMatrix<double>>* out) {
+  update_impl(Q, K, V, log_gate, out, true);
 }
 
 namespace {

@@ -24,6 +24,9 @@ bool cpu_has_fma() {
 }
 
 const detail::GemmKernel& kernel() {
+#if defined(STREAMATTN_HAVE_AVX512)
+  if (current_isa() == Isa::avx512) return detail::gemm_kernel_avx512;  // AVX-512F has its own FMA
+#endif
 #if defined(STREAMATTN_HAVE_AVX2)
   static const bool fma = cpu_has_fma();
   if (current_isa() != Isa::scalar && fma) return detail::gemm_kernel_avx2;

@@ -53,10 +53,8 @@ void KVStream::add_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
   require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
   require(V.cols() == dv_, "V must have dv = ", dv_, " columns, got ", V.cols());
   require(V.rows() == K.rows(), "K and V must have the same number of rows, got ", K.rows(), " and ", V.rows());
-  require_finite(K, "K");
-  require_finite(V, "V");
-  detail::require_bounded_rows(K, scale(), "K");
-  detail::require_bounded_values(V, "V");
+  detail::require_clean_rows(K, scale(), "K");
+  detail::require_clean_values(V, "V");
   const std::uint64_t n = static_cast<std::uint64_t>(K.rows());
   require(first_ + tokens_ + n < (std::uint64_t{1} << 61) - 1, "key positions would pass 2^61 - 1");
   if (n == 0) return;
@@ -111,8 +109,7 @@ RowMatrix<double> KVStream::answer(const MatrixRef<T>& Q) const {
 template <class T>
 RowMatrix<double> KVStream::query_impl(const MatrixRef<T>& Q) {
   require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
-  require_finite(Q, "Q");
-  detail::require_bounded_rows(Q, scale(), "Q");
+  detail::require_clean_rows(Q, scale(), "Q");
   require(tokens_ > 0 || Q.rows() == 0, "query before any key: add(K, V) first");
   if (output_)
     require(queries_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(), "the output sketch covers n = ",

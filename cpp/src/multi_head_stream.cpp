@@ -88,8 +88,7 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
   for (Index h = 0; h < H; ++h) {
     const auto& q = Q[static_cast<std::size_t>(h)];
     require(q.rows() == n && q.cols() == d(), "Q[", h, "] must be ", n, " x ", d(), ", got ", q.rows(), " x ", q.cols());
-    require_finite(q, "Q");
-    detail::require_bounded_rows(q, c, "Q");
+    detail::require_clean_rows(q, c, "Q");
   }
   for (Index g = 0; g < G; ++g) {
     const auto& k = K[static_cast<std::size_t>(g)];
@@ -97,10 +96,8 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
     require(k.rows() == n && k.cols() == d(), "K[", g, "] must be ", n, " x ", d(), ", got ", k.rows(), " x ", k.cols());
     require(v.rows() == n && v.cols() == dv(), "V[", g, "] must be ", n, " x ", dv(), ", got ", v.rows(), " x ",
             v.cols());
-    require_finite(k, "K");
-    require_finite(v, "V");
-    detail::require_bounded_rows(k, c, "K");
-    detail::require_bounded_values(v, "V");
+    detail::require_clean_rows(k, c, "K");
+    detail::require_clean_values(v, "V");
   }
   if (log_gate) {
     require(log_gate->rows() == H && log_gate->cols() == n, "log_gate must be heads x n = ", H, " x ", n, ", got ",
@@ -124,13 +121,14 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
       std::optional<VectorRef<double>> gate;
       if (log_gate) gate.emplace(row_of(*log_gate, h));
       const VectorRef<double>* gp = gate ? &*gate : nullptr;
-      // Each head writes its rows straight into out (no per-head copy).
-      if (out)
-        s.update_into(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, out->middleRows(h * n, n));
-      else if (gp)
-        s.update(Q[static_cast<std::size_t>(h)], K[g], V[g], *gp);
-      else
-        s.update(Q[static_cast<std::size_t>(h)], K[g], V[g]);
+      // Each head writes its rows straight into out (no per-head copy); the values were checked
+      // above, once per kv head.
+      if (out) {
+        Eigen::Ref<RowMatrix<double>> rows = out->middleRows(h * n, n);
+        s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, &rows);
+      } else {
+        s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, nullptr);
+      }
     });
   } catch (...) {
     if (backup) streams_ = std::move(*backup);

@@ -150,12 +150,10 @@ void PolyPrefixState::absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) 
   require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
   require(V.cols() == dv_, "V must have dv = ", dv_, " columns, got ", V.cols());
   require(V.rows() == K.rows(), "V must have as many rows as K (", K.rows(), "), got ", V.rows());
-  require_finite(K, "K");
-  require_finite(V, "V");
-  // Unbounded rows would turn M and s into inf/NaN for good (every later answer, merge and
-  // to_bytes would carry it): refuse them like the streams do.
-  detail::require_bounded_rows(K, scale(), "K");
-  detail::require_bounded_values(V, "V");
+  // Non-finite or unbounded rows would turn M and s into inf/NaN for good (every later answer,
+  // merge and to_bytes would carry it): refuse them like the streams do.
+  detail::require_clean_rows(K, scale(), "K");
+  detail::require_clean_values(V, "V");
   absorb_rows_impl(K, V, nullptr, ws_);
 }
 
@@ -189,8 +187,7 @@ template <class T>
 RowMatrix<double> PolyPrefixState::apply_impl(const MatrixRef<T>& Q) const {
   require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
   require(tokens_ > 0, "the state is empty: absorb keys and values before applying queries");
-  require_finite(Q, "Q");
-  detail::require_bounded_rows(Q, scale(), "Q");
+  detail::require_clean_rows(Q, scale(), "Q");
   RowMatrix<double> out = RowMatrix<double>::Zero(Q.rows(), dv_);
   Eigen::VectorXd den = Eigen::VectorXd::Zero(Q.rows());
   PolyWorkspace ws;

@@ -173,9 +173,16 @@ class CausalStream {
   static CausalStream from_bytes(const std::uint8_t* data, std::size_t n);
 
  private:
+  friend class MultiHeadCausalStream;
+  /// values_checked: the caller has already run the finite/bounded checks on Q, K, V and the
+  /// gate (a multi-head stream checks each kv head once, not once per query head).
   template <class T>
   void update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate,
-                   Eigen::Ref<RowMatrix<double>>* out);
+                   Eigen::Ref<RowMatrix<double>>* out, bool values_checked = false);
+  void update_into_checked(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                           const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>>* out);
+  void update_into_checked(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                           const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>>* out);
   template <class T>
   void update_rows(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate,
                    RowMatrix<double>* out);
@@ -192,9 +199,9 @@ class CausalStream {
   /// G (cumulative gates of rows a .. a+r-1 of gate, relative to row a) into gcum_.
   void cumulative_gates(const VectorRef<double>& gate, Index a, Index r);
   template <class T>
-  void check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V) const;
+  void check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V, bool values = true) const;
   template <class T>
-  void check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V) const;
+  void check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, bool values = true) const;
 
   PolyPrefixState state_;
   Normalizer norm_;
@@ -218,6 +225,12 @@ template <class T>
 void require_bounded_rows(const MatrixRef<T>& X, double scale, const char* name);
 template <class T>
 void require_bounded_values(const MatrixRef<T>& V, const char* name);
+/// require_finite and require_bounded_rows in one pass (the detailed checks run only on failure).
+template <class T>
+void require_clean_rows(const MatrixRef<T>& X, double scale, const char* name);
+/// require_finite and require_bounded_values in one pass.
+template <class T>
+void require_clean_values(const MatrixRef<T>& V, const char* name);
 }  // namespace detail
 
 }  // namespace streamattn

@@ -5,11 +5,11 @@
 // holds Eigen's products to about a third of what AVX2 + FMA gives. The hot products of the
 // causal stream and the prefix state (phi(Q) M, phi(K)^T V, the intra-chunk scores and their
 // product with V) run here instead: a register-blocked micro-kernel per ISA (cpp/src/simd/
-// gemm_{scalar,avx2}.cpp, chosen at run time from the ISA selected in isa.hpp; the AVX-512 path
-// uses the AVX2 kernel, and AVX2 without FMA the scalar one) multiplies blocks of MC x KC of A,
-// read in place through its strides, with KC x 8 panels of B, read in place when its columns
-// are contiguous and packed otherwise. These products are small (the state and one chunk, all
-// in L2), so packing A would cost more than it saves.
+// gemm_{scalar,avx2,avx512}.cpp, chosen at run time from the ISA selected in isa.hpp; AVX2
+// without FMA uses the scalar one) multiplies blocks of MC x KC of A, read in place through its
+// strides, with KC x NR panels of B (NR = 4, 8 or 16 columns by kernel), read in place when its
+// columns are contiguous and packed otherwise. These products are small (the state and one
+// chunk, all in L2), so packing A would cost more than it saves.
 //
 // Rounding is the same on every path: each entry of C is one chain of fused multiply-adds over
 // k in order, restarted every KC = 256 terms, and the chains are added to C block by block in
@@ -30,7 +30,7 @@ enum class Trans { no, yes };
 void gemm(const MatrixRef<double>& A, Trans ta, const MatrixRef<double>& B, Trans tb, Eigen::Ref<RowMatrix<double>> C,
           bool accumulate);
 
-/// The micro-kernel gemm() uses now ("scalar" or "avx2").
+/// The micro-kernel gemm() uses now ("scalar", "avx2" or "avx512").
 const char* gemm_kernel_name();
 
 }  // namespace streamattn

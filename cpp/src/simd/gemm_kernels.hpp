@@ -28,5 +28,8 @@ extern const GemmKernel gemm_kernel_scalar;
 #if defined(STREAMATTN_HAVE_AVX2)
 extern const GemmKernel gemm_kernel_avx2;
 #endif
+#if defined(STREAMATTN_HAVE_AVX512)
+extern const GemmKernel gemm_kernel_avx512;
+#endif
 
 }  // namespace streamattn::detail
