@@ -134,6 +134,14 @@ def test_build_info_reports_isas():
     assert info["isa_selected"] in info["isas_available"]
     assert "scalar" in info["isas_compiled"]
     assert info["version"] == streamattn.__version__
+    # The GEMM kernel of the streams follows the selected ISA (AVX2 without FMA falls back to scalar).
+    expect = {"scalar": {"scalar"}, "avx2": {"avx2", "scalar"}, "avx512": {"avx512"}}
+    try:
+        for isa in info["isas_available"]:
+            streamattn.set_isa(isa)
+            assert streamattn.build_info()["gemm_kernel"] in expect[isa]
+    finally:
+        streamattn.set_isa(info["isa_selected"])
 
 
 def test_bad_arguments():

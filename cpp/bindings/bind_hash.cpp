@@ -3,6 +3,7 @@
 
 #include "convert.hpp"
 #include "streamattn/build_info.hpp"
+#include "streamattn/gemm.hpp"
 #include "streamattn/isa.hpp"
 #include "streamattn/kwise_hash.hpp"
 
@@ -109,6 +110,7 @@ bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 fo
         d["isas_compiled"] = compiled;
         d["isas_available"] = avail;
         d["isa_selected"] = std::string(isa_name(current_isa()));
+        d["gemm_kernel"] = std::string(gemm_kernel_name());
         d["cpu_features"] = cpu_features();
         return d;
       },

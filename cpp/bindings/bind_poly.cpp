@@ -243,15 +243,18 @@ accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against
 
   m.def(
       "_gemm_seconds",
-      [](py::handle mm, py::handle k, py::handle n, py::handle repeats) {
+      [](py::handle mm, py::handle k, py::handle n, py::handle repeats, const std::string& impl) {
         const Index a = to_int(mm, "m", 1, Index{1} << 16), b = to_int(k, "k", 1, Index{1} << 16),
                     c = to_int(n, "n", 1, Index{1} << 16);
         const int r = static_cast<int>(to_int(repeats, "repeats", 1, 1000));
+        require(impl == "eigen" || impl == "streamattn", "impl must be 'eigen' or 'streamattn', got '", impl, "'");
+        const GemmImpl which = impl == "eigen" ? GemmImpl::eigen : GemmImpl::streamattn;
         py::gil_scoped_release nogil;
-        return gemm_seconds(a, b, c, r);
+        return gemm_seconds(a, b, c, r, which);
       },
-      py::arg("m"), py::arg("k"), py::arg("n"), py::arg("repeats") = 5,
-      "Median seconds of one float64 Eigen GEMM (m x k)(k x n) in this build (for benchmarks).");
+      py::arg("m"), py::arg("k"), py::arg("n"), py::arg("repeats") = 5, py::arg("impl") = "eigen",
+      "Median seconds of one float64 GEMM (m x k)(k x n) in this build, on Eigen or on the streams' "
+      "per-ISA kernel (impl='streamattn'); for benchmarks.");
 }
 
 }  // namespace streamattn::py_bind

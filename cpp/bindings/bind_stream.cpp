@@ -145,6 +145,8 @@ The state (M = U2^T V, s = U2^T 1, float64) does not grow with the stream. Optio
 a-posteriori error certificate; an optional output sketch collects the output columns for k-sparse
 decoding without storing them.
 )doc");
+  cs.attr("default_chunk") = CausalStream::default_chunk;
+  cs.attr("max_chunk") = CausalStream::max_chunk;
   cs.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk, py::handle probes,
                      py::handle probe_positions, py::handle output_sketch, py::handle n, py::handle seed, py::handle delta,
                      py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize) {

@@ -4,9 +4,11 @@
 #include <chrono>
 #include <vector>
 
+#include "streamattn/gemm.hpp"
+
 namespace streamattn {
 
-double gemm_seconds(Index m, Index k, Index n, int repeats) {
+double gemm_seconds(Index m, Index k, Index n, int repeats, GemmImpl impl) {
   const Index lim = Index{1} << 16;
   require(m >= 1 && m <= lim && k >= 1 && k <= lim && n >= 1 && n <= lim,
           "gemm_seconds: m, k, n must be in [1, 65536], got ", m, ", ", k, ", ", n);
@@ -18,7 +20,10 @@ double gemm_seconds(Index m, Index k, Index n, int repeats) {
   std::vector<double> times;
   for (int r = -1; r < repeats; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
-    c.noalias() += a * b;
+    if (impl == GemmImpl::eigen)
+      c.noalias() += a * b;
+    else
+      gemm(a, Trans::no, b, Trans::no, c, true);
     const auto t1 = std::chrono::steady_clock::now();
     if (r >= 0) times.push_back(std::chrono::duration<double>(t1 - t0).count());
   }

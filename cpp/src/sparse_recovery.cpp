@@ -106,14 +106,10 @@ struct Workspace {
   std::vector<double> vals;
 };
 
-void hash_block(const CountSketch& cs, Workspace& ws, std::size_t m, bool consecutive) {
+void hash_block(const CountSketch& cs, Workspace& ws, std::size_t m) {
   for (Index r = 0; r < cs.rows(); ++r) {
     const std::size_t off = static_cast<std::size_t>(r) * kBlock;
-    if (consecutive) {
-      hash_row_range(cs, r, ws.keys[0], m, ws.bkt.data() + off, ws.sgn.data() + off);
-    } else {
-      cs.hash_row(r, ws.keys.data(), m, ws.bkt.data() + off, ws.sgn.data() + off);
-    }
+    cs.hash_row(r, ws.keys.data(), m, ws.bkt.data() + off, ws.sgn.data() + off);
   }
 }
 
@@ -350,13 +346,15 @@ void standard_range(const CountSketch& cs, std::uint64_t lo, std::uint64_t hi, I
   Workspace ws(cs.rows());
   const Index R = cs.rows(), B = cs.buckets(), C = cs.columns();
   const double* table = cs.table().data();
-  // |median| > tau needs at least ceil(R/2) values beyond tau in magnitude (for odd or even R):
-  // counting them first skips the median of almost every coordinate once the TopK is full.
+  // |median| > tau needs at least ceil(R/2) values beyond tau in magnitude (for odd or even R),
+  // and a counter's magnitude does not depend on the sign: so the buckets of every coordinate are
+  // hashed, the counters beyond tau counted, and only the few coordinates that pass (once the
+  // TopK is full) get their signs hashed and their median taken.
   const Index need = (R + 1) / 2;
   for (std::uint64_t b0 = lo; b0 < hi; b0 += kBlock) {
     const std::size_t m = static_cast<std::size_t>(std::min<std::uint64_t>(kBlock, hi - b0));
-    std::iota(ws.keys.begin(), ws.keys.begin() + static_cast<std::ptrdiff_t>(m), b0);
-    hash_block(cs, ws, m, true);
+    for (Index r = 0; r < R; ++r)
+      cs.bucket_hash(r).bucket_range(b0, m, static_cast<std::uint64_t>(B), ws.bkt.data() + static_cast<std::size_t>(r) * kBlock);
     for (Index c = c0; c < c1; ++c) {
       TopK& top = tops[static_cast<std::size_t>(c - c0)];
       double tau = top.threshold();
@@ -367,8 +365,13 @@ void standard_range(const CountSketch& cs, std::uint64_t lo, std::uint64_t hi, I
           beyond += std::abs(table[(r * B + ws.bkt[at]) * C + c]) > tau;
         }
         if (beyond < need) continue;
-        const double v = median_estimate(cs, ws, i, c);
-        top.offer(Entry{std::abs(v), static_cast<Index>(b0 + i), v});
+        const std::uint64_t key = b0 + i;
+        for (Index r = 0; r < R; ++r) {
+          const std::size_t at = static_cast<std::size_t>(r) * kBlock + i;
+          ws.vals[static_cast<std::size_t>(r)] = cs.sign_hash(r).sign(key) * table[(r * B + ws.bkt[at]) * C + c];
+        }
+        const double v = median_inplace(ws.vals.data(), ws.vals.size());
+        top.offer(Entry{std::abs(v), static_cast<Index>(key), v});
         tau = top.threshold();
       }
     }
@@ -456,7 +459,7 @@ SparseVector SparseRecoveryMatrix::decode_sublinear(Index column) const {
     const std::size_t m = std::min(kBlock, cand.size() - b0);
     std::copy(cand.begin() + static_cast<std::ptrdiff_t>(b0), cand.begin() + static_cast<std::ptrdiff_t>(b0 + m),
               ws.keys.begin());
-    hash_block(base_, ws, m, false);
+    hash_block(base_, ws, m);
     for (std::size_t i = 0; i < m; ++i) {
       const double v = median_estimate(base_, ws, i, column);
       top.offer(Entry{std::abs(v), static_cast<std::int64_t>(ws.keys[i]), v});

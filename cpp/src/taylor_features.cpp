@@ -220,11 +220,17 @@ void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree) {
   double inv_fact[TaylorFeatures::max_degree + 1];
   inv_fact[0] = 1.0;
   for (int p = 1; p <= degree; ++p) inv_fact[p] = inv_fact[p - 1] / p;
-  // r = x/g! + 1/(g-1)!, then r = r x + 1/p! for p = g-2 .. 0.
-  auto a = x.array();
-  const Eigen::ArrayXXd xs = a;
-  a = xs * inv_fact[degree] + inv_fact[degree - 1];
-  for (int p = degree - 2; p >= 0; --p) a = a * xs + inv_fact[p];
+  // r = x/g! + 1/(g-1)!, then r = r x + 1/p! for p = g-2 .. 0; entry by entry, in place (no
+  // scratch copy of the block: this runs once per chunk).
+  for (Index i = 0; i < x.rows(); ++i) {
+    double* row = x.data() + i * x.outerStride();
+    for (Index j = 0; j < x.cols(); ++j) {
+      const double v = row[j];
+      double r = v * inv_fact[degree] + inv_fact[degree - 1];
+      for (int p = degree - 2; p >= 0; --p) r = r * v + inv_fact[p];
+      row[j] = r;
+    }
+  }
 }
 
 void kernel_inplace(Eigen::Ref<RowMatrix<double>> x, int degree, FeatureKernel kernel) {

@@ -37,7 +37,8 @@ __version__: str = _core.__version__
 
 
 def build_info() -> dict:
-    """Facts about this build: version, compiler, Eigen, the ISAs compiled in, usable and selected."""
+    """Facts about this build: version, compiler, Eigen, the ISAs compiled in, usable and selected,
+    and the GEMM kernel the streams use now."""
     return _core._build_info()
 
 

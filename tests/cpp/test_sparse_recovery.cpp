@@ -60,7 +60,11 @@ void sweep(std::uint64_t n) {
       INFO("n=" << n << " k=" << k << " eps=" << eps << " " << sparse_scenarios::name(kind));
       CHECK(c.standard * 100 >= 99 * kTrials);
       CHECK(c.sublinear * 100 >= 99 * kTrials);
-      if (kind == Kind::exact_sparse || kind == Kind::turnstile) CHECK(c.same == kTrials);
+      // On exactly sparse input a decoder that succeeds returns the true support, so the two
+      // agree on every trial where both succeed: same >= standard + sublinear - trials. (Not
+      // always: at n = 10^6, k = 64 a zero coordinate can pick up heavy counters in more than
+      // half its rows; measured once in 200 trials, within delta.)
+      if (kind == Kind::exact_sparse || kind == Kind::turnstile) CHECK(c.same >= c.standard + c.sublinear - kTrials);
     }
   }
 }
