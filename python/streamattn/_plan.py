@@ -44,7 +44,7 @@ def plan(
     *,
     eps: float | None = None,
     sketch_size: int | None = None,
-    chunk: int = 64,
+    chunk: int = 32,
 ) -> Plan:
     """Sizes (g, t, state bytes, sketch size s, output-sketch rows/buckets), per-token cost and the
     guaranteed error terms of a stream of n tokens, computed by the C++ core (streamattn/plan.hpp).

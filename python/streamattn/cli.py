@@ -532,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--eps", type=float, default=None,
                    help="target Taylor error eps(beta, g): the smallest even degree reaching it at the data's beta")
     a.add_argument("--scale", type=float, default=None, help="score scale c (default 1/sqrt(d))")
-    a.add_argument("--chunk", type=int, default=64, help="causal intra-chunk rows")
+    a.add_argument("--chunk", type=int, default=32, help="causal intra-chunk rows")
     a.add_argument("--state", choices=["exact", "sketched"], default="exact",
                    help="keys-first state: exact (M, s) or the paper's sketched layout")
     a.add_argument("--sketch", choices=["ams", "gaussian"], default="ams", help="sketched state's Psi")
@@ -570,7 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eps", type=float, default=None, help="Taylor target (with --beta chooses the degree)")
     p.add_argument("--state", choices=["exact", "sketched"], default="exact")
     p.add_argument("--sketch-size", type=int, default=None)
-    p.add_argument("--chunk", type=int, default=64)
+    p.add_argument("--chunk", type=int, default=32)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_plan_cmd)
     return parser

@@ -85,9 +85,11 @@ class CausalStream {
  public:
   /// Largest chunk: the intra-chunk scores are a chunk x chunk float64 scratch matrix.
   static constexpr Index max_chunk = 4096;
-  /// Default rows per chunk: measured fastest (bench/bench_poly.py chunk sweep; 64 beat 256 by
-  /// 1.2-2x at d = 16..64, g = 2), since the intra-chunk work per token grows with the chunk.
-  static constexpr Index default_chunk = 64;
+  /// Default rows per chunk: measured fastest. The intra-chunk work per token grows with the
+  /// chunk (2 chunk (d + dv) flops), the state products do not: 64 beat 256 by 1.2-2x at
+  /// d = 16..64, g = 2 (bench/bench_poly.py chunk sweep), and on the GEMM kernels 32 beat 64 by
+  /// 3-10 % at d = 16 and 32 and tied at d = 64 (power p = 2).
+  static constexpr Index default_chunk = 32;
 
   /// @param d, dv     key/query and value dimensions (>= 1)
   /// @param degree    Taylor degree g (0..8; even keeps the normalizer positive)

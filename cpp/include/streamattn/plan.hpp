@@ -39,7 +39,7 @@ struct PlanRequest {
   std::optional<double> eps;       ///< Taylor target (chooses the degree when beta is given)
   std::string state = "exact";     ///< "exact" | "sketched"
   std::optional<Index> sketch_size;  ///< s of the sketched state (overrides eps2)
-  Index chunk = 64;  ///< CausalStream::default_chunk
+  Index chunk = 32;  ///< CausalStream::default_chunk
 };
 
 struct StreamPlan {

@@ -202,10 +202,10 @@ struct PolyOptions {
 /// only with causal.
 RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                  int degree, std::optional<double> scale = std::nullopt, bool causal = false,
-                                 Index chunk = 64, std::uint64_t max_bytes = 0, const PolyOptions& options = {});
+                                 Index chunk = 32, std::uint64_t max_bytes = 0, const PolyOptions& options = {});
 RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K,
                                  const MatrixRef<double>& V, int degree, std::optional<double> scale = std::nullopt,
-                                 bool causal = false, Index chunk = 64, std::uint64_t max_bytes = 0,
+                                 bool causal = false, Index chunk = 32, std::uint64_t max_bytes = 0,
                                  const PolyOptions& options = {});
 
 /// beta, eps and the guaranteed max-norm error of poly_attention for these inputs (O(n d)).
