@@ -11,8 +11,8 @@ namespace streamattn {
 namespace {
 
 // Block sizes (float64): MC rows of A and of C (MC x KC of A, ~240 KB at most, stays in L2)
-// meet one KC x NR panel of B (16 KB, in L1) at a time. KC is part of the rounding contract
-// (see gemm.hpp).
+// meet one KC x NR panel of B (8-32 KB for NR = 4..16, in L1) at a time. KC is part of the
+// rounding contract (see gemm.hpp).
 constexpr Index KC = 256, MC = 120, NC = 4096;
 
 bool cpu_has_fma() {
