@@ -154,10 +154,10 @@ bool CausalStream::may_fail() const {
   return norm_.normalize && (degree() % 2 == 1 || (kernel() == FeatureKernel::power && norm_.eps == 0.0));
 }
 
-void CausalStream::check_gate(const VectorRef<double>& gate, Index n) const {
+void CausalStream::check_gate(const VectorRef<double>& gate, Index n, bool values) const {
   require(gate.size() == n, "log_gate must have one entry per row (", n, "), got ", gate.size());
   require(!probes_, "log_gate cannot be combined with probes: the probes' exact reference is ungated softmax");
-  detail::require_log_gate(gate);
+  if (values) detail::require_log_gate(gate);
 }
 
 void CausalStream::cumulative_gates(const VectorRef<double>& gate, Index a, Index r) {
@@ -270,12 +270,7 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
                                const VectorRef<double>* gate, Eigen::Ref<RowMatrix<double>>* out,
                                bool values_checked) {
   check_block(Q, K, V, !values_checked);
-  if (gate) {
-    if (values_checked)
-      require(gate->size() == Q.rows() && !probes_, "log_gate must have one entry per row, without probes");
-    else
-      check_gate(*gate, Q.rows());
-  }
+  if (gate) check_gate(*gate, Q.rows(), !values_checked);
   const Index n = Q.rows(), dd = d(), dvv = dv();
   const double c = scale();
   const int g = degree();

@@ -180,12 +180,9 @@ void MultiHeadCausalStream::step_impl(const MatrixRef<T>& q, const MatrixRef<T>&
   require(v.rows() == G && v.cols() == dv(), "v must be kv_heads x dv = ", G, " x ", dv(), ", got ", v.rows(), " x ",
           v.cols());
   require(out.rows() == H && out.cols() == dv(), "out must be heads x dv = ", H, " x ", dv());
-  require_finite(q, "q");
-  require_finite(k, "k");
-  require_finite(v, "v");
-  detail::require_bounded_rows(q, scale(), "q");
-  detail::require_bounded_rows(k, scale(), "k");
-  detail::require_bounded_values(v, "v");
+  detail::require_clean_rows(q, scale(), "q");
+  detail::require_clean_rows(k, scale(), "k");
+  detail::require_clean_values(v, "v");
   if (log_gate) {
     require(log_gate->size() == H, "log_gate must have one entry per query head (", H, "), got ", log_gate->size());
     detail::require_log_gate(*log_gate);

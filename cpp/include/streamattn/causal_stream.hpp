@@ -195,7 +195,7 @@ class CausalStream {
                  double log_gate);
   template <class T>
   double prepare_step(const MatrixRef<T>& q, const MatrixRef<T>& k, double f);
-  void check_gate(const VectorRef<double>& gate, Index n) const;
+  void check_gate(const VectorRef<double>& gate, Index n, bool values = true) const;
   /// Can a checked update still fail (a normalizer <= 0)? Then it keeps a backup.
   bool may_fail() const;
   /// G (cumulative gates of rows a .. a+r-1 of gate, relative to row a) into gcum_.
