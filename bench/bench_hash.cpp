@@ -1,4 +1,4 @@
-// Google Benchmark: k-wise hashing (streamattn/kwise_hash.hpp) on every ISA path this CPU runs.
+// Google Benchmark: k-wise hashing (streamattn/hash/kwise_hash.hpp) on every ISA path this CPU runs.
 //
 // The ISA is a process-wide setting, so each benchmark sets its own path before timing; the
 // benchmarks are registered only for the paths available_isas() reports, which keeps the
@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "streamattn/isa.hpp"
-#include "streamattn/kwise_hash.hpp"
+#include "streamattn/kernels/isa.hpp"
+#include "streamattn/hash/kwise_hash.hpp"
 
 namespace {
 

@@ -1,4 +1,4 @@
-"""Accumulation accuracy at scale (DESIGN.md 2.5, issue 7): stream n float32 tokens through the
+"""Accumulation accuracy at scale (docs/design.md §2.5, issue 7): stream n float32 tokens through the
 state of KVStream (keys first) and CausalStream, and compare the accumulated state
 M = phi(K)^T V, s = phi(K)^T 1 with a compensated reference computed in the same pass over the
 same generated blocks.

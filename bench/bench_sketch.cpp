@@ -9,9 +9,9 @@
 
 #include <cstdint>
 
-#include "streamattn/ams_sketch.hpp"
-#include "streamattn/count_sketch.hpp"
-#include "streamattn/gaussian_sketch.hpp"
+#include "streamattn/sketch/ams_sketch.hpp"
+#include "streamattn/sketch/count_sketch.hpp"
+#include "streamattn/sketch/gaussian_sketch.hpp"
 
 namespace {
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "../tests/cpp/sparse_scenarios.hpp"
+#include "../tests/cpp/recovery/sparse_scenarios.hpp"
 
 using namespace sparse_scenarios;
 using streamattn::Index;

@@ -1,4 +1,4 @@
-"""An independent Python implementation of the byte frame of cpp/include/streamattn/serialize.hpp,
+"""An independent Python implementation of the byte frame of cpp/include/streamattn/core/serialize.hpp,
 for tests and the fuzz harness: they craft frames with a valid checksum around any payload, so the
 payload readers (not only the frame check) see hostile input.
 

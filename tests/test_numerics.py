@@ -1,4 +1,4 @@
-"""Numerics (DESIGN.md 2.5, issue 7): float64 accumulation of the stream state (the fast version
+"""Numerics (docs/design.md §2.5, issue 7): float64 accumulation of the stream state (the fast version
 of bench/bench_numerics.py, which runs n = 10^8), and float32 input within float32 rounding of
 float64 input."""
 

@@ -2,7 +2,7 @@
 
 Every random draw comes from numpy's default_rng with a fixed seed stated in the test. The
 200-seed sweeps over every scenario and (k, eps) of issue 4, at n = 10^4 and 10^6, are the C++
-test "(1+eps) guarantee over 200 seeds per scenario" (tests/cpp/test_sparse_recovery.cpp);
+test "(1+eps) guarantee over 200 seeds per scenario" (tests/cpp/recovery/test_sparse_recovery.cpp);
 the statistical tests here repeat part of that grid through the Python API.
 """
 

@@ -150,7 +150,7 @@ def test_probes_not_yet_reached_are_not_evaluated(rng):
 
 def test_sparse_output_columns_meet_the_error_composition(rng):
     # Bounded entries (beta < 1): decoded column z vs true softmax column y satisfies
-    # ||z - y|| <= (1 + eps1) OPT_y + (2 + eps1) ||x - y|| (DESIGN 2.4), x the stream's column.
+    # ||z - y|| <= (1 + eps1) OPT_y + (2 + eps1) ||x - y|| (docs/design.md §2.4), x the stream's column.
     n, d, dv, k, eps1 = 2000, 4, 3, 8, 0.5
     Q, K, V = (rng.uniform(-0.5, 0.5, size=(n, d)), rng.uniform(-0.5, 0.5, size=(n, d)), rng.uniform(-1, 1, size=(n, dv)))
     V[rng.choice(n, 8, replace=False)] *= 40  # a few heavy rows so the columns are nearly sparse

@@ -2,10 +2,10 @@
 #include <pybind11/stl.h>
 
 #include "convert.hpp"
-#include "streamattn/build_info.hpp"
-#include "streamattn/gemm.hpp"
-#include "streamattn/isa.hpp"
-#include "streamattn/kwise_hash.hpp"
+#include "streamattn/core/build_info.hpp"
+#include "streamattn/kernels/gemm.hpp"
+#include "streamattn/kernels/isa.hpp"
+#include "streamattn/hash/kwise_hash.hpp"
 
 namespace streamattn::py_bind {
 
@@ -14,7 +14,7 @@ void bind_hash(py::module_& m) {
 k-wise independent hash: a uniformly random polynomial of degree k-1 over GF(p), p = 2**61 - 1.
 
 Coefficients come from the 64-bit seed through SplitMix64 (documented in
-streamattn/kwise_hash.hpp). Keys are unsigned 64-bit integers hashed as key mod p.
+streamattn/hash/kwise_hash.hpp). Keys are unsigned 64-bit integers hashed as key mod p.
 bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 for even h(x), -1 for odd.
 )doc")
       .def(py::init([](py::handle k, py::handle seed) {

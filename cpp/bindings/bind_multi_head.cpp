@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "convert.hpp"
-#include "streamattn/multi_head_stream.hpp"
+#include "streamattn/stream/multi_head_stream.hpp"
 
 namespace streamattn::py_bind {
 namespace {

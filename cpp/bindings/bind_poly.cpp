@@ -5,11 +5,11 @@
 #include <optional>
 
 #include "convert.hpp"
-#include "streamattn/exact_attention.hpp"
-#include "streamattn/gemm_probe.hpp"
-#include "streamattn/causal_stream.hpp"
-#include "streamattn/poly_attention.hpp"
-#include "streamattn/taylor_features.hpp"
+#include "streamattn/attention/exact_attention.hpp"
+#include "streamattn/kernels/gemm_probe.hpp"
+#include "streamattn/stream/causal_stream.hpp"
+#include "streamattn/attention/poly_attention.hpp"
+#include "streamattn/features/taylor_features.hpp"
 
 namespace streamattn::py_bind {
 namespace {

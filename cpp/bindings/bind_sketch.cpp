@@ -1,8 +1,8 @@
 // Python bindings: CountSketch, AMSSketch, GaussianSketch.
 #include "convert.hpp"
-#include "streamattn/ams_sketch.hpp"
-#include "streamattn/count_sketch.hpp"
-#include "streamattn/gaussian_sketch.hpp"
+#include "streamattn/sketch/ams_sketch.hpp"
+#include "streamattn/sketch/count_sketch.hpp"
+#include "streamattn/sketch/gaussian_sketch.hpp"
 
 namespace streamattn::py_bind {
 namespace {

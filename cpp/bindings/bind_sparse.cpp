@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "convert.hpp"
-#include "streamattn/sparse_recovery.hpp"
+#include "streamattn/recovery/sparse_recovery.hpp"
 
 namespace streamattn::py_bind {
 namespace {

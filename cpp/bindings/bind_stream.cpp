@@ -4,9 +4,9 @@
 #include <cmath>
 
 #include "convert.hpp"
-#include "streamattn/causal_stream.hpp"
-#include "streamattn/kv_stream.hpp"
-#include "streamattn/plan.hpp"
+#include "streamattn/stream/causal_stream.hpp"
+#include "streamattn/stream/kv_stream.hpp"
+#include "streamattn/stream/plan.hpp"
 
 namespace streamattn::py_bind {
 namespace {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "streamattn/common.hpp"
+#include "streamattn/core/common.hpp"
 
 namespace streamattn::py_bind {
 

@@ -1,7 +1,7 @@
 // The extension module streamattn._core: one bind_<area> function per area.
 #include "convert.hpp"
-#include "streamattn/build_info.hpp"
-#include "streamattn/isa.hpp"
+#include "streamattn/core/build_info.hpp"
+#include "streamattn/kernels/isa.hpp"
 
 namespace streamattn::py_bind {
 void bind_hash(py::module_& m);

@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "streamattn/multi_head_stream.hpp"
+#include "streamattn/stream/multi_head_stream.hpp"
 
 int main() {
   using namespace streamattn;

@@ -47,7 +47,7 @@ def plan(
     chunk: int = 32,
 ) -> Plan:
     """Sizes (g, t, state bytes, sketch size s, output-sketch rows/buckets), per-token cost and the
-    guaranteed error terms of a stream of n tokens, computed by the C++ core (streamattn/plan.hpp).
+    guaranteed error terms of a stream of n tokens, computed by the C++ core (streamattn/stream/plan.hpp).
 
     beta = scale * max|q| * max|k| gives the Taylor error eps(beta, g) and the Alman-Song bound;
     a vacuous bound (eps >= 1) is flagged, with the degree that would make it non-vacuous.

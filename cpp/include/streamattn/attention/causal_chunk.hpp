@@ -1,0 +1,65 @@
+// streamattn/attention/causal_chunk.hpp — the chunked causal scheme of the polynomial method
+// (docs/design.md §2.4), shared by poly_attention(causal = true) and the causal streams.
+//
+// Rows are processed in chunks of at most `chunk` rows. For a chunk starting at stream row pos0,
+// with G_m the cumulative log-decay from the chunk's first row to its row m (all 0 ungated):
+//   inter-chunk part of row m:  e^{G_m} phi(q_m)^T (M, s)          (every earlier key, via the state)
+//   intra-chunk weight (m, l):  kappa(c q_m.k_l) e^{G_m - G_l}, l <= m  (computed directly, O(chunk^2 d))
+//   state after the chunk:      e^{G_last} (M, s) + sum_l e^{G_last - G_l} phi(k_l) (v_l, 1)^T
+// Every factor is e^{<= 0}: nothing overflows. The intra-chunk scores run on the GEMM kernels
+// (kernels/gemm.hpp); the zeros above the diagonal cost flops but change no bits.
+//
+// CausalChunker holds the scratch of one caller (no allocation once the largest chunk was seen);
+// it does no argument checks: callers validate shapes, values and gates first.
+#pragma once
+
+#include <cstdint>
+
+#include "streamattn/attention/prefix_state.hpp"
+#include "streamattn/core/common.hpp"
+
+namespace streamattn {
+
+/// Largest chunk: the intra-chunk scores are a chunk x chunk float64 scratch matrix.
+constexpr Index kMaxChunk = 4096;
+/// Default rows per chunk: measured fastest. The intra-chunk work per token grows with the chunk
+/// (2 chunk (d + dv) flops), the state products do not: 64 beat 256 by 1.2-2x at d = 16..64,
+/// g = 2 (bench/bench_poly.py chunk sweep), and on the GEMM kernels 32 beat 64 by 3-10 % at
+/// d = 16 and 32 and tied at d = 64 (power p = 2).
+constexpr Index kDefaultChunk = 32;
+
+/// Throws std::invalid_argument unless chunk is in [1, kMaxChunk].
+void require_valid_chunk(Index chunk);
+
+class CausalChunker {
+ public:
+  /// Sizes the scratch for chunks of up to `rows` rows of d-dimensional keys and dv-dimensional
+  /// values (gated: also the gate buffers, at least `chunk` entries).
+  void reserve(Index rows, Index d, Index dv, bool gated, Index chunk);
+
+  /// Cumulative log-decays of rows a .. a+r-1 of gate, relative to row a (used by the next
+  /// outputs / absorb calls with gated = true).
+  void cumulative_gates(const VectorRef<double>& gate, Index a, Index r, Index chunk);
+
+  /// The normalized output rows of one chunk (Qc, Kc, Vc: r rows, r <= reserved rows) over the
+  /// keys in `state` and the chunk's own keys up to each row. Returns r x dv rows in the
+  /// chunker's scratch (valid until the next call). first_row numbers the rows in errors.
+  template <class T>
+  Eigen::Ref<RowMatrix<double>> outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                          const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                          std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws);
+
+  /// Adds the chunk's keys and values to the state (decayed by the gates when gated).
+  template <class T>
+  void absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated, PolyWorkspace& ws);
+
+  /// float64 copies of the keys and values of the last outputs() call (its first r rows).
+  const RowMatrix<double>& keys() const { return k_; }
+  const RowMatrix<double>& values() const { return v_; }
+
+ private:
+  RowMatrix<double> num_, q_, k_, v_, scores_;
+  Eigen::VectorXd den_, gcum_, gw_;
+};
+
+}  // namespace streamattn

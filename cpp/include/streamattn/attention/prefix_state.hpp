@@ -1,0 +1,147 @@
+// streamattn/attention/prefix_state.hpp — the prefix state of the polynomial method and its
+// normalizer options (docs/design.md §2.1, §2.4).
+//
+// With phi the feature map of taylor_features.hpp, the keys seen so far are summarized by
+// M = phi(K)^T V (t x dv) and s = phi(K)^T 1 (t), float64 whatever the input type (sums over n
+// stay accurate at n = 1e8). absorb adds keys and values, apply answers queries:
+// row j = phi(q_j)^T M / phi(q_j)^T s. Every streaming mode and poly_attention are built on it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "streamattn/core/common.hpp"
+#include "streamattn/core/serialize.hpp"
+#include "streamattn/features/taylor_features.hpp"
+
+namespace streamattn {
+
+/// How output rows are normalized: num / (den + eps), or num alone.
+struct Normalizer {
+  double eps = 0.0;       ///< added to every denominator; finite, >= 0
+  bool normalize = true;  ///< false: plain linear attention (numerator only; eps must be 0)
+};
+
+/// Throws std::invalid_argument unless eps is finite and >= 0 (and 0 when normalize is false).
+void require_valid_normalizer(const Normalizer& norm);
+
+/// Scratch buffers of the state's kernels, owned by the caller so the kernels allocate only
+/// when a block is larger than any seen before. One workspace per thread.
+struct PolyWorkspace {
+  RowMatrix<double> phi;  // feature rows of the current pass (pass_rows x t)
+  RowMatrix<double> x;    // float64 copy of the current pass's input rows
+  RowMatrix<double> v;    // float64 copy of the current pass's value rows
+  Eigen::VectorXd ones;   // a vector of ones (s += phi^T 1 as a GEMV)
+};
+
+class PolyPrefixState {
+ public:
+  /// Rows of a block featurized at once: up to ~16 MB of features, between 32 and 1024 rows
+  /// (the K dimension of the U2^T V GEMM; larger passes run closer to the GEMM peak).
+  static Index pass_rows(Index t);
+
+  /// An empty state (no keys yet) for keys of dimension d and values of dimension dv.
+  /// @param max_bytes refuse t * d * 8 > max_bytes (0 = TaylorFeatures::default_max_bytes)
+  PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes = 0,
+                  FeatureKernel kernel = FeatureKernel::taylor);
+  PolyPrefixState(const TaylorFeatures& features, Index dv);
+
+  const TaylorFeatures& features() const { return features_; }
+  Index d() const { return features_.d(); }
+  Index dv() const { return dv_; }
+  Index dim() const { return features_.dim(); }
+  int degree() const { return features_.degree(); }
+  double scale() const { return features_.scale(); }
+  FeatureKernel kernel() const { return features_.kernel(); }
+  /// Key/value rows absorbed so far.
+  std::uint64_t tokens() const { return tokens_; }
+  /// M = U2^T V over the absorbed rows (t x dv).
+  const RowMatrix<double>& numerator_state() const { return M_; }
+  /// s = U2^T 1 over the absorbed rows (t).
+  const Eigen::VectorXd& normalizer_state() const { return s_; }
+
+  /// Adds the rows of K (n x d) and V (n x dv): M += phi(K)^T V, s += phi(K)^T 1. Checks
+  /// shapes and finiteness before touching the state (a rejected call changes nothing).
+  void absorb(const MatrixRef<float>& K, const MatrixRef<float>& V);
+  void absorb(const MatrixRef<double>& K, const MatrixRef<double>& V);
+
+  /// Attention of the rows of Q (n x d) over every absorbed key: row j = phi(q_j)^T M /
+  /// phi(q_j)^T s (n x dv). Throws if nothing was absorbed yet, or if a normalizer is <= 0 or
+  /// not finite (odd degree, or inputs too large for the degree), naming the row.
+  RowMatrix<double> apply(const MatrixRef<float>& Q) const;
+  RowMatrix<double> apply(const MatrixRef<double>& Q) const;
+
+  /// Kernel: num += phi(Q) M (n x dv), den += phi(Q) s (n). No checks (Q has d columns, num
+  /// and den have Q.rows() rows).
+  void accumulate(const MatrixRef<float>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
+                  PolyWorkspace& ws) const;
+  void accumulate(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
+                  PolyWorkspace& ws) const;
+
+  /// Kernel: absorb without checks (K has d columns, V has dv, same rows, all finite).
+  void absorb_rows(const MatrixRef<float>& K, const MatrixRef<float>& V, PolyWorkspace& ws);
+  void absorb_rows(const MatrixRef<double>& K, const MatrixRef<double>& V, PolyWorkspace& ws);
+  /// Kernel: absorb with a weight per row, M += phi(K)^T diag(w) V, s += phi(K)^T w (gating;
+  /// w has K.rows() entries). No checks.
+  void absorb_rows_weighted(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w, PolyWorkspace& ws);
+  void absorb_rows_weighted(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w,
+                            PolyWorkspace& ws);
+  /// Kernel: M *= factor, s *= factor (a gate's decay; factor in [0, 1]).
+  void decay(double factor);
+  /// Kernel for one token (decode): M = f M + phi_k v^T, s = f s + phi_k, then
+  /// num = phi_q^T M, in one pass over M. phi_q, phi_k have dim() entries, v and num dv().
+  /// No checks, no allocation.
+  void step_rows(const double* phi_q, const double* phi_k, const double* v, double f, double* num);
+  /// The normalizer phi_q^T (f s + phi_k) that step_rows' update would give, without changing
+  /// the state (so a step can be refused before anything changes).
+  double step_normalizer(const double* phi_q, const double* phi_k, double f) const;
+
+  /// Adds another state of the same d, dv, degree, scale and kernel (the state of both key sets:
+  /// the state is linear in the keys).
+  void merge(const PolyPrefixState& other);
+  /// Back to the empty state.
+  void reset();
+
+  /// Bytes of M and s.
+  std::size_t nbytes() const;
+  std::string repr() const;
+
+  /// Appends d, dv, degree, kernel, scale, max_bytes, tokens, M and s to a payload:
+  /// u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes | u64 tokens |
+  /// f64[t*dv] M | f64[t] s.
+  void write(ByteWriter& w) const;
+  /// Reads what write() wrote; every size and value is checked (std::invalid_argument).
+  static PolyPrefixState read(ByteReader& r);
+
+ private:
+  template <class T>
+  void absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V);
+  template <class T>
+  void absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w, PolyWorkspace& ws);
+  template <class T>
+  void accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
+                       PolyWorkspace& ws) const;
+  template <class T>
+  RowMatrix<double> apply_impl(const MatrixRef<T>& Q) const;
+
+  TaylorFeatures features_;
+  Index dv_;
+  RowMatrix<double> M_;
+  Eigen::VectorXd s_;
+  std::uint64_t tokens_ = 0;
+  PolyWorkspace ws_;
+};
+
+namespace detail {
+/// Throws std::invalid_argument unless every den[i] (the normalizer of stream/query row
+/// first_row + i) is positive and finite, saying why it is not (odd degree, a power kernel
+/// whose scores are all 0, or inputs too large).
+void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree,
+                                  FeatureKernel kernel = FeatureKernel::taylor);
+/// Applies the normalizer options to rows num (den holds phi(q).s): den += eps, checked
+/// positive, num = diag(den)^-1 num; nothing when norm.normalize is false.
+void normalize_rows(Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den, std::uint64_t first_row,
+                    int degree, FeatureKernel kernel, const Normalizer& norm);
+}  // namespace detail
+
+}  // namespace streamattn

@@ -1,0 +1,72 @@
+// streamattn/core/validate.hpp — boundary checks on numeric input (finite values, shapes).
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "streamattn/core/common.hpp"
+
+namespace streamattn {
+
+/// Largest state one object may allocate (16 GiB): beyond it a constructor refuses with a
+/// std::invalid_argument naming the sizes, instead of failing inside the allocator or having
+/// the process killed when the zero-filled pages are touched.
+constexpr std::uint64_t kMaxStateBytes = std::uint64_t{1} << 34;
+
+/// Throws unless `count` float64 values fit in kMaxStateBytes; `what` names the sizes.
+inline void require_state_fits(long double count, const std::string& what, const char* hint = "use smaller sizes") {
+  require(count * 8.0L <= static_cast<long double>(kMaxStateBytes), what, " needs ", static_cast<double>(count * 8.0L),
+          " bytes of float64 state, over the limit of 2^34 bytes (16 GiB) on one object; ", hint);
+}
+
+/// Throws std::invalid_argument naming the first non-finite entry of `x` as `name[row, col]`.
+template <class T>
+void require_finite(const MatrixRef<T>& x, const char* name) {
+  if (x.allFinite()) return;
+  for (Index i = 0; i < x.rows(); ++i) {
+    for (Index j = 0; j < x.cols(); ++j) {
+      const T v = x(i, j);
+      if (!std::isfinite(v)) {
+        throw std::invalid_argument(message(name, " has a non-finite value (", v, ") at row ", i,
+                                            ", column ", j, "; remove NaN/Inf before streaming"));
+      }
+    }
+  }
+}
+
+/// Same for a vector: names `name[i]`.
+template <class T>
+void require_finite(const VectorRef<T>& x, const char* name) {
+  if (x.allFinite()) return;
+  for (Index i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i])) {
+      throw std::invalid_argument(message(name, " has a non-finite value (", x[i], ") at index ", i,
+                                          "; remove NaN/Inf before streaming"));
+    }
+  }
+}
+
+/// Throws unless `x` has exactly `cols` columns.
+template <class T>
+void require_cols(const MatrixRef<T>& x, Index cols, const char* name) {
+  require(x.cols() == cols, name, " must have ", cols, " columns, got ", x.cols());
+}
+
+namespace detail {
+/// Throws unless every log_gate entry is finite and <= 0, naming the first bad one.
+void require_log_gate(const VectorRef<double>& log_gate, const char* name = "log_gate");
+/// Throws unless every row has c*|x|^2 <= 1e30 (so that no sum of the polynomial method can overflow).
+template <class T>
+void require_bounded_rows(const MatrixRef<T>& X, double scale, const char* name);
+template <class T>
+void require_bounded_values(const MatrixRef<T>& V, const char* name);
+/// require_finite and require_bounded_rows in one pass (the detailed checks run only on failure).
+template <class T>
+void require_clean_rows(const MatrixRef<T>& X, double scale, const char* name);
+/// require_finite and require_bounded_values in one pass.
+template <class T>
+void require_clean_values(const MatrixRef<T>& V, const char* name);
+}  // namespace detail
+
+}  // namespace streamattn

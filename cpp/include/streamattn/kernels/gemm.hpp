@@ -1,0 +1,36 @@
+// streamattn/kernels/gemm.hpp — the float64 matrix products of the polynomial method on per-ISA kernels.
+//
+// The library is compiled for the baseline CPU (SSE2, no FMA), and so is Eigen inside it (mixing
+// ISA flags across files that include Eigen would merge different inline definitions), which
+// holds Eigen's products to about a third of what AVX2 + FMA gives. The hot products of the
+// causal stream and the prefix state (phi(Q) M, phi(K)^T V, the intra-chunk scores and their
+// product with V) run here instead: a register-blocked micro-kernel per ISA (cpp/src/kernels/
+// gemm_{scalar,avx2,avx512}.cpp, chosen at run time from the ISA selected in isa.hpp; AVX2
+// without FMA uses the scalar one) multiplies blocks of MC x KC of A, read in place through its
+// strides, with KC x NR panels of B (NR = 4, 8 or 16 columns by kernel), read in place when its
+// columns are contiguous and packed otherwise. These products are small (the state and one
+// chunk, all in L2), so packing A would cost more than it saves.
+//
+// Rounding is the same on every path: each entry of C is one chain of fused multiply-adds over
+// k in order, restarted every KC = 256 terms, and the chains are added to C block by block in
+// order. So the scalar and SIMD paths give identical bits (tests), whatever the thread count.
+// No threads inside: callers parallelize over independent products (heads).
+#pragma once
+
+#include "streamattn/core/common.hpp"
+
+namespace streamattn {
+
+/// Is A or B used as it is or transposed?
+enum class Trans { no, yes };
+
+/// C = A' B' (accumulate = false) or C += A' B' (accumulate = true), where A' is A or A^T and
+/// B' is B or B^T; C must be rows(A') x cols(B') (checked) and must not alias A or B.
+/// Any strides for A and B (views, blocks, transposes cost nothing); C row-major.
+void gemm(const MatrixRef<double>& A, Trans ta, const MatrixRef<double>& B, Trans tb, Eigen::Ref<RowMatrix<double>> C,
+          bool accumulate);
+
+/// The micro-kernel gemm() uses now ("scalar", "avx2" or "avx512").
+const char* gemm_kernel_name();
+
+}  // namespace streamattn

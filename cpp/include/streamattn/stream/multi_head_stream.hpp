@@ -1,0 +1,122 @@
+// streamattn/stream/multi_head_stream.hpp — causal streams for the heads of one attention layer, with
+// grouped keys and values (GQA), run on threads.
+//
+// `heads` query heads share `kv_heads` key/value heads: query head h reads kv head
+// h / (heads / kv_heads) (the convention of Hugging Face transformers and flash-linear-
+// attention); heads must be a multiple of kv_heads. Every query head is a CausalStream with the
+// same parameters, so a multi-head stream computes exactly (bit for bit) what `heads` separate
+// streams fed with the matching K/V rows compute: each head runs the same code on its own data,
+// and no arithmetic is shared between heads.
+//
+// What could be shared, and why it is not. The state (M, s) = (sum phi(k) v^T, sum phi(k)) is a
+// function of the keys, values and gates only; the normalizer options act on the query side.
+// So without gating, the query heads of one group hold identical states, and one state per kv
+// head would save (heads - kv_heads) * t * (dv + 1) * 8 bytes and the repeated phi(K) GEMMs.
+// With gating the gates are per query head (log_gate is heads x n, as in gated linear-attention
+// models), so each query head's state is different and must be its own. We keep one state per
+// query head always: a stream may receive gates at any time, a head's bytes stay a plain
+// CausalStream, and per-head equality holds bit for bit. Only the key features phi(k) of a
+// group could still be shared under gating (a gate scales the whole row phi(k) v^T); that is a
+// possible optimization of the key side, which is ~t*d of the ~t*(d + 3 dv) work per token.
+//
+// Threads: update() splits the heads over up to `threads` std::threads (0 = hardware
+// concurrency, at most heads). step() runs serially unless heads * t * dv >= 2^20, because one
+// head's step costs microseconds, less than starting a thread.
+//
+// Checks: every argument of every head is checked before any head changes, so a rejected call
+// leaves the whole stream unchanged; when a normalizer can still fail afterwards (odd degree, or
+// the power kernel with eps = 0), all heads are restored.
+//
+// Serialized payload (kind multi_head_causal_stream): u64 heads | u64 kv_heads |
+// heads x blob (each query head's CausalStream bytes, framed and checksummed).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "streamattn/stream/causal_stream.hpp"
+
+namespace streamattn {
+
+class MultiHeadCausalStream {
+ public:
+  /// @param heads, kv_heads query and key/value heads (heads % kv_heads == 0, both >= 1)
+  /// @param d, dv, degree, scale, chunk, max_bytes, kernel, norm  as for CausalStream (per head)
+  /// @param threads  threads for update(): 0 = std::thread::hardware_concurrency()
+  MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree, double scale, Index chunk = CausalStream::default_chunk,
+                        std::uint64_t max_bytes = 0, FeatureKernel kernel = FeatureKernel::taylor,
+                        Normalizer norm = {}, int threads = 0);
+
+  Index heads() const { return static_cast<Index>(streams_.size()); }
+  Index kv_heads() const { return kv_heads_; }
+  /// Query heads per kv head.
+  Index group() const { return heads() / kv_heads_; }
+  /// The kv head query head h reads.
+  Index kv_head_of(Index h) const { return h / group(); }
+  Index d() const { return streams_[0].d(); }
+  Index dv() const { return streams_[0].dv(); }
+  int degree() const { return streams_[0].degree(); }
+  double scale() const { return streams_[0].scale(); }
+  FeatureKernel kernel() const { return streams_[0].kernel(); }
+  const Normalizer& normalizer() const { return streams_[0].normalizer(); }
+  Index chunk() const { return streams_[0].chunk(); }
+  Index dim() const { return streams_[0].dim(); }
+  std::uint64_t tokens_seen() const { return streams_[0].tokens_seen(); }
+  int threads() const { return threads_; }
+  void set_threads(int threads);
+  /// Query head h's stream.
+  const CausalStream& head(Index h) const;
+
+  /// The next n rows of every head: Q[h] (n x d) for each query head, K[g] (n x d) and V[g]
+  /// (n x dv) for each kv head, log_gate (heads x n, finite, <= 0) or null. out, if given,
+  /// receives heads*n x dv rows: head h's rows are h*n .. h*n + n - 1.
+  void update(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
+              const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate = nullptr,
+              RowMatrix<double>* out = nullptr);
+  void update(const std::vector<MatrixRef<double>>& Q, const std::vector<MatrixRef<double>>& K,
+              const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate = nullptr,
+              RowMatrix<double>* out = nullptr);
+  /// Same, writing the heads*n x dv output rows into `out` (checked) without allocating them.
+  /// A rejected call leaves every head unchanged, but `out` may have been partly written.
+  void update_into(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
+                   const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                   Eigen::Ref<RowMatrix<double>> out);
+  void update_into(const std::vector<MatrixRef<double>>& Q, const std::vector<MatrixRef<double>>& K,
+                   const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
+                   Eigen::Ref<RowMatrix<double>> out);
+
+  /// One token for every head: q (heads x d), k (kv_heads x d), v (kv_heads x dv), log_gate
+  /// (heads entries) or null; out (heads x dv) receives the output rows.
+  void step(const MatrixRef<float>& q, const MatrixRef<float>& k, const MatrixRef<float>& v,
+            Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate = nullptr);
+  void step(const MatrixRef<double>& q, const MatrixRef<double>& k, const MatrixRef<double>& v,
+            Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate = nullptr);
+
+  std::size_t nbytes() const;
+  std::string repr() const;
+  std::vector<std::uint8_t> to_bytes() const;
+  static MultiHeadCausalStream from_bytes(const std::uint8_t* data, std::size_t n);
+
+ private:
+  MultiHeadCausalStream() = default;
+  template <class T>
+  void update_impl(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
+                   const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate,
+                   Eigen::Ref<RowMatrix<double>>* out);
+  template <class T>
+  void update_rows(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
+                   const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate, RowMatrix<double>* out);
+  template <class T>
+  void step_impl(const MatrixRef<T>& q, const MatrixRef<T>& k, const MatrixRef<T>& v, Eigen::Ref<RowMatrix<double>> out,
+                 const VectorRef<double>* log_gate);
+  /// Runs f(h) for every head on up to `workers` threads; rethrows the first exception.
+  template <class F>
+  void for_heads(int workers, F&& f);
+
+  std::vector<CausalStream> streams_;
+  Index kv_heads_ = 1;
+  int threads_ = 1;
+};
+
+}  // namespace streamattn

@@ -1,0 +1,268 @@
+#include "streamattn/attention/prefix_state.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <type_traits>
+
+#include "streamattn/kernels/gemm.hpp"
+#include "streamattn/core/validate.hpp"
+
+namespace streamattn {
+
+namespace {
+
+template <class Mat>
+void ensure_rows(Mat& m, Index rows, Index cols) {
+  if (m.rows() < rows || m.cols() != cols) m.resize(std::max(rows, m.cols() == cols ? m.rows() : Index{0}), cols);
+}
+
+}  // namespace
+
+void require_valid_normalizer(const Normalizer& norm) {
+  require(std::isfinite(norm.eps) && norm.eps >= 0.0, "eps must be finite and >= 0, got ", norm.eps);
+  require(norm.normalize || norm.eps == 0.0, "eps = ", norm.eps,
+          " has no effect with normalize=False (there is no denominator); pass eps=0");
+}
+
+namespace detail {
+void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, std::uint64_t first_row, int degree,
+                                  FeatureKernel kernel) {
+  for (Index i = 0; i < den.size(); ++i) {
+    const double v = den[i];
+    if (!(v > 0.0) || !std::isfinite(v)) {
+      const char* why = degree % 2 == 1 ? "odd degrees let P_g go negative; use an even degree"
+                        : kernel == FeatureKernel::power && v == 0.0
+                            ? "every (c q.k)^p of this row is 0 (a zero query, or one orthogonal to every key); "
+                              "pass eps > 0 to keep such rows at 0"
+                            : "the inputs are too large for the degree; scale q and k down or lower the scale";
+      throw std::invalid_argument(message("the polynomial normalizer phi(q).s is ", v, " for row ",
+                                          first_row + static_cast<std::uint64_t>(i), " (degree ", degree, ", kernel ",
+                                          feature_kernel_name(kernel), "): ", why));
+    }
+  }
+}
+
+void normalize_rows(Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den, std::uint64_t first_row,
+                    int degree, FeatureKernel kernel, const Normalizer& norm) {
+  if (!norm.normalize) return;
+  if (norm.eps != 0.0) den.array() += norm.eps;
+  require_positive_normalizers(den, first_row, degree, kernel);
+  num = den.cwiseInverse().asDiagonal() * num;
+}
+}  // namespace detail
+
+Index PolyPrefixState::pass_rows(Index t) {
+  const Index target_bytes = Index{16} << 20;
+  return std::clamp<Index>(target_bytes / (8 * std::max<Index>(t, 1)), 32, 1024);
+}
+
+PolyPrefixState::PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes,
+                                 FeatureKernel kernel)
+    : PolyPrefixState(TaylorFeatures(d, degree, scale, max_bytes, kernel), dv) {}
+
+PolyPrefixState::PolyPrefixState(const TaylorFeatures& features, Index dv) : features_(features), dv_(dv) {
+  require(dv >= 1, "dv must be >= 1, got ", dv);
+  const long double bytes = static_cast<long double>(features_.dim()) * static_cast<long double>(dv + 1) * 8.0L;
+  require(bytes <= static_cast<long double>(features_.max_bytes()), "PolyPrefixState: t = ", features_.dim(),
+          " features x (dv + 1) = ", dv + 1, " float64 need ", static_cast<double>(bytes),
+          " bytes, over the limit max_bytes = ", features_.max_bytes(), "; lower the degree or raise max_bytes");
+  M_ = RowMatrix<double>::Zero(features_.dim(), dv);
+  s_ = Eigen::VectorXd::Zero(features_.dim());
+}
+
+template <class T>
+void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w,
+                                       PolyWorkspace& ws) {
+  const Index n = K.rows(), t = dim(), step = pass_rows(t);
+  for (Index p = 0; p < n; p += step) {
+    const Index r = std::min(step, n - p);
+    ensure_rows(ws.phi, std::min(step, n), t);
+    features_.transform_into(K.middleRows(p, r), ws.phi.data(), t);
+    // Gating weights scale the feature rows: phi^T diag(w) V and phi^T w stay one GEMM, one GEMV.
+    if (w) ws.phi.topRows(r) = Eigen::Map<const Eigen::VectorXd>(w + p, r).asDiagonal() * ws.phi.topRows(r);
+    const auto phi = ws.phi.topRows(r);
+    // The U2^T V accumulation: one GEMM (t x r) * (r x dv) per pass (gemm.hpp).
+    if constexpr (std::is_same_v<T, double>) {
+      gemm(phi, Trans::yes, V.middleRows(p, r), Trans::no, M_, true);
+    } else {
+      ensure_rows(ws.v, std::min(step, n), dv_);
+      ws.v.topRows(r) = V.middleRows(p, r).template cast<double>();
+      gemm(phi, Trans::yes, ws.v.topRows(r), Trans::no, M_, true);
+    }
+    // s += phi^T 1 as a GEMV (a column-wise reduction of row-major phi would stride through memory).
+    if (ws.ones.size() < r) ws.ones = Eigen::VectorXd::Ones(std::min(step, n));
+    s_.noalias() += phi.transpose() * ws.ones.head(r);
+  }
+  tokens_ += static_cast<std::uint64_t>(n);
+}
+
+void PolyPrefixState::absorb_rows(const MatrixRef<float>& K, const MatrixRef<float>& V, PolyWorkspace& ws) {
+  absorb_rows_impl(K, V, nullptr, ws);
+}
+void PolyPrefixState::absorb_rows(const MatrixRef<double>& K, const MatrixRef<double>& V, PolyWorkspace& ws) {
+  absorb_rows_impl(K, V, nullptr, ws);
+}
+void PolyPrefixState::absorb_rows_weighted(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w,
+                                           PolyWorkspace& ws) {
+  absorb_rows_impl(K, V, w, ws);
+}
+void PolyPrefixState::absorb_rows_weighted(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w,
+                                           PolyWorkspace& ws) {
+  absorb_rows_impl(K, V, w, ws);
+}
+
+void PolyPrefixState::decay(double factor) {
+  if (factor == 1.0) return;
+  M_ *= factor;
+  s_ *= factor;
+}
+
+double PolyPrefixState::step_normalizer(const double* phi_q, const double* phi_k, double f) const {
+  const double* s = s_.data();
+  double dn = 0.0;
+  for (Index i = 0; i < dim(); ++i) dn += phi_q[i] * (f * s[i] + phi_k[i]);
+  return dn;
+}
+
+void PolyPrefixState::step_rows(const double* phi_q, const double* phi_k, const double* v, double f, double* num) {
+  const Index t = dim(), dv = dv_;
+  double* M = M_.data();
+  double* s = s_.data();
+  for (Index j = 0; j < dv; ++j) num[j] = 0.0;
+  // One sweep over the rows of M: decay, add the key's rank-one term, read it with the query.
+  for (Index i = 0; i < t; ++i) {
+    double* m = M + i * dv;
+    const double a = phi_k[i], b = phi_q[i];
+    for (Index j = 0; j < dv; ++j) {
+      m[j] = f * m[j] + a * v[j];
+      num[j] += b * m[j];
+    }
+    s[i] = f * s[i] + a;
+  }
+  ++tokens_;
+}
+
+template <class T>
+void PolyPrefixState::absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
+  require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
+  require(V.cols() == dv_, "V must have dv = ", dv_, " columns, got ", V.cols());
+  require(V.rows() == K.rows(), "V must have as many rows as K (", K.rows(), "), got ", V.rows());
+  // Non-finite or unbounded rows would turn M and s into inf/NaN for good (every later answer,
+  // merge and to_bytes would carry it): refuse them like the streams do.
+  detail::require_clean_rows(K, scale(), "K");
+  detail::require_clean_values(V, "V");
+  absorb_rows_impl(K, V, nullptr, ws_);
+}
+
+void PolyPrefixState::absorb(const MatrixRef<float>& K, const MatrixRef<float>& V) { absorb_impl(K, V); }
+void PolyPrefixState::absorb(const MatrixRef<double>& K, const MatrixRef<double>& V) { absorb_impl(K, V); }
+
+template <class T>
+void PolyPrefixState::accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                      Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  const Index n = Q.rows(), t = dim(), step = pass_rows(t);
+  for (Index p = 0; p < n; p += step) {
+    const Index r = std::min(step, n - p);
+    ensure_rows(ws.phi, std::min(step, n), t);
+    features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
+    const auto phi = ws.phi.topRows(r);
+    gemm(phi, Trans::no, M_, Trans::no, num.middleRows(p, r), true);
+    den.segment(p, r).noalias() += phi * s_;
+  }
+}
+
+void PolyPrefixState::accumulate(const MatrixRef<float>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                 Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  accumulate_impl(Q, num, den, ws);
+}
+void PolyPrefixState::accumulate(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                 Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  accumulate_impl(Q, num, den, ws);
+}
+
+template <class T>
+RowMatrix<double> PolyPrefixState::apply_impl(const MatrixRef<T>& Q) const {
+  require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
+  require(tokens_ > 0, "the state is empty: absorb keys and values before applying queries");
+  detail::require_clean_rows(Q, scale(), "Q");
+  RowMatrix<double> out = RowMatrix<double>::Zero(Q.rows(), dv_);
+  Eigen::VectorXd den = Eigen::VectorXd::Zero(Q.rows());
+  PolyWorkspace ws;
+  accumulate_impl(Q, out, den, ws);
+  detail::require_positive_normalizers(den, 0, degree(), kernel());
+  out = den.cwiseInverse().asDiagonal() * out;
+  return out;
+}
+
+RowMatrix<double> PolyPrefixState::apply(const MatrixRef<float>& Q) const { return apply_impl(Q); }
+RowMatrix<double> PolyPrefixState::apply(const MatrixRef<double>& Q) const { return apply_impl(Q); }
+
+void PolyPrefixState::merge(const PolyPrefixState& other) {
+  require(other.d() == d() && other.dv() == dv_ && other.degree() == degree() && other.scale() == scale() &&
+              other.kernel() == kernel(),
+          "merge needs states of the same d, dv, degree, scale and kernel: this is ", repr(), ", other is ", other.repr());
+  M_ += other.M_;
+  s_ += other.s_;
+  tokens_ += other.tokens_;
+}
+
+void PolyPrefixState::reset() {
+  M_.setZero();
+  s_.setZero();
+  tokens_ = 0;
+}
+
+std::size_t PolyPrefixState::nbytes() const {
+  return sizeof(double) * static_cast<std::size_t>(M_.size() + s_.size());
+}
+
+void PolyPrefixState::write(ByteWriter& w) const {
+  w.u64(static_cast<std::uint64_t>(d()));
+  w.u64(static_cast<std::uint64_t>(dv_));
+  w.u64(static_cast<std::uint64_t>(degree()));
+  w.u8(static_cast<std::uint8_t>(kernel()));
+  w.f64(scale());
+  w.u64(features_.max_bytes());
+  w.u64(tokens_);
+  w.f64_array(M_.data(), static_cast<std::size_t>(M_.size()));
+  w.f64_array(s_.data(), static_cast<std::size_t>(s_.size()));
+}
+
+PolyPrefixState PolyPrefixState::read(ByteReader& r) {
+  const std::uint64_t d = r.u64(), dv = r.u64(), degree = r.u64();
+  const std::uint8_t kernel_byte = r.u8();
+  const double scale = r.f64();
+  const std::uint64_t max_bytes = r.u64(), tokens = r.u64();
+  r.check(d >= 1 && d <= (std::uint64_t{1} << 20) && dv >= 1 && dv <= (std::uint64_t{1} << 20) &&
+              degree <= static_cast<std::uint64_t>(TaylorFeatures::max_degree),
+          "state sizes out of range");
+  r.check(kernel_byte <= 1, "state kernel is neither taylor (0) nor power (1)");
+  const auto kernel = static_cast<FeatureKernel>(kernel_byte);
+  r.check(kernel != FeatureKernel::power || degree % 2 == 0, "power-kernel state with an odd degree");
+  r.check(scale > 0 && std::isfinite(scale), "state scale is not a positive finite number");
+  const std::int64_t t = feature_dim(static_cast<Index>(d), static_cast<int>(degree), kernel);
+  // The state must be present in full before anything of its size is allocated.
+  r.check(static_cast<long double>(t) * (static_cast<long double>(dv) + 1) * 8 <= static_cast<long double>(r.remaining()),
+          "state size exceeds the payload");
+  std::optional<PolyPrefixState> st;
+  try {
+    st.emplace(static_cast<Index>(d), static_cast<Index>(dv), static_cast<int>(degree), scale, max_bytes, kernel);
+  } catch (const std::invalid_argument& e) {
+    r.check(false, std::string("state parameters rejected: ") + e.what());
+  }
+  r.f64_array(st->M_.data(), static_cast<std::uint64_t>(st->M_.size()));
+  r.f64_array(st->s_.data(), static_cast<std::uint64_t>(st->s_.size()));
+  r.check(st->M_.allFinite() && st->s_.allFinite(), "state values are not finite");
+  st->tokens_ = tokens;
+  return std::move(*st);
+}
+
+std::string PolyPrefixState::repr() const {
+  return message("PolyPrefixState(d=", d(), ", dv=", dv_, ", degree=", degree(), ", kernel='",
+                 feature_kernel_name(kernel()), "', scale=", scale(),
+                 ", dim=", dim(), ", tokens=", tokens_, ")");
+}
+
+}  // namespace streamattn

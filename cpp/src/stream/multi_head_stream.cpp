@@ -1,0 +1,271 @@
+#include "streamattn/stream/multi_head_stream.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <optional>
+#include <thread>
+
+#include "streamattn/core/validate.hpp"
+
+namespace streamattn {
+
+namespace {
+
+int resolve_threads(int threads) {
+  require(threads >= 0 && threads <= 1024, "threads must be in [0, 1024] (0 = hardware concurrency), got ", threads);
+  if (threads > 0) return threads;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+template <class T>
+using VecMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>, 0, Eigen::InnerStride<>>;
+
+/// Row i of a strided matrix as a strided vector (no copy).
+template <class T>
+VecMap<T> row_of(const MatrixRef<T>& m, Index i) {
+  return VecMap<T>(m.data() + i * m.outerStride(), m.cols(), Eigen::InnerStride<>(m.innerStride()));
+}
+
+}  // namespace
+
+MultiHeadCausalStream::MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree, double scale,
+                                             Index chunk, std::uint64_t max_bytes, FeatureKernel kernel,
+                                             Normalizer norm, int threads)
+    : kv_heads_(kv_heads), threads_(resolve_threads(threads)) {
+  require(heads >= 1 && heads <= 4096, "heads must be in [1, 4096], got ", heads);
+  require(kv_heads >= 1, "kv_heads must be >= 1, got ", kv_heads);
+  require(heads % kv_heads == 0, "heads (", heads, ") must be a multiple of kv_heads (", kv_heads,
+          "): query head h reads kv head h // (heads // kv_heads)");
+  CausalStream first(d, dv, degree, scale, chunk, max_bytes, kernel, norm);
+  streams_.reserve(static_cast<std::size_t>(heads));
+  for (Index h = 1; h < heads; ++h) streams_.push_back(first);
+  streams_.push_back(std::move(first));
+}
+
+void MultiHeadCausalStream::set_threads(int threads) { threads_ = resolve_threads(threads); }
+
+const CausalStream& MultiHeadCausalStream::head(Index h) const {
+  require(h >= 0 && h < heads(), "head must be in [0, ", heads(), "), got ", h);
+  return streams_[static_cast<std::size_t>(h)];
+}
+
+template <class F>
+void MultiHeadCausalStream::for_heads(int workers, F&& f) {
+  const Index H = heads();
+  workers = static_cast<int>(std::min<Index>(std::max(workers, 1), H));
+  if (workers <= 1) {
+    for (Index h = 0; h < H; ++h) f(h);
+    return;
+  }
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
+  std::vector<std::thread> pool;
+  pool.reserve(static_cast<std::size_t>(workers) - 1);
+  auto work = [&](int w) {
+    try {
+      for (Index h = w; h < H; h += workers) f(h);
+    } catch (...) {
+      errors[static_cast<std::size_t>(w)] = std::current_exception();
+    }
+  };
+  for (int w = 1; w < workers; ++w) pool.emplace_back(work, w);
+  work(0);
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+template <class T>
+void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
+                                        const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate,
+                                        Eigen::Ref<RowMatrix<double>>* out) {
+  const Index H = heads(), G = kv_heads_;
+  require(static_cast<Index>(Q.size()) == H, "Q must have one block per query head (", H, "), got ", Q.size());
+  require(static_cast<Index>(K.size()) == G, "K must have one block per kv head (", G, "), got ", K.size());
+  require(static_cast<Index>(V.size()) == G, "V must have one block per kv head (", G, "), got ", V.size());
+  const Index n = Q[0].rows();
+  const double c = scale();
+  for (Index h = 0; h < H; ++h) {
+    const auto& q = Q[static_cast<std::size_t>(h)];
+    require(q.rows() == n && q.cols() == d(), "Q[", h, "] must be ", n, " x ", d(), ", got ", q.rows(), " x ", q.cols());
+    detail::require_clean_rows(q, c, "Q");
+  }
+  for (Index g = 0; g < G; ++g) {
+    const auto& k = K[static_cast<std::size_t>(g)];
+    const auto& v = V[static_cast<std::size_t>(g)];
+    require(k.rows() == n && k.cols() == d(), "K[", g, "] must be ", n, " x ", d(), ", got ", k.rows(), " x ", k.cols());
+    require(v.rows() == n && v.cols() == dv(), "V[", g, "] must be ", n, " x ", dv(), ", got ", v.rows(), " x ",
+            v.cols());
+    detail::require_clean_rows(k, c, "K");
+    detail::require_clean_values(v, "V");
+  }
+  if (log_gate) {
+    require(log_gate->rows() == H && log_gate->cols() == n, "log_gate must be heads x n = ", H, " x ", n, ", got ",
+            log_gate->rows(), " x ", log_gate->cols());
+    for (Index h = 0; h < H; ++h) detail::require_log_gate(VectorRef<double>(row_of(*log_gate, h)));
+  }
+  if (out)
+    require(out->rows() == H * n && out->cols() == dv(), "out must be heads*n x dv = ", H * n, " x ", dv(), ", got ",
+            out->rows(), " x ", out->cols());
+  if (n == 0) return;
+
+  // Every input is checked; only a normalizer <= 0 can still fail, in every head alike.
+  std::optional<std::vector<CausalStream>> backup;
+  if (streams_[0].normalizer().normalize &&
+      (degree() % 2 == 1 || (kernel() == FeatureKernel::power && normalizer().eps == 0.0)))
+    backup = streams_;
+  try {
+    for_heads(threads_, [&](Index h) {
+      const auto g = static_cast<std::size_t>(kv_head_of(h));
+      CausalStream& s = streams_[static_cast<std::size_t>(h)];
+      std::optional<VectorRef<double>> gate;
+      if (log_gate) gate.emplace(row_of(*log_gate, h));
+      const VectorRef<double>* gp = gate ? &*gate : nullptr;
+      // Each head writes its rows straight into out (no per-head copy); the values were checked
+      // above, once per kv head.
+      if (out) {
+        Eigen::Ref<RowMatrix<double>> rows = out->middleRows(h * n, n);
+        s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, &rows);
+      } else {
+        s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, nullptr);
+      }
+    });
+  } catch (...) {
+    if (backup) streams_ = std::move(*backup);
+    throw;
+  }
+}
+
+void MultiHeadCausalStream::update(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
+                                   const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                                   RowMatrix<double>* out) {
+  update_rows(Q, K, V, log_gate, out);
+}
+void MultiHeadCausalStream::update(const std::vector<MatrixRef<double>>& Q, const std::vector<MatrixRef<double>>& K,
+                                   const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
+                                   RowMatrix<double>* out) {
+  update_rows(Q, K, V, log_gate, out);
+}
+void MultiHeadCausalStream::update_into(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
+                                        const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                                        Eigen::Ref<RowMatrix<double>> out) {
+  update_impl(Q, K, V, log_gate, &out);
+}
+void MultiHeadCausalStream::update_into(const std::vector<MatrixRef<double>>& Q,
+                                        const std::vector<MatrixRef<double>>& K,
+                                        const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
+                                        Eigen::Ref<RowMatrix<double>> out) {
+  update_impl(Q, K, V, log_gate, &out);
+}
+
+template <class T>
+void MultiHeadCausalStream::update_rows(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
+                                        const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate,
+                                        RowMatrix<double>* out) {
+  if (!out) return update_impl(Q, K, V, log_gate, nullptr);
+  require(!Q.empty(), "Q must have one block per query head (", heads(), "), got 0");
+  RowMatrix<double> rows(heads() * Q[0].rows(), dv());
+  Eigen::Ref<RowMatrix<double>> ref(rows);
+  update_impl(Q, K, V, log_gate, &ref);
+  *out = std::move(rows);  // only after success: a rejected call leaves *out as it was
+}
+
+template <class T>
+void MultiHeadCausalStream::step_impl(const MatrixRef<T>& q, const MatrixRef<T>& k, const MatrixRef<T>& v,
+                                      Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate) {
+  const Index H = heads(), G = kv_heads_;
+  require(q.rows() == H && q.cols() == d(), "q must be heads x d = ", H, " x ", d(), ", got ", q.rows(), " x ", q.cols());
+  require(k.rows() == G && k.cols() == d(), "k must be kv_heads x d = ", G, " x ", d(), ", got ", k.rows(), " x ",
+          k.cols());
+  require(v.rows() == G && v.cols() == dv(), "v must be kv_heads x dv = ", G, " x ", dv(), ", got ", v.rows(), " x ",
+          v.cols());
+  require(out.rows() == H && out.cols() == dv(), "out must be heads x dv = ", H, " x ", dv());
+  detail::require_clean_rows(q, scale(), "q");
+  detail::require_clean_rows(k, scale(), "k");
+  detail::require_clean_values(v, "v");
+  if (log_gate) {
+    require(log_gate->size() == H, "log_gate must have one entry per query head (", H, "), got ", log_gate->size());
+    detail::require_log_gate(*log_gate);
+  }
+  // A step can only fail on a normalizer <= 0 (power kernel at eps = 0, or odd degree): then
+  // every head's denominator is computed first (O(t) each, no state change), so a refused step
+  // changes no head.
+  const bool may_fail = normalizer().normalize &&
+                        (degree() % 2 == 1 || (kernel() == FeatureKernel::power && normalizer().eps == 0.0));
+  if (may_fail) {
+    for (Index h = 0; h < H; ++h) {
+      const Index g = kv_head_of(h);
+      const double den = streams_[static_cast<std::size_t>(h)].step_denominator(
+          VectorRef<T>(row_of(q, h)), VectorRef<T>(row_of(k, g)), log_gate ? (*log_gate)[h] : 0.0);
+      detail::require_positive_normalizers(Eigen::Matrix<double, 1, 1>(den), tokens_seen(), degree(), kernel());
+    }
+  }
+  const double work = static_cast<double>(H) * static_cast<double>(dim()) * static_cast<double>(dv());
+  const int workers = work >= static_cast<double>(1 << 20) ? threads_ : 1;
+  for_heads(workers, [&](Index h) {
+    const Index g = kv_head_of(h);
+    Eigen::Map<Eigen::VectorXd> o(out.data() + h * out.outerStride(), dv());
+    streams_[static_cast<std::size_t>(h)].step(VectorRef<T>(row_of(q, h)), VectorRef<T>(row_of(k, g)),
+                                               VectorRef<T>(row_of(v, g)), o, log_gate ? (*log_gate)[h] : 0.0);
+  });
+}
+
+void MultiHeadCausalStream::step(const MatrixRef<float>& q, const MatrixRef<float>& k, const MatrixRef<float>& v,
+                                 Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate) {
+  step_impl(q, k, v, out, log_gate);
+}
+void MultiHeadCausalStream::step(const MatrixRef<double>& q, const MatrixRef<double>& k, const MatrixRef<double>& v,
+                                 Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate) {
+  step_impl(q, k, v, out, log_gate);
+}
+
+std::size_t MultiHeadCausalStream::nbytes() const {
+  std::size_t b = 0;
+  for (const auto& s : streams_) b += s.nbytes();
+  return b;
+}
+
+std::string MultiHeadCausalStream::repr() const {
+  const Normalizer& nz = normalizer();
+  return message("MultiHeadCausalStream(heads=", heads(), ", kv_heads=", kv_heads_, ", d=", d(), ", dv=", dv(),
+                 ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()), "', scale=", scale(), ", t=", dim(),
+                 nz.eps != 0.0 ? message(", eps=", nz.eps) : "", nz.normalize ? "" : ", normalize=False",
+                 ", chunk=", chunk(), ", tokens_seen=", tokens_seen(), ", threads=", threads_, ", nbytes=", nbytes(), ")");
+}
+
+std::vector<std::uint8_t> MultiHeadCausalStream::to_bytes() const {
+  ByteWriter w(ObjectKind::multi_head_causal_stream);
+  w.u64(static_cast<std::uint64_t>(heads()));
+  w.u64(static_cast<std::uint64_t>(kv_heads_));
+  for (const auto& s : streams_) w.blob(s.to_bytes());
+  return w.finish();
+}
+
+MultiHeadCausalStream MultiHeadCausalStream::from_bytes(const std::uint8_t* data, std::size_t size) {
+  ByteReader r(data, size, ObjectKind::multi_head_causal_stream);
+  const std::uint64_t heads = r.u64(), kv_heads = r.u64();
+  r.check(heads >= 1 && heads <= 4096 && kv_heads >= 1 && heads % kv_heads == 0, "head counts out of range");
+  MultiHeadCausalStream m;
+  m.kv_heads_ = static_cast<Index>(kv_heads);
+  m.threads_ = resolve_threads(0);
+  m.streams_.reserve(static_cast<std::size_t>(heads));
+  for (std::uint64_t h = 0; h < heads; ++h) {
+    const std::vector<std::uint8_t> blob = r.blob();
+    try {
+      m.streams_.push_back(CausalStream::from_bytes(blob.data(), blob.size()));
+    } catch (const std::invalid_argument& e) {
+      r.check(false, message("head ", h, ": ", e.what()));
+    }
+    const CausalStream& s = m.streams_.back();
+    const CausalStream& s0 = m.streams_.front();
+    r.check(!s.has_probes() && !s.has_output_sketch(), "a head has probes or an output sketch");
+    r.check(s.d() == s0.d() && s.dv() == s0.dv() && s.degree() == s0.degree() && s.scale() == s0.scale() &&
+                s.kernel() == s0.kernel() && s.chunk() == s0.chunk() && s.tokens_seen() == s0.tokens_seen() &&
+                s.normalizer().eps == s0.normalizer().eps && s.normalizer().normalize == s0.normalizer().normalize,
+            "heads disagree on their parameters or token counts");
+  }
+  r.finish();
+  return m;
+}
+
+}  // namespace streamattn

@@ -1,0 +1,148 @@
+#include "streamattn/stream/plan.hpp"
+
+#include <cmath>
+#include <sstream>
+#include <limits>
+
+#include "streamattn/stream/causal_stream.hpp"
+#include "streamattn/features/taylor_features.hpp"
+
+namespace streamattn {
+
+namespace {
+// Short numbers for the human-readable plan (the dict keeps full precision).
+std::string num(double v) {
+  std::ostringstream os;
+  os.precision(4);
+  os << v;
+  return os.str();
+}
+}  // namespace
+
+StreamPlan plan(const PlanRequest& req) {
+  require(req.n >= 1 && req.n < (std::uint64_t{1} << 61) - 1, "n must be in [1, 2^61 - 1), got ", req.n);
+  require(req.d >= 1 && req.d <= (Index{1} << 16), "d must be in [1, 65536], got ", req.d);
+  require(req.dv >= 0 && req.dv <= (Index{1} << 16), "dv must be in [1, 65536], got ", req.dv);
+  require(req.delta > 0 && req.delta < 1, "delta must be in (0, 1), got ", req.delta);
+  require(req.state == "exact" || req.state == "sketched", "state must be 'exact' or 'sketched', got '", req.state, "'");
+  require_valid_chunk(req.chunk);
+  if (req.beta) require(*req.beta >= 0 && std::isfinite(*req.beta), "beta must be finite and >= 0, got ", *req.beta);
+  if (req.eps) require(*req.eps > 0 && std::isfinite(*req.eps), "eps must be > 0, got ", *req.eps);
+  if (req.eps1) require(*req.eps1 > 0 && *req.eps1 <= 1, "eps1 must be in (0, 1], got ", *req.eps1);
+  if (req.eps2) require(*req.eps2 > 0 && *req.eps2 <= 1, "eps2 must be in (0, 1], got ", *req.eps2);
+  if (req.degree)
+    require(*req.degree >= 0 && *req.degree <= TaylorFeatures::max_degree, "degree must be in [0, 8], got ", *req.degree);
+
+  StreamPlan p;
+  p.request = req;
+  const Index dv = req.dv == 0 ? req.d : req.dv;
+  p.request.dv = dv;
+  if (req.degree) {
+    p.degree = *req.degree;
+    p.degree_reason = "given";
+  } else if (req.eps && req.beta) {
+    try {
+      p.degree = choose_degree(*req.eps, *req.beta);
+      p.degree_reason = message("smallest even degree with eps(beta=", *req.beta, ", g) <= ", *req.eps);
+    } catch (const std::invalid_argument&) {
+      p.degree = TaylorFeatures::max_degree;
+      p.degree_reason = message("no degree <= 8 reaches eps = ", *req.eps, " at beta = ", *req.beta,
+                                "; using the largest, 8");
+    }
+  } else {
+    p.degree = 2;
+    p.degree_reason = "default (give beta and eps to choose it)";
+  }
+  const std::int64_t t = taylor_dim(req.d, p.degree);
+  require(t < (std::int64_t{1} << 31), "t = C(d+g, g) = ", t, " features is unreasonable; lower d or the degree");
+  p.t = t;
+  p.state = req.state;
+  const double tt = static_cast<double>(t), dvv = static_cast<double>(dv), dd = static_cast<double>(req.d);
+  if (req.state == "exact") {
+    p.state_bytes = static_cast<std::size_t>(8.0 * (tt * dvv + tt));
+  } else {
+    if (req.sketch_size) {
+      require(*req.sketch_size >= 1 && *req.sketch_size <= (Index{1} << 24), "sketch_size must be in [1, 2^24]");
+      p.sketch_size = *req.sketch_size;
+    } else if (req.eps2) {
+      const double s = std::ceil(2.0 / (req.delta * *req.eps2 * *req.eps2));
+      require(s <= static_cast<double>(Index{1} << 24), "eps2 = ", *req.eps2, " at delta = ", req.delta, " needs s = ", s,
+              " > 2^24 sketch rows; loosen eps2 or delta");
+      p.sketch_size = static_cast<Index>(s);
+    } else {
+      p.sketch_size = 256;
+    }
+    p.sketch_eps2 = std::sqrt(2.0 / (req.delta * static_cast<double>(p.sketch_size)));
+    p.state_bytes = static_cast<std::size_t>(8.0 * (static_cast<double>(p.sketch_size) * (tt + dvv) + tt));
+    p.notes.push_back(message("sketched state: s = ", p.sketch_size, " rows; Frobenius error of U2^T V <= ",
+                              num(p.sketch_eps2), " ||U2||_F ||V||_F with probability >= ", num(1 - req.delta),
+                              " (typical: ", num(std::sqrt(2.0 / static_cast<double>(p.sketch_size))), "); the exact state is ",
+                              static_cast<std::size_t>(8.0 * (tt * dvv + tt)), " bytes with no sketching error"));
+  }
+  p.total_bytes = p.state_bytes;
+  if (req.k) {
+    const double eps1 = req.eps1.value_or(0.25);
+    p.output = SparseRecoveryPlan::make(req.n, *req.k, eps1, req.delta, dv);
+    p.total_bytes += p.output->nbytes();
+  }
+  const double ch = static_cast<double>(req.chunk);
+  // features (t), inter-chunk phi(q)^T [M s] and absorb phi(k) [v 1]: 2 t (dv+1) each; intra-chunk
+  // scores, polynomial and P V: about chunk (2 d + 2 dv + 2 g) / 2 per token (half the square).
+  p.update_flops_per_token = 2.0 * tt + 4.0 * tt * (dvv + 1) + ch * (dd + dvv + p.degree);
+  p.query_flops = tt + 2.0 * tt * (dvv + 1);
+
+  if (req.beta) {
+    const double eps = taylor_error(*req.beta, p.degree);
+    p.taylor_eps = eps;
+    p.vacuous = !(eps < 1.0);
+    const double inf = std::numeric_limits<double>::infinity();
+    p.attention_bound = p.vacuous ? inf : 2.0 * eps / (1.0 - eps);
+    p.column_bound = p.vacuous ? inf : std::sqrt(static_cast<double>(req.n)) * *p.attention_bound;
+    for (int g = 0; g <= TaylorFeatures::max_degree; g += 2) {
+      if (taylor_error(*req.beta, g) < 1.0) {
+        p.suggested_degree = g;
+        break;
+      }
+    }
+    if (p.vacuous) {
+      if (p.suggested_degree)
+        p.notes.push_back(message("VACUOUS: eps(beta=", num(*req.beta), ", g=", p.degree, ") = ", num(eps),
+                                  " >= 1, so no error guarantee holds; degree ", *p.suggested_degree,
+                                  " makes the bound non-vacuous (t = ", taylor_dim(req.d, *p.suggested_degree), ")"));
+      else
+        p.notes.push_back(message("VACUOUS: eps(beta=", num(*req.beta), ", g=", p.degree, ") = ", num(eps),
+                                  " >= 1 and no degree <= 8 brings it below 1: the scores are too large for the "
+                                  "polynomial method's guarantee (normalize q and k, or lower the scale); the probe "
+                                  "certificate measures the real error"));
+    }
+    if (req.k && !p.vacuous) {
+      const double eps1 = req.eps1.value_or(0.25);
+      p.notes.push_back(message("decoded column error <= (1 + ", num(eps1), ") OPT + ", num(2 + eps1), " * ", num(*p.column_bound),
+                                " * ||V_col||_max"));
+    }
+  } else {
+    p.notes.push_back("no beta given: pass beta = scale * max|q| * max|k| for the guaranteed error terms");
+  }
+  return p;
+}
+
+std::string StreamPlan::repr() const {
+  std::string s = message("Plan(n=", request.n, ", d=", request.d, ", dv=", request.dv, ")\n");
+  s += message("  degree g         ", degree, "  (", degree_reason, ")\n");
+  s += message("  features t       ", t, "\n");
+  s += message("  state            ", state, ", ", state_bytes, " bytes", state == "sketched" ? message(" (s = ", sketch_size, ")") : "", "\n");
+  if (output)
+    s += message("  output sketch    k=", output->k, ", eps1=", output->eps, ": rows=", output->rows, ", buckets=",
+                 output->buckets, ", bit_rows=", output->bit_rows, ", ", output->nbytes(), " bytes\n");
+  s += message("  total bytes      ", total_bytes, "\n");
+  s += message("  flops per token  ", num(update_flops_per_token), " (causal update); one keys-first query ",
+               num(query_flops), "\n");
+  if (taylor_eps) {
+    s += message("  eps(beta, g)     ", num(*taylor_eps), vacuous ? "  VACUOUS" : "", "\n");
+    s += message("  |T~ - Attn|_max  <= ", num(*attention_bound), " * |V|_max\n");
+  }
+  for (const auto& n : notes) s += "  note: " + n + "\n";
+  return s;
+}
+
+}  // namespace streamattn

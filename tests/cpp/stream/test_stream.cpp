@@ -1,0 +1,93 @@
+// C++ mirror of tests/test_stream.py: streams through the C++ API alone.
+#include <catch2/catch.hpp>
+
+#include "../helpers.hpp"
+
+#include <cmath>
+#include <random>
+
+#include "streamattn/stream/causal_stream.hpp"
+#include "streamattn/stream/kv_stream.hpp"
+#include "streamattn/stream/plan.hpp"
+
+using namespace streamattn;
+
+TEST_CASE("CausalStream equals the direct O(n^2) formula for any block split", "[stream]") {
+  std::mt19937_64 g(11);
+  const Index n = 300, d = 5, dv = 3;
+  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.4), K = test::normal_matrix(n, d, g, 0.4), V = test::normal_matrix(n, dv, g, 1.0);
+  const double c = 1.0 / std::sqrt(5.0);
+  RowMatrix<double> want(n, dv);
+  for (Index j = 0; j < n; ++j) {
+    Eigen::RowVectorXd num = Eigen::RowVectorXd::Zero(dv);
+    double den = 0;
+    for (Index l = 0; l <= j; ++l) {
+      const double w = test::taylor_poly(c * Q.row(j).dot(K.row(l)), 2);
+      num += w * V.row(l);
+      den += w;
+    }
+    want.row(j) = num / den;
+  }
+  for (Index block : {Index{1}, Index{7}, Index{64}, Index{300}}) {
+    CausalStream cs(d, dv, 2, c, 32);
+    RowMatrix<double> got(n, dv), out;
+    for (Index a = 0; a < n; a += block) {
+      const Index r = std::min(block, n - a);
+      cs.update(MatrixRef<double>(Q.middleRows(a, r)), MatrixRef<double>(K.middleRows(a, r)),
+                MatrixRef<double>(V.middleRows(a, r)), &out);
+      got.middleRows(a, r) = out;
+    }
+    CHECK((got - want).cwiseAbs().maxCoeff() <= 1e-12);
+    CHECK(cs.tokens_seen() == static_cast<std::uint64_t>(n));
+  }
+}
+
+TEST_CASE("CausalStream checkpoint resumes bit for bit and rejects corrupted bytes", "[stream]") {
+  std::mt19937_64 g(5);
+  const Index n = 200, d = 3, dv = 2;
+  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.5), K = test::normal_matrix(n, d, g, 0.5), V = test::normal_matrix(n, dv, g, 1.0);
+  CausalStream a(d, dv, 2, 0.5, 16), b(d, dv, 2, 0.5, 16);
+  a.update(MatrixRef<double>(Q.topRows(80)), MatrixRef<double>(K.topRows(80)), MatrixRef<double>(V.topRows(80)));
+  b.update(MatrixRef<double>(Q.topRows(80)), MatrixRef<double>(K.topRows(80)), MatrixRef<double>(V.topRows(80)));
+  auto bytes = b.to_bytes();
+  CausalStream c = CausalStream::from_bytes(bytes.data(), bytes.size());
+  RowMatrix<double> oa, oc;
+  a.update(MatrixRef<double>(Q.bottomRows(120)), MatrixRef<double>(K.bottomRows(120)), MatrixRef<double>(V.bottomRows(120)), &oa);
+  c.update(MatrixRef<double>(Q.bottomRows(120)), MatrixRef<double>(K.bottomRows(120)), MatrixRef<double>(V.bottomRows(120)), &oc);
+  CHECK(oa == oc);
+  bytes[bytes.size() / 2] ^= 0x10;
+  CHECK_THROWS_AS(CausalStream::from_bytes(bytes.data(), bytes.size()), std::invalid_argument);
+  CHECK_THROWS_AS(CausalStream::from_bytes(bytes.data(), 10), std::invalid_argument);
+}
+
+TEST_CASE("KVStream shards merge and a rejected add leaves the state unchanged", "[stream]") {
+  std::mt19937_64 g(9);
+  const Index d = 4, dv = 3;
+  const RowMatrix<double> K = test::normal_matrix(100, d, g, 0.5), V = test::normal_matrix(100, dv, g, 1.0), Q = test::normal_matrix(5, d, g, 0.5);
+  KVStream whole(d, dv, 2, 0.5), a(d, dv, 2, 0.5), b(d, dv, 2, 0.5);
+  whole.add(MatrixRef<double>(K), MatrixRef<double>(V));
+  a.add(MatrixRef<double>(K.topRows(40)), MatrixRef<double>(V.topRows(40)));
+  b.add(MatrixRef<double>(K.bottomRows(60)), MatrixRef<double>(V.bottomRows(60)));
+  a.merge(b);
+  CHECK((a.query(MatrixRef<double>(Q)) - whole.query(MatrixRef<double>(Q))).cwiseAbs().maxCoeff() <= 1e-13);
+  const auto before = whole.to_bytes();
+  RowMatrix<double> bad = K.topRows(2);
+  bad(1, 1) = std::nan("");
+  CHECK_THROWS_AS(whole.add(MatrixRef<double>(bad), MatrixRef<double>(V.topRows(2))), std::invalid_argument);
+  CHECK_THROWS_AS(whole.add(MatrixRef<double>(K.topRows(2)), MatrixRef<double>(V.topRows(3))), std::invalid_argument);
+  CHECK(whole.to_bytes() == before);
+}
+
+TEST_CASE("plan flags vacuous bounds", "[plan]") {
+  PlanRequest r;
+  r.n = 1000;
+  r.d = 8;
+  r.beta = 2.0;
+  r.degree = 2;
+  const StreamPlan p = plan(r);
+  CHECK(p.vacuous);
+  CHECK(p.suggested_degree.value() == 6);
+  CHECK(std::isinf(*p.attention_bound));
+  r.beta = 0.25;
+  CHECK_FALSE(plan(r).vacuous);
+}
