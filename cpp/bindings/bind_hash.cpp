@@ -18,7 +18,7 @@ streamattn/hash/kwise_hash.hpp). Keys are unsigned 64-bit integers hashed as key
 bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 for even h(x), -1 for odd.
 )doc")
       .def(py::init([](py::handle k, py::handle seed) {
-             return KWiseHash(static_cast<int>(to_int(k, "k", KWiseHash::min_k, KWiseHash::max_k)),
+             return KWiseHash(to_cint(k, "k"),
                               to_seed(seed, "seed"));
            }),
            py::arg("k"), py::arg("seed") = 0, "Create a k-wise independent hash (2 <= k <= 64) from a 64-bit seed.")
@@ -43,8 +43,7 @@ bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 fo
       .def(
           "bucket",
           [](const KWiseHash& h, py::handle keys, py::handle b) -> py::object {
-            const auto nb = static_cast<std::uint64_t>(
-                to_int(b, "b", 1, static_cast<std::int64_t>(KWiseHash::max_buckets)));
+            const std::uint64_t nb = to_count(b, "b");
             if (PyIndex_Check(keys.ptr()) && !py::isinstance<py::array>(keys))
               return py::int_(h.bucket(to_seed(keys, "keys"), nb));
             auto k = uint64_keys(keys, "keys");
@@ -80,7 +79,7 @@ bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 fo
       .def(py::pickle([](const KWiseHash& h) { return py::make_tuple(h.k(), h.seed()); },
                       [](py::tuple t) {
                         if (t.size() != 2) throw py::value_error("invalid KWiseHash pickle state");
-                        return KWiseHash(static_cast<int>(to_int(t[0], "k", KWiseHash::min_k, KWiseHash::max_k)),
+                        return KWiseHash(to_cint(t[0], "k"),
                                          to_seed(t[1], "seed"));
                       }));
 

@@ -61,17 +61,12 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
   c.def(py::init([](py::handle heads, py::handle kv_heads, py::handle d, py::handle dv, py::handle degree,
                     py::handle scale, const std::string& kernel, py::handle eps, bool normalize, py::handle chunk,
                     py::handle threads, py::handle max_bytes) {
-          const Index dd = to_int(d, "d", 1, Index{1} << 16);
-          const Index H = to_int(heads, "heads", 1, 4096);
-          const Index G = to_int(kv_heads, "kv_heads", 1, 4096);
-          double sc = 1.0 / std::sqrt(static_cast<double>(dd));
-          if (!scale.is_none()) sc = to_float(scale, "scale");
-          return MultiHeadCausalStream(H, G, dd, dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16),
-                                       static_cast<int>(to_int(degree, "degree", 0, 8)), sc,
-                                       to_int(chunk, "chunk", 1, CausalStream::max_chunk),
-                                       max_bytes.is_none() ? 0 : static_cast<std::uint64_t>(to_int(max_bytes, "max_bytes", 1, std::int64_t{1} << 62)),
+          const Index dd = to_index(d, "d");
+          return MultiHeadCausalStream(to_index(heads, "heads"), to_index(kv_heads, "kv_heads"), dd,
+                                       dv.is_none() ? dd : to_index(dv, "dv"), to_cint(degree, "degree"),
+                                       opt_scale(scale), to_index(chunk, "chunk"), opt_max_bytes(max_bytes),
                                        parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize},
-                                       static_cast<int>(to_int(threads, "threads", 0, 1024)));
+                                       to_cint(threads, "threads"));
         }),
         py::arg("heads"), py::arg("kv_heads"), py::arg("d"), py::arg("dv") = py::none(),
         py::arg("degree") = 2, py::arg("scale") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0,
@@ -118,7 +113,7 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
           },
           py::arg("q"), py::arg("k"), py::arg("v"), py::arg("log_gate") = py::none(),
           "One token per head: q (heads, d), k (kv_heads, d), v (kv_heads, dv), log_gate (heads,) -> (heads, dv).")
-      .def("head", [](const MultiHeadCausalStream& s, py::handle h) { return s.head(to_int(h, "h", 0, 4095)); },
+      .def("head", [](const MultiHeadCausalStream& s, py::handle h) { return s.head(to_index(h, "h")); },
            py::arg("h"), "Copy of query head h's CausalStream.")
       .def_property_readonly("heads", &MultiHeadCausalStream::heads)
       .def_property_readonly("kv_heads", &MultiHeadCausalStream::kv_heads)

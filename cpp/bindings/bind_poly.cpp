@@ -7,26 +7,14 @@
 #include "convert.hpp"
 #include "streamattn/attention/exact_attention.hpp"
 #include "streamattn/kernels/gemm_probe.hpp"
-#include "streamattn/stream/causal_stream.hpp"
+#include "streamattn/attention/causal_chunk.hpp"
 #include "streamattn/attention/poly_attention.hpp"
 #include "streamattn/features/taylor_features.hpp"
 
 namespace streamattn::py_bind {
 namespace {
 
-constexpr std::int64_t max_i64 = std::numeric_limits<std::int64_t>::max();
-
-std::optional<double> opt_scale(py::handle h) {
-  if (h.is_none()) return std::nullopt;
-  return to_float(h, "scale");  // > 0 is checked by the C++ API
-}
-
-std::uint64_t opt_max_bytes(py::handle h) {
-  if (h.is_none()) return 0;
-  return static_cast<std::uint64_t>(to_int(h, "max_bytes", 1, max_i64));
-}
-
-int to_degree(py::handle h) { return static_cast<int>(to_int(h, "degree", 0, TaylorFeatures::max_degree)); }
+int to_degree(py::handle h) { return to_cint(h, "degree"); }
 
 py::dict stats_dict(const PolyStats& s) {
   py::dict d;
@@ -41,6 +29,18 @@ py::dict stats_dict(const PolyStats& s) {
 }  // namespace
 
 void bind_poly(py::module_& m) {
+  py::class_<PolyStats> stats(m, "PolyStats", R"doc(
+What poly_attention guarantees for its inputs (return_stats=True): beta = scale max||q|| max||k||,
+eps = taylor_error(beta, degree), bound = 2 eps / (1 - eps) max|V| on the max-norm error against
+exact_attention (inf where eps >= 1: the guarantee is vacuous), degree, dim = t.
+)doc");
+  stats.def_readonly("beta", &PolyStats::beta, "scale * max||q|| * max||k||.")
+      .def_readonly("eps", &PolyStats::eps, "taylor_error(beta, degree).")
+      .def_readonly("bound", &PolyStats::bound, "Guaranteed max-norm error (inf when vacuous).")
+      .def_readonly("degree", &PolyStats::degree, "Taylor degree g.")
+      .def_readonly("dim", &PolyStats::dim, "Feature dimension t.");
+  def_result(stats, stats_dict);
+
   py::class_<TaylorFeatures>(m, "TaylorFeatures", R"doc(
 Taylor feature map of the polynomial method: phi(x)_alpha = c^{|alpha|/2} x^alpha / sqrt(alpha!)
 over all multi-indices |alpha| <= degree, so that phi(q) . phi(k) = P_g(c q.k), the degree-g
@@ -53,10 +53,8 @@ A map whose t x d float64 state would exceed max_bytes (default 1 GiB) is refuse
 ValueError naming t and the bytes; pass a larger max_bytes to go beyond.
 )doc")
       .def(py::init([](py::handle d, py::handle degree, py::handle scale, py::handle max_bytes, const std::string& kernel) {
-             const Index dd = to_int(d, "d", 1, Index{1} << 24);
-             const auto sc = opt_scale(scale);
-             return TaylorFeatures(dd, to_degree(degree), sc ? *sc : 1.0 / std::sqrt(static_cast<double>(dd)),
-                                   opt_max_bytes(max_bytes), parse_feature_kernel(kernel));
+             return TaylorFeatures(to_index(d, "d"), to_degree(degree), opt_scale(scale), opt_max_bytes(max_bytes),
+                                   parse_feature_kernel(kernel));
            }),
            py::arg("d"), py::arg("degree"), py::arg("scale") = py::none(), py::arg("max_bytes") = py::none(),
            py::arg("kernel") = "taylor",
@@ -136,22 +134,20 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
          py::handle log_gate) -> py::object {
         const bool causal = to_bool(causal_arg, "causal"), return_stats = to_bool(return_stats_arg, "return_stats");
         const int g = to_degree(degree);
-        const Index ch = to_int(chunk, "chunk", 1, CausalStream::max_chunk);
+        const Index ch = to_index(chunk, "chunk");
         const auto sc = opt_scale(scale);
         const auto mb = opt_max_bytes(max_bytes);
         PolyOptions opt;
         opt.kernel = parse_feature_kernel(kernel);
         opt.norm.eps = to_float(eps, "eps");
         opt.norm.normalize = normalize;
-        if (return_stats && (opt.kernel != FeatureKernel::taylor || !log_gate.is_none() || opt.norm.eps != 0.0 || !normalize))
-          throw py::value_error("return_stats describes the Taylor approximation of softmax: it needs kernel='taylor', "
-                                "eps=0, normalize=True and no log_gate");
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
         std::optional<py::array_t<double, py::array::c_style | py::array::forcecast>> gate;
         if (!log_gate.is_none()) gate = gate_vector(log_gate);
         std::optional<VectorRef<double>> gate_ref;
         if (gate) gate_ref.emplace(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0)));
         opt.log_gate = gate_ref ? &*gate_ref : nullptr;
+        if (return_stats) require_stats_options(opt);
         PolyStats st{};
         RowMatrix<double> out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
           py::gil_scoped_release nogil;
@@ -160,10 +156,10 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
           return o;
         });
         if (!return_stats) return to_numpy(out);
-        return py::make_tuple(to_numpy(out), stats_dict(st));
+        return py::make_tuple(to_numpy(out), st);
       },
       py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("degree"), py::arg("scale") = py::none(),
-      py::arg("causal") = false, py::arg("chunk") = CausalStream::default_chunk, py::arg("return_stats") = false,
+      py::arg("causal") = false, py::arg("chunk") = kDefaultChunk, py::arg("return_stats") = false,
       py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0, py::arg("normalize") = true,
       py::arg("log_gate") = py::none(),
       R"doc(Attention by the polynomial method, D~^-1 U1 (U2^T V) with U1 = phi(Q), U2 = phi(K) (float64,
@@ -188,11 +184,8 @@ accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against
 )doc")
       .def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle max_bytes,
                        const std::string& kernel) {
-             const Index dd = to_int(d, "d", 1, Index{1} << 24);
-             const auto sc = opt_scale(scale);
-             return PolyPrefixState(dd, to_int(dv, "dv", 1, Index{1} << 24), to_degree(degree),
-                                    sc ? *sc : 1.0 / std::sqrt(static_cast<double>(dd)), opt_max_bytes(max_bytes),
-                                    parse_feature_kernel(kernel));
+             return PolyPrefixState(to_index(d, "d"), to_index(dv, "dv"), to_degree(degree), opt_scale(scale),
+                                    opt_max_bytes(max_bytes), parse_feature_kernel(kernel));
            }),
            py::arg("d"), py::arg("dv"), py::arg("degree"), py::arg("scale") = py::none(),
            py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
@@ -244,11 +237,9 @@ accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against
   m.def(
       "_gemm_seconds",
       [](py::handle mm, py::handle k, py::handle n, py::handle repeats, const std::string& impl) {
-        const Index a = to_int(mm, "m", 1, Index{1} << 16), b = to_int(k, "k", 1, Index{1} << 16),
-                    c = to_int(n, "n", 1, Index{1} << 16);
-        const int r = static_cast<int>(to_int(repeats, "repeats", 1, 1000));
-        require(impl == "eigen" || impl == "streamattn", "impl must be 'eigen' or 'streamattn', got '", impl, "'");
-        const GemmImpl which = impl == "eigen" ? GemmImpl::eigen : GemmImpl::streamattn;
+        const Index a = to_index(mm, "m"), b = to_index(k, "k"), c = to_index(n, "n");
+        const int r = to_cint(repeats, "repeats");
+        const GemmImpl which = parse_gemm_impl(impl);
         py::gil_scoped_release nogil;
         return gemm_seconds(a, b, c, r, which);
       },

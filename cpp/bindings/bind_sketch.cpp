@@ -16,8 +16,7 @@ template <class Sketch>
 void bind_dense(py::module_& m, const char* name, const char* doc) {
   py::class_<Sketch> c(m, name, doc);
   c.def(py::init([](py::handle s, py::handle seed, py::handle columns) {
-             return Sketch(to_int(s, "s", 1, Index{1} << 24), to_seed(seed, "seed"),
-                           columns.is_none() ? 0 : to_int(columns, "columns", 1, Index{1} << 24));
+             return Sketch(to_index(s, "s"), to_seed(seed, "seed"), columns.is_none() ? 0 : to_positive(columns, "columns"));
            }),
            py::arg("s"), py::arg("seed") = 0, py::arg("columns") = py::none(),
            "Sketch of size s; columns is fixed by the first update_rows unless given.")
@@ -31,7 +30,7 @@ void bind_dense(py::module_& m, const char* name, const char* doc) {
       .def(
           "update_rows",
           [](Sketch& sk, py::handle start, py::handle X) {
-            const auto st = static_cast<std::uint64_t>(to_int(start, "start", 0, (Index{1} << 61) - 2));
+            const auto st = to_count(start, "start");
             py::array a = float_array(X, "X", 0);
             with_float(a, [&](auto v) {
               py::gil_scoped_release nogil;
@@ -42,8 +41,8 @@ void bind_dense(py::module_& m, const char* name, const char* doc) {
       .def(
           "matrix",
           [](const Sketch& sk, py::handle start, py::handle count) {
-            const auto st = static_cast<std::uint64_t>(to_int(start, "start", 0, (Index{1} << 61) - 2));
-            const Index n = to_int(count, "count", 0, Index{1} << 24);
+            const auto st = to_count(start, "start");
+            const Index n = to_index(count, "count");
             RowMatrix<double> out;
             {
               py::gil_scoped_release nogil;
@@ -71,11 +70,8 @@ Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear
 (same shape and seed), serializable (to_bytes/from_bytes, pickle). Counters are float64.
 )doc");
   cs.def(py::init([](py::handle rows, py::handle buckets, py::handle seed, py::handle columns, py::handle dim) {
-             return CountSketch(to_int(rows, "rows", 1, 1024),
-                                to_int(buckets, "buckets", 1, static_cast<std::int64_t>(KWiseHash::max_buckets)),
-                                to_seed(seed, "seed"), to_int(columns, "columns", 1, Index{1} << 24),
-                                dim.is_none() ? CountSketch::max_dim
-                                              : static_cast<std::uint64_t>(to_int(dim, "dim", 1, static_cast<std::int64_t>(CountSketch::max_dim))));
+             return CountSketch(to_index(rows, "rows"), to_index(buckets, "buckets"), to_seed(seed, "seed"),
+                                to_index(columns, "columns"), dim.is_none() ? CountSketch::max_dim : to_count(dim, "dim"));
            }),
            py::arg("rows"), py::arg("buckets"), py::arg("seed") = 0, py::arg("columns") = 1,
            py::arg("dim") = py::none(),
@@ -103,7 +99,7 @@ Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear
       .def(
           "update_rows",
           [](CountSketch& cs, py::handle start, py::handle X) {
-            const auto st = static_cast<std::uint64_t>(to_int(start, "start", 0, static_cast<std::int64_t>(cs.dim())));
+            const auto st = to_count(start, "start");
             py::array a = float_array(X, "X", 0);
             if (a.ndim() == 1 && cs.columns() != 1)
               throw py::value_error(message("X must be 2-D (n, ", cs.columns(), ") for a sketch with ", cs.columns(),
@@ -136,9 +132,9 @@ Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear
             return out;
           },
           "Copy of the counters: (rows, buckets) or (rows, buckets, columns).")
-      .def("bucket_hash", [](const CountSketch& cs, py::handle r) { return cs.bucket_hash(to_int(r, "row", 0, cs.rows() - 1)); },
+      .def("bucket_hash", [](const CountSketch& cs, py::handle r) { return cs.bucket_hash(to_index(r, "row")); },
            py::arg("row"), "The 2-wise bucket hash of a row.")
-      .def("sign_hash", [](const CountSketch& cs, py::handle r) { return cs.sign_hash(to_int(r, "row", 0, cs.rows() - 1)); },
+      .def("sign_hash", [](const CountSketch& cs, py::handle r) { return cs.sign_hash(to_index(r, "row")); },
            py::arg("row"), "The 4-wise sign hash of a row.")
       .def("merge", &CountSketch::merge, py::arg("other"),
            "Add the counters of a sketch with the same shape, dim and seed.")

@@ -30,35 +30,28 @@ py::dict plan_dict(const SparseRecoveryPlan& p) {
   d["count_sketch_bytes"] = p.count_sketch_bytes();
   d["bit_bytes"] = p.bit_bytes();
   d["nbytes"] = p.nbytes();
-  d["rule"] = "buckets = ceil(8 k / eps); rows = max(7, 2 ceil(ln(n/delta) / ln(buckets/(2k))) - 1); "
-              "bit_rows = min(rows, 3 + ceil(log2(k)/2)); bits = ceil(log2 n)";
+  d["rule"] = SparseRecoveryPlan::rule;
   return d;
 }
 
 SparseRecoveryPlan make_plan(py::handle n, py::handle k, py::handle eps, py::handle delta, Index columns,
                              py::handle rows, py::handle buckets, py::handle bit_rows) {
-  const auto nn = static_cast<std::uint64_t>(to_int(n, "n", 1, static_cast<std::int64_t>(SparseRecoveryMatrix::max_n)));
-  SparseRecoveryPlan p = SparseRecoveryPlan::make(nn, to_int(k, "k", 1, static_cast<std::int64_t>(nn)),
-                                                  to_float(eps, "eps"), to_float(delta, "delta"), columns);
-  return p.with_sizes(rows.is_none() ? 0 : to_int(rows, "rows", 1, 1024),
-                      buckets.is_none() ? 0 : to_int(buckets, "buckets", 1, static_cast<std::int64_t>(KWiseHash::max_buckets)),
-                      bit_rows.is_none() ? 0 : to_int(bit_rows, "bit_rows", 1, 1024));
+  SparseRecoveryPlan p = SparseRecoveryPlan::make(to_count(n, "n"), to_index(k, "k"), to_float(eps, "eps"),
+                                                  to_float(delta, "delta"), columns);
+  return p.with_sizes(rows.is_none() ? 0 : to_positive(rows, "rows"), buckets.is_none() ? 0 : to_positive(buckets, "buckets"),
+                      bit_rows.is_none() ? 0 : to_positive(bit_rows, "bit_rows"));
 }
 
-/// The checks of the SparseVector constructor, shared with unpickling.
-void check_sparse_vector(const SparseVector& v) {
-  require(v.indices.size() == v.values.size(), "indices and values must have the same length, got ", v.indices.size(),
-          " and ", v.values.size());
-  require(v.n <= SparseRecoveryMatrix::max_n, "n must be in [0, 2^61 - 1], got ", v.n);
-  for (std::size_t i = 0; i < v.indices.size(); ++i) {
-    require(v.indices[i] >= 0 && static_cast<std::uint64_t>(v.indices[i]) < v.n, "indices[", i, "] = ", v.indices[i],
-            " is outside [0, n = ", v.n, ")");
-    require(i == 0 || v.indices[i] > v.indices[i - 1], "indices must be strictly increasing");
-    require(std::isfinite(v.values[i]), "values[", i, "] is not finite (", v.values[i], ")");
-  }
+/// A SparseVector from Python parts (the invariants are SparseVector::make's).
+SparseVector sparse_vector(py::handle n, py::handle indices, py::handle values) {
+  const std::uint64_t nn = to_count(n, "n");
+  auto idx = int64_indices(indices, "indices");
+  auto vals = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(float_array(values, "values", 1));
+  return SparseVector::make(nn, std::vector<std::int64_t>(idx.data(), idx.data() + idx.size()),
+                            std::vector<double>(vals.data(), vals.data() + vals.size()));
 }
 
-int to_threads(py::handle h) { return h.is_none() ? 0 : static_cast<int>(to_int(h, "threads", 0, 1024)); }
+int to_threads(py::handle h) { return h.is_none() ? 0 : to_cint(h, "threads"); }
 
 template <class Sketch>
 void bind_common(py::class_<Sketch>& c) {
@@ -72,7 +65,7 @@ void bind_common(py::class_<Sketch>& c) {
       .def_property_readonly("bit_rows", [](const Sketch& s) { return s.plan().bit_rows; },
                              "Rows carrying bit-testing counters (sublinear decoder).")
       .def_property_readonly("bits", [](const Sketch& s) { return s.plan().bits; }, "ceil(log2 n) bit counters per bucket.")
-      .def("plan", [](const Sketch& s) { return plan_dict(s.plan()); }, "The sizes of this sketch and the rule behind them.")
+      .def("plan", &Sketch::plan, "The sizes of this sketch and the rule behind them (a SparseRecoveryPlan).")
       .def_property_readonly("count_sketch", [](const Sketch& s) { return s.count_sketch(); },
                              "Copy of the CountSketch whose median estimates both decoders rank.")
       .def("merge", &Sketch::merge, py::arg("other"),
@@ -85,20 +78,28 @@ void bind_common(py::class_<Sketch>& c) {
 }  // namespace
 
 void bind_sparse(py::module_& m) {
+  py::class_<SparseRecoveryPlan> plan(m, "SparseRecoveryPlan", R"doc(
+The sizes of a sparse-recovery sketch for (n, k, eps, delta) and the rule behind them: rows,
+buckets, bit_rows, bits and the bytes of each part. Attributes, as_dict(), a readable repr.
+)doc");
+  plan.def_readonly("n", &SparseRecoveryPlan::n, "Length of the sketched vector(s).")
+      .def_readonly("columns", &SparseRecoveryPlan::columns, "Columns sketched with shared hashes.")
+      .def_readonly("k", &SparseRecoveryPlan::k, "Sparsity of the answer.")
+      .def_readonly("eps", &SparseRecoveryPlan::eps, "Approximation epsilon.")
+      .def_readonly("delta", &SparseRecoveryPlan::delta, "Failure probability.")
+      .def_readonly("rows", &SparseRecoveryPlan::rows, "CountSketch rows r.")
+      .def_readonly("buckets", &SparseRecoveryPlan::buckets, "Buckets per row b.")
+      .def_readonly("bit_rows", &SparseRecoveryPlan::bit_rows, "Rows carrying bit-testing counters.")
+      .def_readonly("bits", &SparseRecoveryPlan::bits, "Bit counters per bucket, ceil(log2 n).")
+      .def_property_readonly("count_sketch_bytes", &SparseRecoveryPlan::count_sketch_bytes, "CountSketch counters + hashes.")
+      .def_property_readonly("bit_bytes", &SparseRecoveryPlan::bit_bytes, "Bit-testing counters.")
+      .def_property_readonly("nbytes", &SparseRecoveryPlan::nbytes, "All bytes of the sketch.")
+      .def_property_readonly("rule", [](const SparseRecoveryPlan&) { return std::string(SparseRecoveryPlan::rule); },
+                             "The sizing rule, in words.");
+  def_result(plan, plan_dict);
+
   py::class_<SparseVector>(m, "SparseVector", "A k-sparse vector of length n: sorted int64 indices and float64 values.")
-      .def(py::init([](py::handle n, py::handle indices, py::handle values) {
-             SparseVector v;
-             v.n = static_cast<std::uint64_t>(to_int(n, "n", 0, static_cast<std::int64_t>(SparseRecoveryMatrix::max_n)));
-             auto idx = int64_indices(indices, "indices");
-             py::array a = float_array(values, "values", 1);
-             auto vals = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(a);
-             require(vals.size() == idx.size(), "indices and values must have the same length, got ", idx.size(),
-                     " and ", vals.size());
-             v.indices.assign(idx.data(), idx.data() + idx.size());
-             v.values.assign(vals.data(), vals.data() + vals.size());
-             check_sparse_vector(v);
-             return v;
-           }),
+      .def(py::init(&sparse_vector),
            py::arg("n"), py::arg("indices"), py::arg("values"), "From a length and sorted, distinct indices with values.")
       .def_readonly("n", &SparseVector::n, "Length of the vector.")
       .def_property_readonly("indices", [](const SparseVector& v) { return int64_numpy(v.indices); },
@@ -126,21 +127,14 @@ void bind_sparse(py::module_& m) {
           [](const SparseVector& v) { return py::make_tuple(v.n, int64_numpy(v.indices), to_numpy_1d(v.values)); },
           [](py::tuple t) {
             if (t.size() != 3) throw py::value_error("invalid SparseVector pickle state: expected (n, indices, values)");
-            SparseVector v;
-            v.n = static_cast<std::uint64_t>(to_int(t[0], "n", 0, static_cast<std::int64_t>(SparseRecoveryMatrix::max_n)));
-            auto idx = int64_indices(t[1], "indices");
-            auto vals = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(float_array(t[2], "values", 1));
-            v.indices.assign(idx.data(), idx.data() + idx.size());
-            v.values.assign(vals.data(), vals.data() + vals.size());
-            check_sparse_vector(v);
-            return v;
+            return sparse_vector(t[0], t[1], t[2]);
           }));
 
   m.def(
       "sparse_recovery_plan",
       [](py::handle n, py::handle k, py::handle eps, py::handle delta, py::handle columns, py::handle rows,
          py::handle buckets, py::handle bit_rows) {
-        return plan_dict(make_plan(n, k, eps, delta, to_int(columns, "columns", 1, Index{1} << 24), rows, buckets, bit_rows));
+        return make_plan(n, k, eps, delta, to_index(columns, "columns"), rows, buckets, bit_rows);
       },
       py::arg("n"), py::arg("k"), py::arg("eps"), py::arg("delta") = 0.01, py::arg("columns") = 1,
       py::arg("rows") = py::none(), py::arg("buckets") = py::none(), py::arg("bit_rows") = py::none(),
@@ -178,7 +172,7 @@ index of each bucket from its bit counters (polylog n time). Linear, mergeable, 
       .def(
           "update_dense",
           [](SparseRecovery& s, py::handle start, py::handle x) {
-            const auto st = static_cast<std::uint64_t>(to_int(start, "start", 0, static_cast<std::int64_t>(s.n())));
+            const auto st = to_count(start, "start");
             py::array a = float_array(x, "x", 1);
             with_float(a, [&](auto v) {
               py::gil_scoped_release nogil;
@@ -217,7 +211,7 @@ SparseVector per column.
 )doc");
   srm.def(py::init([](py::handle n, py::handle columns, py::handle k, py::handle eps, py::handle delta, py::handle seed,
                       py::handle rows, py::handle buckets, py::handle bit_rows) {
-            const Index c = to_int(columns, "columns", 1, Index{1} << 24);
+            const Index c = to_index(columns, "columns");
             return SparseRecoveryMatrix(make_plan(n, k, eps, delta, c, rows, buckets, bit_rows), to_seed(seed, "seed"));
           }),
           py::arg("n"), py::arg("columns"), py::arg("k"), py::arg("eps"), py::arg("delta") = 0.01, py::arg("seed") = 0,
@@ -228,7 +222,7 @@ SparseVector per column.
       .def(
           "update_rows",
           [](SparseRecoveryMatrix& s, py::handle start, py::handle X) {
-            const auto st = static_cast<std::uint64_t>(to_int(start, "start", 0, static_cast<std::int64_t>(s.n())));
+            const auto st = to_count(start, "start");
             py::array a = float_array(X, "X", 0);
             if (a.ndim() == 1 && s.columns() != 1)
               throw py::value_error(message("X must be 2-D (rows, ", s.columns(), ")"));
@@ -276,7 +270,7 @@ SparseVector per column.
       .def(
           "decode_column",
           [](const SparseRecoveryMatrix& s, py::handle column, py::handle method, py::handle threads) {
-            const Index c = to_int(column, "column", 0, s.columns() - 1);
+            const Index c = to_index(column, "column");
             const DecodeMethod dm = parse_decode_method(to_str(method, "method"));
             const int t = to_threads(threads);
             py::gil_scoped_release nogil;

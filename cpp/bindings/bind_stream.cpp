@@ -24,17 +24,6 @@ double to_float_or_nan(py::handle h, const char* name) {
   return h.cast<double>();
 }
 
-double scale_or_default(py::handle scale, Index d) {
-  if (scale.is_none()) return 1.0 / std::sqrt(static_cast<double>(d));
-  const double c = to_float(scale, "scale");
-  if (!(c > 0)) throw py::value_error(message("scale must be > 0, got ", c));
-  return c;
-}
-
-std::uint64_t max_bytes_arg(py::handle h) {
-  return h.is_none() ? 0 : static_cast<std::uint64_t>(to_int(h, "max_bytes", 1, std::int64_t{1} << 62));
-}
-
 /// output_sketch= (k, eps) with n=, or a SparseRecoveryMatrix.
 std::optional<SparseRecoveryMatrix> make_output_sketch(py::handle spec, py::handle n, Index dv, py::handle delta,
                                                        py::handle seed) {
@@ -44,10 +33,8 @@ std::optional<SparseRecoveryMatrix> make_output_sketch(py::handle spec, py::hand
     throw py::type_error("output_sketch must be a (k, eps) tuple or a SparseRecoveryMatrix");
   if (n.is_none()) throw py::value_error("output_sketch=(k, eps) needs n= (the number of output rows to sketch)");
   py::tuple t = py::reinterpret_borrow<py::tuple>(spec);
-  const auto nn = static_cast<std::uint64_t>(to_int(n, "n", 1, static_cast<std::int64_t>(SparseRecoveryMatrix::max_n)));
-  const Index k = to_int(t[0], "output_sketch k", 1, static_cast<std::int64_t>(nn));
-  const double eps = to_float(t[1], "output_sketch eps");
-  return SparseRecoveryMatrix(SparseRecoveryPlan::make(nn, k, eps, to_float(delta, "delta"), dv), to_seed(seed, "seed"));
+  return SparseRecoveryMatrix::planned(to_count(n, "n"), dv, to_index(t[0], "output_sketch k"),
+                                       to_float(t[1], "output_sketch eps"), to_float(delta, "delta"), to_seed(seed, "seed"));
 }
 
 py::dict certificate_dict(const Certificate& c) {
@@ -62,8 +49,6 @@ py::dict certificate_dict(const Certificate& c) {
   d["positions"] = c.positions;
   return d;
 }
-
-DecodeMethod method_arg(const std::string& m) { return parse_decode_method(m); }
 
 py::dict plan_as_dict(const StreamPlan& p) {
   py::dict d;
@@ -120,13 +105,13 @@ void bind_stream_common(py::class_<Stream>& c) {
       .def_property_readonly("output_sketch", [](const Stream& s) { return s.output_sketch(); },
                              "Copy of the SparseRecoveryMatrix of the output rows.")
       .def(
-          "certificate", [](const Stream& s) { return certificate_dict(s.certificate()); },
+          "certificate", [](const Stream& s) { return s.certificate(); },
           "Measured error on the probe queries: max_abs_error, mean_abs_error, max_rel_error, probes, "
           "evaluated, exact, approx, positions.")
       .def(
           "sparse_columns",
           [](const Stream& s, py::handle method) {
-            const DecodeMethod m = method_arg(to_str(method, "method"));
+            const DecodeMethod m = parse_decode_method(to_str(method, "method"));
             py::gil_scoped_release nogil;
             return s.sparse_columns(m);
           },
@@ -137,7 +122,41 @@ void bind_stream_common(py::class_<Stream>& c) {
 
 }  // namespace
 
+void bind_results(py::module_& m) {
+  py::class_<Certificate> cert(m, "Certificate", R"doc(
+Measured error of a stream on its probe queries: the exact softmax outputs next to the stream's own,
+and the max / mean absolute and max relative errors over the probes evaluated so far.
+)doc");
+  cert.def_readonly("probes", &Certificate::probes, "Number of probe queries.")
+      .def_readonly("evaluated", &Certificate::evaluated, "Probes whose approximation and exact output both exist.")
+      .def_readonly("max_abs_error", &Certificate::max_abs_error, "Max over evaluated probes of max |approx - exact|.")
+      .def_readonly("mean_abs_error", &Certificate::mean_abs_error, "Mean of |approx - exact| over evaluated probes.")
+      .def_readonly("max_rel_error", &Certificate::max_rel_error, "Max over probes of ||approx - exact|| / ||exact||.")
+      .def_property_readonly("exact", [](const Certificate& c) { return to_numpy(c.exact); },
+                             "Exact softmax outputs, probes x dv (NaN rows where not evaluated).")
+      .def_property_readonly("approx", [](const Certificate& c) { return to_numpy(c.approx); },
+                             "The stream's outputs, probes x dv (NaN rows where not evaluated).")
+      .def_readonly("positions", &Certificate::positions, "Stream position of each probe (-1: keys-first, all keys).");
+  def_result(cert, certificate_dict);
+
+  py::class_<StreamPlan> plan_cls(m, "Plan", R"doc(
+The result of plan(): every size, cost and guaranteed error of a streaming run, before reading any data.
+Attributes for every field, as_dict() (JSON-ready), and a readable repr.
+)doc");
+  for (const char* key : {"n", "d", "dv", "degree", "degree_reason", "t", "state", "sketch_size", "sketch_eps2",
+                          "state_bytes", "total_bytes", "update_flops_per_token", "query_flops", "beta", "taylor_eps",
+                          "attention_bound", "column_bound", "vacuous", "suggested_degree", "notes"}) {
+    const std::string name = key;
+    plan_cls.def_property_readonly(key, [name](const StreamPlan& p) { return py::object(plan_as_dict(p)[name.c_str()]); });
+  }
+  plan_cls.def_property_readonly(
+      "output_sketch", [](const StreamPlan& p) { return p.output; },
+      "The SparseRecoveryPlan of the output sketch (None without k).");
+  def_result(plan_cls, plan_as_dict);
+}
+
 void bind_stream(py::module_& m) {
+  bind_results(m);
   py::class_<CausalStream> cs(m, "CausalStream", R"doc(
 Causal one-pass streaming attention: blocks of rows (q_j, k_j, v_j) in, output rows out, final at once.
 
@@ -150,11 +169,10 @@ decoding without storing them.
   cs.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk, py::handle probes,
                      py::handle probe_positions, py::handle output_sketch, py::handle n, py::handle seed, py::handle delta,
                      py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize) {
-           const Index dd = to_int(d, "d", 1, Index{1} << 16);
-           const Index dvv = dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16);
-           CausalStream s(dd, dvv, static_cast<int>(to_int(degree, "degree", 0, 8)), scale_or_default(scale, dd),
-                          to_int(chunk, "chunk", 1, CausalStream::max_chunk), max_bytes_arg(max_bytes),
-                          parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize});
+           const Index dd = to_index(d, "d");
+           const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
+           CausalStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale), to_index(chunk, "chunk"),
+                          opt_max_bytes(max_bytes), parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize});
            if (!probes.is_none()) {
              if (probe_positions.is_none())
                throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
@@ -268,22 +286,14 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
                      py::handle sketch_arg, py::handle sketch_size, py::handle seed, py::handle first_token,
                      py::handle probes, py::handle output_sketch, py::handle n, py::handle delta, py::handle max_bytes,
                      const std::string& kernel) {
-           const Index dd = to_int(d, "d", 1, Index{1} << 16);
-           const Index dvv = dv.is_none() ? dd : to_int(dv, "dv", 1, Index{1} << 16);
-           const std::string state = to_str(state_arg, "state"), sketch = to_str(sketch_arg, "sketch");
+           const Index dd = to_index(d, "d");
+           const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
            KVStream::SketchOptions opt;
-           if (sketch == "ams")
-             opt.distribution = DenseSketch::Distribution::ams;
-           else if (sketch == "gaussian")
-             opt.distribution = DenseSketch::Distribution::gaussian;
-           else
-             throw py::value_error(message("sketch must be 'ams' or 'gaussian', got '", sketch, "'"));
-           opt.size = to_int(sketch_size, "sketch_size", 1, Index{1} << 24);
+           opt.distribution = DenseSketch::parse_distribution(to_str(sketch_arg, "sketch"));
+           opt.size = to_index(sketch_size, "sketch_size");
            opt.seed = to_seed(seed, "seed");
-           KVStream s(dd, dvv, static_cast<int>(to_int(degree, "degree", 0, 8)), scale_or_default(scale, dd),
-                      parse_state_kind(state), opt,
-                      static_cast<std::uint64_t>(to_int(first_token, "first_token", 0, (std::int64_t{1} << 61) - 2)),
-                      max_bytes_arg(max_bytes), parse_feature_kernel(kernel));
+           KVStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale), parse_state_kind(to_str(state_arg, "state")),
+                      opt, to_count(first_token, "first_token"), opt_max_bytes(max_bytes), parse_feature_kernel(kernel));
            if (!probes.is_none()) {
              py::array q = float_array(probes, "probes", 2);
              with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>())); });
@@ -330,12 +340,8 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
         const auto& v = s.normalizer_state();
         return to_numpy_1d(std::vector<double>(v.data(), v.data() + v.size()));
       }, "Copy of s = U2^T 1 (t), exact in both states.")
-      .def_property_readonly("numerator_state", [](const KVStream& s) {
-        if (s.state_kind() == StateKind::exact) return to_numpy(s.exact_state().numerator_state());
-        const RowMatrix<double>& A = s.sketch().value();
-        const Index t = s.dim();
-        return to_numpy(RowMatrix<double>(A.leftCols(t).transpose() * A.rightCols(s.dv())));
-      }, "Copy of U2^T V (exact) or its estimate (Psi U2)^T (Psi V) (sketched), t x dv.");
+      .def_property_readonly("numerator_state", [](const KVStream& s) { return to_numpy(s.numerator_state()); },
+                             "Copy of U2^T V (exact) or its estimate (Psi U2)^T (Psi V) (sketched), t x dv.");
   bind_stream_common(kv);
 
   m.def(
@@ -344,21 +350,20 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
          py::handle beta, py::handle degree, py::handle eps, py::handle state, py::handle sketch_size,
          py::handle chunk) {
         PlanRequest r;
-        r.n = static_cast<std::uint64_t>(to_int(n, "n", 1, (std::int64_t{1} << 61) - 2));
-        r.d = to_int(d, "d", 1, Index{1} << 16);
-        r.dv = dv.is_none() ? 0 : to_int(dv, "dv", 1, Index{1} << 16);
-        if (!k.is_none()) r.k = to_int(k, "k", 1, static_cast<std::int64_t>(r.n));
+        r.n = to_count(n, "n");
+        r.d = to_index(d, "d");
+        r.dv = dv.is_none() ? 0 : to_index(dv, "dv");
+        if (!k.is_none()) r.k = to_index(k, "k");
         r.eps1 = opt_float(eps1, "eps1");
         r.eps2 = opt_float(eps2, "eps2");
         r.delta = to_float(delta, "delta");
         r.beta = opt_float(beta, "beta");
-        if (!degree.is_none()) r.degree = static_cast<int>(to_int(degree, "degree", 0, 8));
+        if (!degree.is_none()) r.degree = to_cint(degree, "degree");
         r.eps = opt_float(eps, "eps");
         r.state = to_str(state, "state");
-        if (!sketch_size.is_none()) r.sketch_size = to_int(sketch_size, "sketch_size", 1, Index{1} << 24);
-        r.chunk = to_int(chunk, "chunk", 1, CausalStream::max_chunk);
-        const StreamPlan p = plan(r);
-        return py::make_tuple(plan_as_dict(p), p.repr());
+        if (!sketch_size.is_none()) r.sketch_size = to_index(sketch_size, "sketch_size");
+        r.chunk = to_index(chunk, "chunk");
+        return plan(r);
       },
       py::arg("n"), py::arg("d"), py::arg("dv"), py::arg("k"), py::arg("eps1"), py::arg("eps2"), py::arg("delta"),
       py::arg("beta"), py::arg("degree"), py::arg("eps"), py::arg("state"), py::arg("sketch_size"), py::arg("chunk"),

@@ -36,6 +36,32 @@ std::int64_t to_int(py::handle h, const char* name, std::int64_t lo, std::int64_
   return v.cast<std::int64_t>();
 }
 
+std::int64_t to_index(py::handle h, const char* name) {
+  return to_int(h, name, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max());
+}
+
+int to_cint(py::handle h, const char* name) {
+  return static_cast<int>(to_int(h, name, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()));
+}
+
+std::int64_t to_positive(py::handle h, const char* name) {
+  return to_int(h, name, 1, std::numeric_limits<std::int64_t>::max());
+}
+
+std::uint64_t to_count(py::handle h, const char* name) {
+  return static_cast<std::uint64_t>(to_int(h, name, 0, std::numeric_limits<std::int64_t>::max()));
+}
+
+std::optional<double> opt_scale(py::handle h) {
+  if (h.is_none()) return std::nullopt;
+  return to_float(h, "scale");
+}
+
+std::uint64_t opt_max_bytes(py::handle h) {
+  if (h.is_none()) return 0;
+  return static_cast<std::uint64_t>(to_int(h, "max_bytes", 1, std::numeric_limits<std::int64_t>::max()));
+}
+
 std::uint64_t to_seed(py::handle h, const char* name) {
   py::int_ v = as_pyint(h, name);
   if (v < py::int_(0) || v > py::int_(std::numeric_limits<std::uint64_t>::max()))

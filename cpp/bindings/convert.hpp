@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,18 @@ std::string dtype_name(const py::array& a);
 
 /// A Python integer (or numpy integer, not bool) in [lo, hi]; TypeError/ValueError naming `name`.
 std::int64_t to_int(py::handle h, const char* name, std::int64_t lo, std::int64_t hi);
+/// An integer as int64 (ranges are the C++ API's to check).
+std::int64_t to_index(py::handle h, const char* name);
+/// An integer as int (degrees, thread counts; ranges are the C++ API's to check).
+int to_cint(py::handle h, const char* name);
+/// A positive integer as int64 (for optional sizes whose 0 means "the rule's").
+std::int64_t to_positive(py::handle h, const char* name);
+/// A non-negative integer as uint64 (positions, lengths; upper limits are the C++ API's).
+std::uint64_t to_count(py::handle h, const char* name);
+/// None or a real number: the optional score scale (the default and the checks are the C++ API's).
+std::optional<double> opt_scale(py::handle h);
+/// None (0: the object's default) or a positive integer: a max_bytes memory limit.
+std::uint64_t opt_max_bytes(py::handle h);
 /// A seed: an integer in [0, 2^64).
 std::uint64_t to_seed(py::handle h, const char* name);
 /// A real number (int or float, not bool), finite.
@@ -154,6 +167,22 @@ void def_bytes(py::class_<T>& c, const char* what) {
                         const ByteView v = byte_view(b);
                         return T::from_bytes(v.data, v.size);
                       }));
+}
+
+/// Adds as_dict(), __getitem__ (the keys of as_dict) and __repr__ (T::repr) to a read-only
+/// result class; as_dict(t) builds the dict of its fields.
+template <class T, class AsDict>
+void def_result(py::class_<T>& c, AsDict as_dict) {
+  c.def("as_dict", [as_dict](const T& t) { return as_dict(t); }, "Every field as a dict (JSON-ready values).")
+      .def(
+          "__getitem__",
+          [as_dict](const T& t, const std::string& key) {
+            py::dict d = as_dict(t);
+            if (!d.contains(key)) throw py::key_error(key);
+            return py::object(d[key.c_str()]);
+          },
+          py::arg("key"), "The field `key` (same as the attribute).")
+      .def("__repr__", [](const T& t) { return t.repr(); });
 }
 
 /// A 1-D float array (float32/float64) as a C-contiguous float64 array: per-token log-gates.

@@ -10,15 +10,19 @@ from . import _core
 from ._core import (
     AMSSketch,
     CausalStream,
+    Certificate,
     ConcurrentUseError,
     CountSketch,
     GaussianSketch,
     KVStream,
     KWiseHash,
     MultiHeadCausalStream,
+    Plan,
     PolyPrefixState,
+    PolyStats,
     SparseRecovery,
     SparseRecoveryMatrix,
+    SparseRecoveryPlan,
     SparseVector,
     TaylorFeatures,
     available_isas,
@@ -31,7 +35,7 @@ from ._core import (
     taylor_error,
 )
 
-from ._plan import Plan, plan
+from ._plan import plan
 
 __version__: str = _core.__version__
 
@@ -45,6 +49,7 @@ def build_info() -> dict:
 __all__ = [
     "AMSSketch",
     "CausalStream",
+    "Certificate",
     "ConcurrentUseError",
     "CountSketch",
     "GaussianSketch",
@@ -53,8 +58,10 @@ __all__ = [
     "MultiHeadCausalStream",
     "Plan",
     "PolyPrefixState",
+    "PolyStats",
     "SparseRecovery",
     "SparseRecoveryMatrix",
+    "SparseRecoveryPlan",
     "SparseVector",
     "TaylorFeatures",
     "__version__",

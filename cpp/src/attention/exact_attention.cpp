@@ -19,11 +19,7 @@ double check_attention_args(const MatrixRef<T>& Q, const MatrixRef<T>& K, const 
   require(V.cols() >= 1, "V must have at least one column, got ", V.cols());
   require(!causal || Q.rows() <= K.rows(), "causal attention needs n_q <= n_k (query i attends keys j <= i + n_k - n_q); got n_q = ",
           Q.rows(), ", n_k = ", K.rows());
-  double c = 1.0 / std::sqrt(static_cast<double>(Q.cols()));
-  if (scale) {
-    require(std::isfinite(*scale) && *scale > 0.0, "scale must be finite and > 0, got ", *scale);
-    c = *scale;
-  }
+  const double c = resolve_scale(scale, Q.cols());
   require_finite(Q, "Q");
   require_finite(K, "K");
   require_finite(V, "V");

@@ -105,6 +105,17 @@ PolyStats stats_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixR
 
 }  // namespace
 
+void require_stats_options(const PolyOptions& opt) {
+  require(opt.kernel == FeatureKernel::taylor && opt.log_gate == nullptr && opt.norm.eps == 0.0 && opt.norm.normalize,
+          "return_stats describes the Taylor approximation of softmax: it needs kernel='taylor', eps=0, "
+          "normalize=True and no log_gate");
+}
+
+std::string PolyStats::repr() const {
+  return message("PolyStats(beta=", beta, ", eps=", eps, ", bound=", bound, ", degree=", degree, ", dim=", dim,
+                 bound == std::numeric_limits<double>::infinity() ? ", vacuous" : "", ")");
+}
+
 RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                  int degree, std::optional<double> scale, bool causal, Index chunk,
                                  std::uint64_t max_bytes, const PolyOptions& options) {

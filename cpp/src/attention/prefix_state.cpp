@@ -58,12 +58,12 @@ Index PolyPrefixState::pass_rows(Index t) {
   return std::clamp<Index>(target_bytes / (8 * std::max<Index>(t, 1)), 32, 1024);
 }
 
-PolyPrefixState::PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes,
+PolyPrefixState::PolyPrefixState(Index d, Index dv, int degree, std::optional<double> scale, std::uint64_t max_bytes,
                                  FeatureKernel kernel)
     : PolyPrefixState(TaylorFeatures(d, degree, scale, max_bytes, kernel), dv) {}
 
 PolyPrefixState::PolyPrefixState(const TaylorFeatures& features, Index dv) : features_(features), dv_(dv) {
-  require(dv >= 1, "dv must be >= 1, got ", dv);
+  require_range(dv, 1, limits::max_feature_dim, "dv");
   const long double bytes = static_cast<long double>(features_.dim()) * static_cast<long double>(dv + 1) * 8.0L;
   require(bytes <= static_cast<long double>(features_.max_bytes()), "PolyPrefixState: t = ", features_.dim(),
           " features x (dv + 1) = ", dv + 1, " float64 need ", static_cast<double>(bytes),

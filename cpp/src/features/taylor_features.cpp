@@ -76,13 +76,15 @@ void require_kernel_degree(int degree, FeatureKernel kernel) {
 }
 }  // namespace
 
-TaylorFeatures::TaylorFeatures(Index d, int degree, double scale, std::uint64_t max_bytes, FeatureKernel kernel)
-    : d_(d), degree_(degree), scale_(scale), kernel_(kernel), t_(0), full_t_(0),
+TaylorFeatures::TaylorFeatures(Index d, int degree, std::optional<double> scale, std::uint64_t max_bytes,
+                               FeatureKernel kernel)
+    : d_(d), degree_(degree), scale_(0.0), kernel_(kernel), t_(0), full_t_(0),
       max_bytes_(max_bytes == 0 ? default_max_bytes : max_bytes) {
-  require(d >= 1, "d must be >= 1, got ", d);
+  require_range(d, 1, limits::max_feature_dim, "d");
   require_degree(degree);
   require_kernel_degree(degree, kernel);
-  require(std::isfinite(scale) && scale > 0.0, "scale must be finite and > 0, got ", scale);
+  scale_ = resolve_scale(scale, d);
+  require_max_bytes(max_bytes);
   const std::int64_t t = feature_dim(d, degree, kernel);
   const long double bytes = static_cast<long double>(t) * static_cast<long double>(d) * 8.0L;
   require(bytes <= static_cast<long double>(max_bytes_) && t < (std::int64_t{1} << 31), "TaylorFeatures(d=", d,
@@ -122,7 +124,7 @@ TaylorFeatures::TaylorFeatures(Index d, int degree, double scale, std::uint64_t 
         const auto par = static_cast<std::size_t>(parent0 + j);
         const int m = (parent0 + j < same_var_end) ? mult[par] + 1 : 1;
         mult[f] = static_cast<std::uint8_t>(m);
-        weight_[f] = std::sqrt(scale / m);
+        weight_[f] = std::sqrt(scale_ / m);
       }
       pos += len;
     }

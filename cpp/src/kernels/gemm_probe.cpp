@@ -8,6 +8,12 @@
 
 namespace streamattn {
 
+GemmImpl parse_gemm_impl(const std::string& name) {
+  if (name == "eigen") return GemmImpl::eigen;
+  if (name == "streamattn") return GemmImpl::streamattn;
+  throw std::invalid_argument(message("impl must be 'eigen' or 'streamattn', got '", name, "'"));
+}
+
 double gemm_seconds(Index m, Index k, Index n, int repeats, GemmImpl impl) {
   const Index lim = Index{1} << 16;
   require(m >= 1 && m <= lim && k >= 1 && k <= lim && n >= 1 && n <= lim,

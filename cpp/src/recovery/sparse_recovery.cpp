@@ -217,6 +217,11 @@ std::string SparseRecoveryPlan::repr() const {
 // ---------------------------------------------------------------------------------------------
 // SparseRecoveryMatrix
 
+SparseRecoveryMatrix SparseRecoveryMatrix::planned(std::uint64_t n, Index columns, Index k, double eps, double delta,
+                                                   std::uint64_t seed) {
+  return SparseRecoveryMatrix(SparseRecoveryPlan::make(n, k, eps, delta, columns), seed);
+}
+
 SparseRecoveryMatrix::SparseRecoveryMatrix(std::uint64_t n, Index columns, Index k, double eps, double delta,
                                            std::uint64_t seed)
     : SparseRecoveryMatrix(SparseRecoveryPlan::make(n, k, eps, delta, columns), seed) {}
@@ -381,7 +386,8 @@ void standard_range(const CountSketch& cs, std::uint64_t lo, std::uint64_t hi, I
 }  // namespace
 
 std::vector<SparseVector> SparseRecoveryMatrix::decode(DecodeMethod method, int threads) const {
-  require(threads >= 0, "threads must be >= 0 (0 = hardware concurrency), got ", threads);
+  require(threads >= 0 && threads <= limits::max_threads, "threads must be in [0, ", limits::max_threads,
+          "] (0 = hardware concurrency), got ", threads);
   if (method == DecodeMethod::standard) return decode_standard(0, plan_.columns, threads);
   require(plan_.bit_rows >= 1, "the sublinear decoder needs bit_rows >= 1 (this sketch was built with 0)");
   std::vector<SparseVector> out;
@@ -470,7 +476,8 @@ SparseVector SparseRecoveryMatrix::decode_sublinear(Index column) const {
 
 SparseVector SparseRecoveryMatrix::decode_column(Index column, DecodeMethod method, int threads) const {
   require(column >= 0 && column < plan_.columns, "column must be in [0, ", plan_.columns, "), got ", column);
-  require(threads >= 0, "threads must be >= 0 (0 = hardware concurrency), got ", threads);
+  require(threads >= 0 && threads <= limits::max_threads, "threads must be in [0, ", limits::max_threads,
+          "] (0 = hardware concurrency), got ", threads);
   if (method == DecodeMethod::sublinear) {
     require(plan_.bit_rows >= 1, "the sublinear decoder needs bit_rows >= 1 (this sketch was built with 0)");
     return decode_sublinear(column);

@@ -1,6 +1,11 @@
 #include "streamattn/recovery/sparse_vector.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <sstream>
+#include <utility>
+
+#include "streamattn/core/validate.hpp"
 
 namespace streamattn {
 
@@ -18,10 +23,25 @@ std::vector<double> SparseVector::to_dense(std::uint64_t max_entries) const {
   return out;
 }
 
-double SparseVector::squared_norm() const {
-  double s = 0.0;
-  for (double v : values) s += v * v;
-  return s;
+SparseVector SparseVector::make(std::uint64_t n, std::vector<std::int64_t> indices, std::vector<double> values) {
+  SparseVector v;
+  v.n = n;
+  v.indices = std::move(indices);
+  v.values = std::move(values);
+  v.validate();
+  return v;
+}
+
+void SparseVector::validate() const {
+  require(indices.size() == values.size(), "indices and values must have the same length, got ", indices.size(),
+          " and ", values.size());
+  require(n <= limits::max_position + 1, "n must be in [0, 2^61 - 1], got ", n);
+  for (std::size_t i = 0; i < indices.size(); ++i) {
+    require(indices[i] >= 0 && static_cast<std::uint64_t>(indices[i]) < n, "indices[", i, "] = ", indices[i],
+            " is outside [0, n = ", n, ")");
+    require(i == 0 || indices[i] > indices[i - 1], "indices must be strictly increasing");
+    require(std::isfinite(values[i]), "values[", i, "] is not finite (", values[i], ")");
+  }
 }
 
 std::string SparseVector::repr() const {

@@ -17,7 +17,7 @@ void check_sizes(Index rows, Index buckets, Index columns, std::uint64_t dim) {
   require(rows >= 1 && rows <= 1024, "rows must be in [1, 1024], got ", rows);
   require(buckets >= 1 && static_cast<std::uint64_t>(buckets) <= KWiseHash::max_buckets,
           "buckets must be in [1, 2^32 - 1], got ", buckets);
-  require(columns >= 1, "columns must be >= 1, got ", columns);
+  require_range(columns, 1, limits::max_sketch_size, "columns");
   require(dim >= 1 && dim <= CountSketch::max_dim, "dim must be in [1, 2^61 - 1], got ", dim);
   const long double cells = static_cast<long double>(rows) * buckets * columns;
   require_state_fits(cells, message("CountSketch(rows=", rows, ", buckets=", buckets, ", columns=", columns,
@@ -208,5 +208,15 @@ void CountSketch::update(const std::int64_t* indices, Index n, const MatrixRef<d
 }
 void CountSketch::update_rows(std::uint64_t start, const MatrixRef<float>& X) { update_rows_impl(start, X); }
 void CountSketch::update_rows(std::uint64_t start, const MatrixRef<double>& X) { update_rows_impl(start, X); }
+
+const KWiseHash& CountSketch::bucket_hash(Index row) const {
+  require_range(row, 0, rows_ - 1, "row");
+  return bucket_hashes_[static_cast<std::size_t>(row)];
+}
+
+const KWiseHash& CountSketch::sign_hash(Index row) const {
+  require_range(row, 0, rows_ - 1, "row");
+  return sign_hashes_[static_cast<std::size_t>(row)];
+}
 
 }  // namespace streamattn

@@ -13,7 +13,7 @@
 namespace streamattn {
 namespace {
 constexpr Index kBlock = 256;
-constexpr Index kMaxS = Index{1} << 24;
+constexpr Index kMaxS = limits::max_sketch_size;
 constexpr double kTwoPi = 6.283185307179586476925286766559;
 
 ObjectKind kind_of(DenseSketch::Distribution d) {
@@ -21,10 +21,16 @@ ObjectKind kind_of(DenseSketch::Distribution d) {
 }
 }  // namespace
 
+DenseSketch::Distribution DenseSketch::parse_distribution(const std::string& name) {
+  if (name == "ams") return Distribution::ams;
+  if (name == "gaussian") return Distribution::gaussian;
+  throw std::invalid_argument(message("sketch must be 'ams' or 'gaussian', got '", name, "'"));
+}
+
 DenseSketch::DenseSketch(Distribution dist, Index s, std::uint64_t seed, Index columns)
     : dist_(dist), s_(s), columns_(columns), seed_(seed) {
   require(s >= 1 && s <= kMaxS, "s (sketch size) must be in [1, 2^24], got ", s);
-  require(columns >= 0 && columns <= (Index{1} << 24), "columns must be in [0, 2^24], got ", columns);
+  require_range(columns, 0, limits::max_sketch_size, "columns");
   require_state_fits(static_cast<long double>(s) * columns,
                      message("a sketch of s = ", s, " rows and ", columns, " columns"));
   if (dist == Distribution::ams) {
@@ -64,7 +70,7 @@ void DenseSketch::fill_block(std::uint64_t start, Index count, double* out) cons
 }
 
 RowMatrix<double> DenseSketch::matrix(std::uint64_t start, Index count) const {
-  require(count >= 0, "count must be >= 0, got ", count);
+  require_range(count, 0, limits::max_sketch_size, "count");
   require(start <= max_index && static_cast<std::uint64_t>(count) <= max_index - start,
           "columns start .. start+count exceed 2^61 - 1");
   RowMatrix<double> out(s_, count);

@@ -46,9 +46,17 @@ Certificate ProbeSet::certificate() const {
 
 // --- CausalStream ---------------------------------------------------------------------------
 
-CausalStream::CausalStream(Index d, Index dv, int degree, double scale, Index chunk, std::uint64_t max_bytes,
-                           FeatureKernel kernel, Normalizer norm)
-    : state_(d, dv, degree, scale, max_bytes, kernel), norm_(norm), chunk_(chunk), max_bytes_(max_bytes) {
+namespace {
+/// d or dv of a stream, checked against limits::max_stream_dim.
+Index stream_dim(Index v, const char* name) {
+  require_range(v, 1, limits::max_stream_dim, name);
+  return v;
+}
+}  // namespace
+
+CausalStream::CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk,
+                           std::uint64_t max_bytes, FeatureKernel kernel, Normalizer norm)
+    : state_(stream_dim(d, "d"), stream_dim(dv, "dv"), degree, scale, max_bytes, kernel), norm_(norm), chunk_(chunk), max_bytes_(max_bytes) {
   require_valid_chunk(chunk);
   require_valid_normalizer(norm);
 }

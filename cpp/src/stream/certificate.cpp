@@ -2,8 +2,17 @@
 
 #include <cmath>
 #include <limits>
+#include <sstream>
 
 namespace streamattn {
+
+std::string Certificate::repr() const {
+  std::ostringstream os;
+  os.precision(4);
+  os << "Certificate(probes=" << probes << ", evaluated=" << evaluated << ", max_abs_error=" << max_abs_error
+     << ", mean_abs_error=" << mean_abs_error << ", max_rel_error=" << max_rel_error << ")";
+  return os.str();
+}
 
 Certificate make_certificate(RowMatrix<double> exact, RowMatrix<double> approx, std::vector<std::int64_t> positions) {
   Certificate c;

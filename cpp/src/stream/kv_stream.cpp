@@ -17,11 +17,20 @@ StateKind parse_state_kind(const std::string& name) {
 
 const char* state_kind_name(StateKind k) { return k == StateKind::exact ? "exact" : "sketched"; }
 
-KVStream::KVStream(Index d, Index dv, int degree, double scale, StateKind state, SketchOptions sketch,
+namespace {
+/// d or dv of a stream, checked against limits::max_stream_dim.
+Index stream_dim(Index v, const char* name) {
+  require_range(v, 1, limits::max_stream_dim, name);
+  return v;
+}
+}  // namespace
+
+KVStream::KVStream(Index d, Index dv, int degree, std::optional<double> scale, StateKind state, SketchOptions sketch,
                    std::uint64_t first_token, std::uint64_t max_bytes, FeatureKernel kernel)
-    : kind_(state), features_(d, degree, scale, max_bytes, kernel), dv_(dv), first_(first_token) {
-  require(dv >= 1, "dv must be >= 1, got ", dv);
-  require(first_token < (std::uint64_t{1} << 61) - 1, "first_token must be < 2^61 - 1, got ", first_token);
+    : kind_(state), features_(stream_dim(d, "d"), degree, scale, max_bytes, kernel), dv_(stream_dim(dv, "dv")),
+      first_(first_token) {
+  require_range(sketch.size, 1, limits::max_sketch_size, "sketch_size");
+  require(first_token <= limits::max_position, "first_token must be < 2^61 - 1, got ", first_token);
   if (kind_ == StateKind::exact) {
     exact_.emplace(features_, dv);
   } else {
@@ -37,6 +46,13 @@ KVStream::KVStream(Index d, Index dv, int degree, double scale, StateKind state,
 const PolyPrefixState& KVStream::exact_state() const {
   require(exact_.has_value(), "this KVStream has a sketched state, not an exact one");
   return *exact_;
+}
+
+RowMatrix<double> KVStream::numerator_state() const {
+  if (exact_) return exact_->numerator_state();
+  const RowMatrix<double>& A = sketch_->value();
+  const Index t = dim();
+  return A.leftCols(t).transpose() * A.rightCols(dv_);
 }
 
 const Eigen::VectorXd& KVStream::normalizer_state() const {

@@ -13,7 +13,8 @@ namespace streamattn {
 namespace {
 
 int resolve_threads(int threads) {
-  require(threads >= 0 && threads <= 1024, "threads must be in [0, 1024] (0 = hardware concurrency), got ", threads);
+  require(threads >= 0 && threads <= limits::max_threads, "threads must be in [0, ", limits::max_threads,
+          "] (0 = hardware concurrency), got ", threads);
   if (threads > 0) return threads;
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
@@ -29,12 +30,13 @@ VecMap<T> row_of(const MatrixRef<T>& m, Index i) {
 
 }  // namespace
 
-MultiHeadCausalStream::MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree, double scale,
+MultiHeadCausalStream::MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree,
+                                             std::optional<double> scale,
                                              Index chunk, std::uint64_t max_bytes, FeatureKernel kernel,
                                              Normalizer norm, int threads)
     : kv_heads_(kv_heads), threads_(resolve_threads(threads)) {
-  require(heads >= 1 && heads <= 4096, "heads must be in [1, 4096], got ", heads);
-  require(kv_heads >= 1, "kv_heads must be >= 1, got ", kv_heads);
+  require_range(heads, 1, limits::max_heads, "heads");
+  require_range(kv_heads, 1, limits::max_heads, "kv_heads");
   require(heads % kv_heads == 0, "heads (", heads, ") must be a multiple of kv_heads (", kv_heads,
           "): query head h reads kv head h // (heads // kv_heads)");
   CausalStream first(d, dv, degree, scale, chunk, max_bytes, kernel, norm);

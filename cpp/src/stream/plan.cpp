@@ -1,5 +1,7 @@
 #include "streamattn/stream/plan.hpp"
 
+#include "streamattn/core/validate.hpp"
+
 #include <cmath>
 #include <sstream>
 #include <limits>
@@ -20,9 +22,11 @@ std::string num(double v) {
 }  // namespace
 
 StreamPlan plan(const PlanRequest& req) {
-  require(req.n >= 1 && req.n < (std::uint64_t{1} << 61) - 1, "n must be in [1, 2^61 - 1), got ", req.n);
-  require(req.d >= 1 && req.d <= (Index{1} << 16), "d must be in [1, 65536], got ", req.d);
-  require(req.dv >= 0 && req.dv <= (Index{1} << 16), "dv must be in [1, 65536], got ", req.dv);
+  require(req.n >= 1 && req.n <= limits::max_position, "n must be in [1, 2^61 - 1), got ", req.n);
+  require_range(req.d, 1, limits::max_stream_dim, "d");
+  require(req.dv >= 0 && req.dv <= limits::max_stream_dim, "dv must be in [1, ", limits::max_stream_dim, "] (0 = d), got ",
+          req.dv);
+  if (req.sketch_size) require_range(*req.sketch_size, 1, limits::max_sketch_size, "sketch_size");
   require(req.delta > 0 && req.delta < 1, "delta must be in (0, 1), got ", req.delta);
   require(req.state == "exact" || req.state == "sketched", "state must be 'exact' or 'sketched', got '", req.state, "'");
   require_valid_chunk(req.chunk);
@@ -62,11 +66,10 @@ StreamPlan plan(const PlanRequest& req) {
     p.state_bytes = static_cast<std::size_t>(8.0 * (tt * dvv + tt));
   } else {
     if (req.sketch_size) {
-      require(*req.sketch_size >= 1 && *req.sketch_size <= (Index{1} << 24), "sketch_size must be in [1, 2^24]");
       p.sketch_size = *req.sketch_size;
     } else if (req.eps2) {
       const double s = std::ceil(2.0 / (req.delta * *req.eps2 * *req.eps2));
-      require(s <= static_cast<double>(Index{1} << 24), "eps2 = ", *req.eps2, " at delta = ", req.delta, " needs s = ", s,
+      require(s <= static_cast<double>(limits::max_sketch_size), "eps2 = ", *req.eps2, " at delta = ", req.delta, " needs s = ", s,
               " > 2^24 sketch rows; loosen eps2 or delta");
       p.sketch_size = static_cast<Index>(s);
     } else {

@@ -57,6 +57,8 @@ struct PolyStats {
   double bound;  ///< 2 eps / (1 - eps) * ||V||_max, infinity when eps >= 1 (vacuous)
   int degree;
   Index dim;     ///< t = C(d + g, g)
+
+  std::string repr() const;
 };
 
 /// The optional arguments of poly_attention beyond the first ones.
@@ -78,6 +80,10 @@ RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<dou
                                  const MatrixRef<double>& V, int degree, std::optional<double> scale = std::nullopt,
                                  bool causal = false, Index chunk = 32, std::uint64_t max_bytes = 0,
                                  const PolyOptions& options = {});
+
+/// Throws unless `options` describe the Taylor approximation of softmax that PolyStats bounds:
+/// kernel taylor, eps = 0, normalize, no log_gate.
+void require_stats_options(const PolyOptions& options);
 
 /// beta, eps and the guaranteed max-norm error of poly_attention for these inputs (O(n d)).
 PolyStats poly_attention_stats(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,

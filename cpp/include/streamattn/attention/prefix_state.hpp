@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "streamattn/core/common.hpp"
@@ -42,7 +43,7 @@ class PolyPrefixState {
 
   /// An empty state (no keys yet) for keys of dimension d and values of dimension dv.
   /// @param max_bytes refuse t * d * 8 > max_bytes (0 = TaylorFeatures::default_max_bytes)
-  PolyPrefixState(Index d, Index dv, int degree, double scale, std::uint64_t max_bytes = 0,
+  PolyPrefixState(Index d, Index dv, int degree, std::optional<double> scale, std::uint64_t max_bytes = 0,
                   FeatureKernel kernel = FeatureKernel::taylor);
   PolyPrefixState(const TaylorFeatures& features, Index dv);
 

@@ -1,13 +1,51 @@
-// streamattn/core/validate.hpp — boundary checks on numeric input (finite values, shapes).
+// streamattn/core/validate.hpp — the checks at the API boundary: named limits, ranges, finite
+// values, shapes, the default scale. The C++ entry points run them; the Python bindings only
+// convert types, so both APIs refuse the same inputs with the same messages.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "streamattn/core/common.hpp"
 
 namespace streamattn {
+
+/// Named limits of the public API.
+namespace limits {
+/// d and dv of TaylorFeatures and PolyPrefixState (their memory limit, max_bytes, binds first
+/// for any degree >= 1).
+constexpr Index max_feature_dim = Index{1} << 24;
+/// d and dv of the streams (CausalStream, KVStream, MultiHeadCausalStream) and of plan().
+constexpr Index max_stream_dim = Index{1} << 16;
+/// Sketch sizes s and columns of the dense sketches; columns of sparse recovery.
+constexpr Index max_sketch_size = Index{1} << 24;
+/// Stream positions and sketched lengths stay below the hash field's modulus 2^61 - 1.
+constexpr std::uint64_t max_position = (std::uint64_t{1} << 61) - 2;
+/// Largest max_bytes a memory limit may be set to.
+constexpr std::uint64_t max_bytes_cap = std::uint64_t{1} << 62;
+/// Heads of a multi-head stream; threads of any pool.
+constexpr Index max_heads = 4096;
+constexpr int max_threads = 1024;
+}  // namespace limits
+
+/// Throws std::invalid_argument("<name> must be in [lo, hi], got v") unless lo <= v <= hi.
+inline void require_range(std::int64_t v, std::int64_t lo, std::int64_t hi, const char* name) {
+  require(v >= lo && v <= hi, name, " must be in [", lo, ", ", hi, "], got ", v);
+}
+
+/// The score scale c: `scale` if given (finite, > 0), else 1/sqrt(d), the attention default.
+inline double resolve_scale(const std::optional<double>& scale, Index d) {
+  if (!scale) return 1.0 / std::sqrt(static_cast<double>(d));
+  require(std::isfinite(*scale) && *scale > 0.0, "scale must be finite and > 0, got ", *scale);
+  return *scale;
+}
+
+/// A memory limit: 0 (the default of the object) or 1 .. limits::max_bytes_cap.
+inline void require_max_bytes(std::uint64_t max_bytes) {
+  require(max_bytes <= limits::max_bytes_cap, "max_bytes must be in [1, 2^62], got ", max_bytes);
+}
 
 /// Largest state one object may allocate (16 GiB): beyond it a constructor refuses with a
 /// std::invalid_argument naming the sizes, instead of failing inside the allocator or having

@@ -42,6 +42,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,10 +94,10 @@ class TaylorFeatures {
 
   /// @param d         input dimension, >= 1
   /// @param degree    g, 0 .. 8
-  /// @param scale     c > 0, finite (attention uses 1/sqrt(d); the paper uses 1/d)
+  /// @param scale     c > 0, finite (nullopt: 1/sqrt(d), the attention default; the paper uses 1/d)
   /// @param max_bytes refuse maps with t*d*8 > max_bytes (0 = default_max_bytes)
   /// @param kernel    taylor (default) or power (degree must then be even)
-  TaylorFeatures(Index d, int degree, double scale, std::uint64_t max_bytes = 0,
+  TaylorFeatures(Index d, int degree, std::optional<double> scale, std::uint64_t max_bytes = 0,
                  FeatureKernel kernel = FeatureKernel::taylor);
 
   Index d() const { return d_; }

@@ -4,12 +4,17 @@
 // measured in the same run (docs/design.md §5).
 #pragma once
 
+#include <string>
+
 #include "streamattn/core/common.hpp"
 
 namespace streamattn {
 
 /// Which implementation gemm_seconds times.
 enum class GemmImpl { eigen, streamattn };
+
+/// "eigen" or "streamattn"; std::invalid_argument for anything else.
+GemmImpl parse_gemm_impl(const std::string& name);
 
 /// Median wall-clock seconds of C += A B with A (m x k) and B (k x n) float64, row-major,
 /// over `repeats` runs after one warm-up. Dimensions 1 .. 2^16, repeats 1 .. 1000.

@@ -77,6 +77,11 @@ struct SparseRecoveryPlan {
   Index bit_rows = 0;   ///< r_bit, rows that carry bit counters
   int bits = 0;         ///< L = ceil(log2 n), bit counters per bucket
 
+  /// The sizing rule in words.
+  static constexpr const char* rule =
+      "buckets = ceil(8 k / eps); rows = max(7, 2 ceil(ln(n/delta) / ln(buckets/(2k))) - 1); "
+      "bit_rows = min(rows, 3 + ceil(log2(k)/2)); bits = ceil(log2 n)";
+
   /// The documented sizing rule.
   /// @param n      length of x, 1 .. 2^61 - 1
   /// @param k      sparsity, 1 .. n
@@ -111,6 +116,9 @@ class SparseRecoveryMatrix {
                        std::uint64_t seed = 0);
   /// From an explicit plan (e.g. with overridden sizes).
   explicit SparseRecoveryMatrix(const SparseRecoveryPlan& plan, std::uint64_t seed = 0);
+  /// The sketch of a stream's n output rows (columns = dv), sized by SparseRecoveryPlan::make.
+  static SparseRecoveryMatrix planned(std::uint64_t n, Index columns, Index k, double eps, double delta,
+                                      std::uint64_t seed);
 
   const SparseRecoveryPlan& plan() const { return plan_; }
   std::uint64_t n() const { return plan_.n; }

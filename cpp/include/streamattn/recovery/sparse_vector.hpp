@@ -30,8 +30,12 @@ struct SparseVector {
   /// (so a 2^40-long result is not materialized by accident).
   std::vector<double> to_dense(std::uint64_t max_entries = std::uint64_t{1} << 31) const;
 
-  /// Squared Euclidean norm of the stored values.
-  double squared_norm() const;
+  /// Builds a vector from its parts, checked (see validate()).
+  static SparseVector make(std::uint64_t n, std::vector<std::int64_t> indices, std::vector<double> values);
+
+  /// Throws std::invalid_argument unless n <= 2^61 - 1, indices and values have the same length,
+  /// indices are strictly increasing inside [0, n) and values are finite.
+  void validate() const;
 
   /// "SparseVector(n=..., nnz=..., indices=[...], values=[...])", long lists elided.
   std::string repr() const;

@@ -62,8 +62,9 @@ class CountSketch {
   const std::vector<double>& table() const { return table_; }
   std::vector<double>& mutable_table() { return table_; }
 
-  const KWiseHash& bucket_hash(Index row) const { return bucket_hashes_.at(static_cast<std::size_t>(row)); }
-  const KWiseHash& sign_hash(Index row) const { return sign_hashes_.at(static_cast<std::size_t>(row)); }
+  /// The hashes of one row (0 .. rows() - 1; std::invalid_argument otherwise).
+  const KWiseHash& bucket_hash(Index row) const;
+  const KWiseHash& sign_hash(Index row) const;
 
   /// Bytes held by the counters and hash coefficients.
   std::size_t nbytes() const;

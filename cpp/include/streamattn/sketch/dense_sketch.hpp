@@ -39,6 +39,9 @@ class DenseSketch {
   /// @param seed     64-bit seed
   /// @param columns  c (columns of the streamed matrix); 0 = fixed by the first update_rows
   DenseSketch(Distribution dist, Index s, std::uint64_t seed, Index columns = 0);
+
+  /// "ams" or "gaussian"; std::invalid_argument for anything else.
+  static Distribution parse_distribution(const std::string& name);
   virtual ~DenseSketch() = default;
 
   Distribution distribution() const { return dist_; }

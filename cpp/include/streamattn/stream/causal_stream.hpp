@@ -90,12 +90,12 @@ class CausalStream {
 
   /// @param d, dv     key/query and value dimensions (>= 1)
   /// @param degree    Taylor degree g (0..8; even keeps the normalizer positive)
-  /// @param scale     c > 0 (attention uses 1/sqrt(d))
+  /// @param scale     c > 0 (nullopt: 1/sqrt(d), the attention default)
   /// @param chunk     rows per intra-chunk block (1 .. max_chunk)
   /// @param max_bytes TaylorFeatures memory limit (0 = default)
   /// @param kernel    taylor or power (even degree)
   /// @param norm      eps added to each denominator (>= 0), or normalize = false
-  CausalStream(Index d, Index dv, int degree, double scale, Index chunk = default_chunk, std::uint64_t max_bytes = 0,
+  CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk = default_chunk, std::uint64_t max_bytes = 0,
                FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {});
 
   Index d() const { return state_.d(); }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "streamattn/core/common.hpp"
@@ -22,6 +23,8 @@ struct Certificate {
   RowMatrix<double> exact;             ///< probes x dv (NaN rows where not evaluated)
   RowMatrix<double> approx;            ///< probes x dv (NaN rows where not evaluated)
   std::vector<std::int64_t> positions; ///< stream position of each probe (-1: keys-first, all keys)
+
+  std::string repr() const;
 };
 
 /// Builds the certificate from exact and approximate rows; rows with any NaN are "not evaluated"

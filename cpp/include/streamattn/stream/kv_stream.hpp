@@ -61,7 +61,7 @@ class KVStream {
  public:
   using SketchOptions = StateSketchOptions;
 
-  KVStream(Index d, Index dv, int degree, double scale, StateKind state = StateKind::exact,
+  KVStream(Index d, Index dv, int degree, std::optional<double> scale, StateKind state = StateKind::exact,
            SketchOptions sketch = {}, std::uint64_t first_token = 0, std::uint64_t max_bytes = 0,
            FeatureKernel kernel = FeatureKernel::taylor);
 
@@ -78,6 +78,8 @@ class KVStream {
   const PolyPrefixState& exact_state() const;
   /// s = U2^T 1, exact in both states.
   const Eigen::VectorXd& normalizer_state() const;
+  /// U2^T V (exact state), or its estimate (Psi U2)^T (Psi V) (sketched state): t x dv, a copy.
+  RowMatrix<double> numerator_state() const;
   std::uint64_t queries_answered() const { return queries_; }
   /// The sketch of the sketched state (throws for the exact state).
   const DenseSketch& sketch() const;
