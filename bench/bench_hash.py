@@ -57,7 +57,7 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
     """Median seconds per call of each fn; one call of each per round, after one warm-up round."""
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for name, fn in fns.items():
+    for fn in fns.values():
         fn()
     for _ in range(repeats):
         for name, fn in fns.items():
@@ -176,7 +176,13 @@ def _np_mulmod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a * b mod 2^61 - 1 for uint64 arrays below p, with 32-bit limbs (numpy has no 128-bit ints)."""
     al, ah, bl, bh = a & _M32, a >> np.uint64(32), b & _M32, b >> np.uint64(32)
     ll, mid, hh = al * bl, al * bh + ah * bl, ah * bh
-    r = (hh << np.uint64(3)) + (mid >> np.uint64(29)) + ((mid & _M29) << np.uint64(32)) + (ll & _P) + (ll >> np.uint64(61))
+    r = (
+        (hh << np.uint64(3))
+        + (mid >> np.uint64(29))
+        + ((mid & _M29) << np.uint64(32))
+        + (ll & _P)
+        + (ll >> np.uint64(61))
+    )
     r = (r & _P) + (r >> np.uint64(61))
     return np.where(r >= _P, r - _P, r)
 
@@ -207,11 +213,15 @@ def pure_numpy_update_rows(cs: streamattn.CountSketch, table: np.ndarray, start:
         table[r] += np.bincount(flat, weights=signed.ravel(), minlength=cs.buckets * c).reshape(cs.buckets, c)
 
 
-def bench_count_sketch(configs: list[tuple[int, int, int, int]], repeats: int) -> tuple[list[str], bool, list[str], float]:
+def bench_count_sketch(
+    configs: list[tuple[int, int, int, int]], repeats: int
+) -> tuple[list[str], bool, list[str], float]:
     lines = [
-        f"CountSketch `update_rows` (float64 input, matrix entries/s = tokens x columns per second, median of {repeats}):",
+        "CountSketch `update_rows` (float64 input, matrix entries/s = tokens x columns per second, "
+        f"median of {repeats}):",
         "",
-        "| rows | buckets | columns | tokens | C++ | pure numpy | numpy + our hashes (bincount) | numpy + our hashes (add.at) | C++/pure numpy | C++/best numpy + our hashes |",
+        "| rows | buckets | columns | tokens | C++ | pure numpy | numpy + our hashes (bincount) "
+        "| numpy + our hashes (add.at) | C++/pure numpy | C++/best numpy + our hashes |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ok = True
@@ -235,8 +245,10 @@ def bench_count_sketch(configs: list[tuple[int, int, int, int]], repeats: int) -
             err = float(np.max(np.abs(table - expect)))
             if not err <= 1e-9:
                 ok = False
-                notes.append(f"MISMATCH: numpy ({scatter}) table differs from C++ by {err:.3g} "
-                             f"(rows={rows}, buckets={buckets}, columns={columns})")
+                notes.append(
+                    f"MISMATCH: numpy ({scatter}) table differs from C++ by {err:.3g} "
+                    f"(rows={rows}, buckets={buckets}, columns={columns})"
+                )
 
         table = np.zeros((rows, buckets, columns))
         med = interleaved_medians(
@@ -255,15 +267,20 @@ def bench_count_sketch(configs: list[tuple[int, int, int, int]], repeats: int) -
         lines.append(
             f"| {rows} | {buckets} | {columns} | {tokens:,} | {fmt_rate(entries / med['cpp'])} | "
             f"{fmt_rate(entries / med['pure'])} | "
-            f"{fmt_rate(entries / med['bincount'])} | {fmt_rate(entries / med['add.at'])} | {pure_ratio:.1f}x | {ratio:.1f}x |"
+            f"{fmt_rate(entries / med['bincount'])} | {fmt_rate(entries / med['add.at'])} | "
+            f"{pure_ratio:.1f}x | {ratio:.1f}x |"
         )
     lines.append("")
-    lines.append("numpy versions use the sketch's own hash functions and match the C++ table to 1e-9: "
-                 + ("yes." if ok else "NO."))
+    lines.append(
+        "numpy versions use the sketch's own hash functions and match the C++ table to 1e-9: "
+        + ("yes." if ok else "NO.")
+    )
     met = "met" if worst >= SKETCH_TARGET else "MISSED"
-    lines.append(f"Target C++ >= {SKETCH_TARGET:g}x a numpy implementation of the same sketch (pure numpy, "
-                 f"hashes included): worst configuration {worst:.1f}x, {met}. The 'numpy + our hashes' "
-                 "columns borrow this library's SIMD hash kernels and measure only the scatter.")
+    lines.append(
+        f"Target C++ >= {SKETCH_TARGET:g}x a numpy implementation of the same sketch (pure numpy, "
+        f"hashes included): worst configuration {worst:.1f}x, {met}. The 'numpy + our hashes' "
+        "columns borrow this library's SIMD hash kernels and measure only the scatter."
+    )
     return lines, ok, notes, worst
 
 
@@ -311,8 +328,20 @@ def main(argv: list[str] | None = None) -> int:
 
     hash_lines, identical, notes_a = bench_hashing(n_keys, args.repeats)
     sketch_lines, sketch_ok, notes_b, _ = bench_count_sketch(configs, args.repeats)
-    doc = ["# bench/bench_hash.py", "", *environment(), "", "## Hashing per ISA", "", *hash_lines, "",
-           "## CountSketch update_rows vs numpy", "", *sketch_lines, ""]
+    doc = [
+        "# bench/bench_hash.py",
+        "",
+        *environment(),
+        "",
+        "## Hashing per ISA",
+        "",
+        *hash_lines,
+        "",
+        "## CountSketch update_rows vs numpy",
+        "",
+        *sketch_lines,
+        "",
+    ]
     notes = notes_a + notes_b
     if notes:
         doc += ["## Problems", "", *(f"- {n}" for n in notes), ""]

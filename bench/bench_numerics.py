@@ -40,10 +40,7 @@ def run(kind: str, n: int, d: int, dv: int, degree: int, block: int, seed: int, 
     rng = np.random.default_rng(seed)
     feats = sa.TaylorFeatures(d, degree)
     t = feats.dim
-    if kind == "kv":
-        s = sa.KVStream(d, dv, degree=degree)
-    else:
-        s = sa.CausalStream(d, dv, degree=degree, chunk=256)
+    s = sa.KVStream(d, dv, degree=degree) if kind == "kv" else sa.CausalStream(d, dv, degree=degree, chunk=256)
     M_ref = np.zeros((t, dv), dtype=np.longdouble)
     s_ref = np.zeros(t, dtype=np.longdouble)
     abs_sum = np.zeros((t, dv))
@@ -51,12 +48,12 @@ def run(kind: str, n: int, d: int, dv: int, degree: int, block: int, seed: int, 
     done = 0
     while done < n:
         b = min(block, n - done)
-        K = (rng.standard_normal((b, d), dtype=np.float32) * np.float32(scale))
-        V = (rng.standard_normal((b, dv), dtype=np.float32) + np.float32(mean_v))
+        K = rng.standard_normal((b, d), dtype=np.float32) * np.float32(scale)
+        V = rng.standard_normal((b, dv), dtype=np.float32) + np.float32(mean_v)
         if kind == "kv":
             s.add(K, V)
         else:
-            Qb = (rng.standard_normal((b, d), dtype=np.float32) * np.float32(scale))
+            Qb = rng.standard_normal((b, d), dtype=np.float32) * np.float32(scale)
             s.update(Qb, K, V, return_rows=False)
         phi = feats.transform(K)  # float64 features of the float32 keys (exactly what the stream sees)
         m, z, a = reference_block(phi, V.astype(np.float64))
@@ -73,10 +70,19 @@ def run(kind: str, n: int, d: int, dv: int, degree: int, block: int, seed: int, 
     # What a float32 accumulator of the same block sums would have given (for contrast).
     return {
         "stream": "KVStream" if kind == "kv" else "CausalStream",
-        "n": n, "d": d, "dv": dv, "degree": degree, "t": t, "block": block, "seconds": round(seconds, 2),
+        "n": n,
+        "d": d,
+        "dv": dv,
+        "degree": degree,
+        "t": t,
+        "block": block,
+        "seconds": round(seconds, 2),
         "tokens_per_second": round(n / seconds),
-        "rel_fro_M": rel_M, "rel_fro_s": rel_s, "max_entry_error_over_abs_sum": max_entry,
-        "s0_minus_n": float(S[0] - n), "within_1e-9": bool(rel_M <= 1e-9 and rel_s <= 1e-9),
+        "rel_fro_M": rel_M,
+        "rel_fro_s": rel_s,
+        "max_entry_error_over_abs_sum": max_entry,
+        "s0_minus_n": float(S[0] - n),
+        "within_1e-9": bool(rel_M <= 1e-9 and rel_s <= 1e-9),
     }
 
 

@@ -122,15 +122,21 @@ def bench_attention(args, rates: Rates):
                             e["err"] = float(np.abs(out - exact_out).max())
                             e["bound"], e["beta"] = st["bound"], st["beta"]
                     rows.append(e)
-                    print(f"  d={d} g={g} causal={causal} n={n}: " + ", ".join(
-                        f"{k}={e[k]:.4g}" for k in ("poly", "exact", "torch", "err") if k in e), file=sys.stderr)
+                    print(
+                        f"  d={d} g={g} causal={causal} n={n}: "
+                        + ", ".join(f"{k}={e[k]:.4g}" for k in ("poly", "exact", "torch", "err") if k in e),
+                        file=sys.stderr,
+                    )
     return rows
 
 
 def crossover(rows, d, g, causal, other):
     """Smallest measured n from which poly is faster than `other` at every larger measured n."""
-    pts = [(r["n"], r["poly"] < r[other]) for r in rows
-           if r["d"] == d and r["g"] == g and r["causal"] == causal and "poly" in r and other in r]
+    pts = [
+        (r["n"], r["poly"] < r[other])
+        for r in rows
+        if r["d"] == d and r["g"] == g and r["causal"] == causal and "poly" in r and other in r
+    ]
     if not pts:
         return "-"
     pts.sort()
@@ -158,8 +164,9 @@ def bench_gemm(args):
         rate = 2 * n * t * d / secs
         pass_rows = min(1024, max(32, (16 << 20) // (8 * t)))
         same_shape = 2 * t * pass_rows * d / sa._core._gemm_seconds(t, pass_rows, d, 20)
-        rows.append({"d": d, "g": g, "t": t, "n": n, "rate": rate, "same": same_shape, "eigen": eigen_peak,
-                     "numpy": numpy_rate})
+        rows.append(
+            {"d": d, "g": g, "t": t, "n": n, "rate": rate, "same": same_shape, "eigen": eigen_peak, "numpy": numpy_rate}
+        )
     return rows
 
 
@@ -169,7 +176,9 @@ def chunk_sweep(args):
     Q, K, V = make_data(n, d, 3)
     out = []
     for chunk in (64, 128, 256, 512):
-        out.append((chunk, median_seconds(lambda: sa.poly_attention(Q, K, V, g, causal=True, chunk=chunk), args.repeats)))
+        out.append(
+            (chunk, median_seconds(lambda: sa.poly_attention(Q, K, V, g, causal=True, chunk=chunk), args.repeats))
+        )
     return n, d, g, out
 
 
@@ -179,36 +188,50 @@ def fmt(x, spec=".4f"):
 
 def render(args, rows, gemm_rows, sweep, elapsed):
     lines = []
-    torch_desc = f"torch {torch.__version__}, {torch.get_num_threads()} threads" if HAVE_TORCH else "torch not installed"
+    torch_desc = (
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads" if HAVE_TORCH else "torch not installed"
+    )
     lines.append("# Polynomial attention benchmark (bench/bench_poly.py)\n")
-    lines.append(f"Machine: {platform.machine()}, {os.cpu_count()} CPUs; streamattn {sa.__version__} (1 thread, "
-                 f"baseline ISA); {torch_desc}; numpy {np.__version__}. Inputs float32, q, k ~ N(0, {SIGMA}^2 I), "
-                 f"v ~ N(0, 1); chunk = {args.chunk}; median of {args.repeats} runs (1 run above 0.5 s). "
-                 f"Run took {elapsed:.0f} s.\n")
+    lines.append(
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs; streamattn {sa.__version__} (1 thread, "
+        f"baseline ISA); {torch_desc}; numpy {np.__version__}. Inputs float32, q, k ~ N(0, {SIGMA}^2 I), "
+        f"v ~ N(0, 1); chunk = {args.chunk}; median of {args.repeats} runs (1 run above 0.5 s). "
+        f"Run took {elapsed:.0f} s.\n"
+    )
     lines.append("## Seconds and max error vs exact_attention\n")
-    lines.append("| d | g | t | causal | n | poly (s) | exact (s) | torch SDPA (s) | poly/torch | max err | bound | beta |")
+    lines.append(
+        "| d | g | t | causal | n | poly (s) | exact (s) | torch SDPA (s) | poly/torch | max err | bound | beta |"
+    )
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         ratio = r["poly"] / r["torch"] if "poly" in r and "torch" in r else None
-        lines.append(f"| {r['d']} | {r['g']} | {r['t']} | {'yes' if r['causal'] else 'no'} | {r['n']} | "
-                     f"{fmt(r.get('poly'))} | {fmt(r.get('exact'))} | {fmt(r.get('torch'))} | {fmt(ratio, '.2f')} | "
-                     f"{fmt(r.get('err'), '.2e')} | {fmt(r.get('bound'), '.2e')} | {fmt(r.get('beta'), '.2f')} |")
+        lines.append(
+            f"| {r['d']} | {r['g']} | {r['t']} | {'yes' if r['causal'] else 'no'} | {r['n']} | "
+            f"{fmt(r.get('poly'))} | {fmt(r.get('exact'))} | {fmt(r.get('torch'))} | {fmt(ratio, '.2f')} | "
+            f"{fmt(r.get('err'), '.2e')} | {fmt(r.get('bound'), '.2e')} | {fmt(r.get('beta'), '.2f')} |"
+        )
     lines.append("\n## Crossover n (poly faster from this measured n on)\n")
     lines.append("| d | g | causal | vs torch SDPA | vs exact_attention |")
     lines.append("|---|---|---|---|---|")
     for d in args.d:
         for g in args.degrees:
             for causal in (False, True):
-                lines.append(f"| {d} | {g} | {'yes' if causal else 'no'} | {crossover(rows, d, g, causal, 'torch')} | "
-                             f"{crossover(rows, d, g, causal, 'exact')} |")
+                lines.append(
+                    f"| {d} | {g} | {'yes' if causal else 'no'} | {crossover(rows, d, g, causal, 'torch')} | "
+                    f"{crossover(rows, d, g, causal, 'exact')} |"
+                )
     lines.append("\n## U2^T V accumulation (PolyPrefixState.absorb, float64) vs GEMM measured in this run\n")
-    lines.append("| d = dv | g | t | n | absorb GFLOP/s | Eigen GEMM same shape | Eigen 1024^3 | numpy 1024^3 | "
-                 "fraction of same-shape | of Eigen peak | of numpy |")
+    lines.append(
+        "| d = dv | g | t | n | absorb GFLOP/s | Eigen GEMM same shape | Eigen 1024^3 | numpy 1024^3 | "
+        "fraction of same-shape | of Eigen peak | of numpy |"
+    )
     lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in gemm_rows:
-        lines.append(f"| {r['d']} | {r['g']} | {r['t']} | {r['n']} | {r['rate'] / 1e9:.2f} | {r['same'] / 1e9:.2f} | "
-                     f"{r['eigen'] / 1e9:.2f} | {r['numpy'] / 1e9:.2f} | {r['rate'] / r['same']:.0%} | "
-                     f"{r['rate'] / r['eigen']:.0%} | {r['rate'] / r['numpy']:.0%} |")
+        lines.append(
+            f"| {r['d']} | {r['g']} | {r['t']} | {r['n']} | {r['rate'] / 1e9:.2f} | {r['same'] / 1e9:.2f} | "
+            f"{r['eigen'] / 1e9:.2f} | {r['numpy'] / 1e9:.2f} | {r['rate'] / r['same']:.0%} | "
+            f"{r['rate'] / r['eigen']:.0%} | {r['rate'] / r['numpy']:.0%} |"
+        )
     n, d, g, sw = sweep
     lines.append(f"\n## Causal poly_attention vs chunk length (n = {n}, d = {d}, g = {g})\n")
     lines.append("| chunk | seconds |")
@@ -234,8 +257,11 @@ def plot(args, rows, path):
                 if pts:
                     ax.loglog(*zip(*pts), marker="o", label=label)
             for g in args.degrees:
-                pts = [(r["n"], r["poly"]) for r in rows
-                       if r["d"] == d and r["causal"] == causal and r["g"] == g and "poly" in r]
+                pts = [
+                    (r["n"], r["poly"])
+                    for r in rows
+                    if r["d"] == d and r["causal"] == causal and r["g"] == g and "poly" in r
+                ]
                 if pts:
                     ax.loglog(*zip(*pts), marker="s", label=f"poly_attention g={g}")
             ax.set_title(f"d = {d}, {'causal' if causal else 'non-causal'}")
@@ -256,8 +282,12 @@ def main(argv=None) -> int:
     p.add_argument("--n", type=int, nargs="+", default=None, help="default 2^10, 2^12, ..., 2^16")
     p.add_argument("--chunk", type=int, default=256)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--max-seconds", type=float, default=None,
-                   help="skip single measurements predicted to take longer (default 4, --full 60)")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="skip single measurements predicted to take longer (default 4, --full 60)",
+    )
     p.add_argument("--gemm-n", type=int, default=1 << 15)
     p.add_argument("--chunk-sweep-n", type=int, default=8192)
     p.add_argument("--sigma", type=float, default=0.5, help="q, k ~ N(0, sigma^2 I)")

@@ -97,22 +97,47 @@ def bench_rss(args) -> tuple[str, dict]:
         p = subprocess.run(cmd, capture_output=True, text=True, check=True)
         r = json.loads(p.stdout)
         res.append(r)
-        rows.append([pow2(r["tokens"]), f"{r['seconds']:.1f}", f"{r['tokens_per_second']:.3g}", r["state_bytes"],
-                     f"{r['rss_after_import_bytes'] / 2**20:.1f}", f"{r['peak_rss_bytes'] / 2**20:.1f}",
-                     f"{(r['peak_rss_bytes'] - r['rss_after_import_bytes']) / 2**20:.1f}",
-                     g3(r["certificate"]["max_abs_error"])])
+        rows.append(
+            [
+                pow2(r["tokens"]),
+                f"{r['seconds']:.1f}",
+                f"{r['tokens_per_second']:.3g}",
+                r["state_bytes"],
+                f"{r['rss_after_import_bytes'] / 2**20:.1f}",
+                f"{r['peak_rss_bytes'] / 2**20:.1f}",
+                f"{(r['peak_rss_bytes'] - r['rss_after_import_bytes']) / 2**20:.1f}",
+                g3(r["certificate"]["max_abs_error"]),
+            ]
+        )
         print(f"  rss n=2^{k}: {r['seconds']:.1f} s", file=sys.stderr)
     peaks = [r["peak_rss_bytes"] for r in res]
     states = {r["state_bytes"] for r in res}
     cmd = " ".join(["streamattn", "run", "--json", "--n", "N", "--d", str(args.rss_d), "--probes", "8"])
-    text = (f"### Memory vs n (`{cmd}`, one process per n)\n\n"
-            + table(["n", "seconds", "tokens/s", "state bytes", "RSS after import (MiB)", "peak RSS (MiB)",
-                     "peak - after import (MiB)", "certificate max abs err"], rows)
-            + f"\n\npeak RSS largest/smallest: **{max(peaks) / min(peaks):.3f}**; state bytes identical: "
-            f"**{len(states) == 1}** ({', '.join(map(str, sorted(states)))})\n")
+    text = (
+        f"### Memory vs n (`{cmd}`, one process per n)\n\n"
+        + table(
+            [
+                "n",
+                "seconds",
+                "tokens/s",
+                "state bytes",
+                "RSS after import (MiB)",
+                "peak RSS (MiB)",
+                "peak - after import (MiB)",
+                "certificate max abs err",
+            ],
+            rows,
+        )
+        + f"\n\npeak RSS largest/smallest: **{max(peaks) / min(peaks):.3f}**; state bytes identical: "
+        f"**{len(states) == 1}** ({', '.join(map(str, sorted(states)))})\n"
+    )
     ns = [r["tokens"] for r in res]
-    return text, {"n": ns, "peak": peaks, "state": [r["state_bytes"] for r in res],
-                  "after_import": [r["rss_after_import_bytes"] for r in res]}
+    return text, {
+        "n": ns,
+        "peak": peaks,
+        "state": [r["state_bytes"] for r in res],
+        "after_import": [r["rss_after_import_bytes"] for r in res],
+    }
 
 
 def plot_rss(data, path):
@@ -137,8 +162,11 @@ def plot_rss(data, path):
 def make_qkv(n: int, d: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     b = math.sqrt(0.5 / math.sqrt(d))  # entries bounded as in `streamattn run` (beta <= 0.5)
-    return (rng.uniform(-b, b, (n, d)).astype(np.float32), rng.uniform(-b, b, (n, d)).astype(np.float32),
-            rng.uniform(-1, 1, (n, d)).astype(np.float32))
+    return (
+        rng.uniform(-b, b, (n, d)).astype(np.float32),
+        rng.uniform(-b, b, (n, d)).astype(np.float32),
+        rng.uniform(-1, 1, (n, d)).astype(np.float32),
+    )
 
 
 def run_stream(Q, K, V, d, g, block=8192):
@@ -170,10 +198,12 @@ def bench_throughput(args) -> tuple[str, dict]:
                 if t * d * 8 > args.max_state_bytes:
                     results[("stream", d, g, n)] = None
                     continue
-                results[("stream", d, g, n)] = measure(("stream", d, g), n, lambda: run_stream(Q, K, V, d, g), 1,
-                                                       force=target and g == TARGET[2])
-            results[("exact", d, 0, n)] = measure(("exact", d), n, lambda: sa.exact_attention(Q, K, V, causal=True),
-                                                  2, force=target)
+                results[("stream", d, g, n)] = measure(
+                    ("stream", d, g), n, lambda: run_stream(Q, K, V, d, g), 1, force=target and g == TARGET[2]
+                )
+            results[("exact", d, 0, n)] = measure(
+                ("exact", d), n, lambda: sa.exact_attention(Q, K, V, causal=True), 2, force=target
+            )
             if HAVE_TORCH:
                 tq, tk, tv = (torch.from_numpy(x).view(1, 1, n, d) for x in (Q, K, V))
 
@@ -193,8 +223,18 @@ def bench_throughput(args) -> tuple[str, dict]:
         for g in args.degrees:
             for n in args.ns:
                 st, ex, sd = tps(("stream", d, g, n)), tps(("exact", d, 0, n)), tps(("sdpa", d, 0, n))
-                rows.append([d, g, pow2(n), g3(st), g3(sd), g3(ex),
-                             g3(st / sd) if st and sd else "-", g3(st / ex) if st and ex else "-"])
+                rows.append(
+                    [
+                        d,
+                        g,
+                        pow2(n),
+                        g3(st),
+                        g3(sd),
+                        g3(ex),
+                        g3(st / sd) if st and sd else "-",
+                        g3(st / ex) if st and ex else "-",
+                    ]
+                )
     cross = []
     for d in args.dims:
         for g in args.degrees:
@@ -206,14 +246,15 @@ def bench_throughput(args) -> tuple[str, dict]:
     verdict = "-"
     if st and sd:
         verdict = f"{st / sd:.2f}x torch SDPA ({'met' if st / sd >= 10 else 'NOT met'}: target >= 10x)"
-    text = (f"### Causal throughput (tokens/s; float32 inputs; streamattn one thread, torch {threads} threads)\n\n"
-            + table(["d", "g", "n", "CausalStream", "torch SDPA", "exact_attention", "stream/SDPA", "stream/exact"],
-                    rows)
-            + "\n\nCrossover: the smallest measured n from which CausalStream is faster at every larger measured n"
-            " (\"-\": never within the measured range)\n\n"
-            + table(["d", "g", "against", "crossover n"], cross)
-            + f"\n\nTarget n = {tn}, d = {td}, g = {tg}: CausalStream {g3(st)} tokens/s, torch SDPA {g3(sd)}, "
-            f"exact_attention {g3(ex)}: **{verdict}**, {g3(st / ex) if st and ex else '-'}x exact_attention.\n")
+    text = (
+        f"### Causal throughput (tokens/s; float32 inputs; streamattn one thread, torch {threads} threads)\n\n"
+        + table(["d", "g", "n", "CausalStream", "torch SDPA", "exact_attention", "stream/SDPA", "stream/exact"], rows)
+        + "\n\nCrossover: the smallest measured n from which CausalStream is faster at every larger measured n"
+        ' ("-": never within the measured range)\n\n'
+        + table(["d", "g", "against", "crossover n"], cross)
+        + f"\n\nTarget n = {tn}, d = {td}, g = {tg}: CausalStream {g3(st)} tokens/s, torch SDPA {g3(sd)}, "
+        f"exact_attention {g3(ex)}: **{verdict}**, {g3(st / ex) if st and ex else '-'}x exact_attention.\n"
+    )
     return text, {"results": results, "ns": args.ns, "dims": args.dims, "degrees": args.degrees}
 
 
@@ -236,6 +277,7 @@ def plot_throughput(data, path):
     res, ns = data["results"], data["ns"]
     fig, axes = plt.subplots(1, len(data["dims"]), figsize=(6 * len(data["dims"]), 4), squeeze=False)
     for ax, d in zip(axes[0], data["dims"]):
+
         def series(key_of):
             xs, ys = [], []
             for n in ns:
@@ -313,21 +355,42 @@ def bench_kv(args) -> tuple[str, dict]:
                         torch.nn.functional.scaled_dot_product_attention(torch.from_numpy(q).view(1, 1, 1, d), tk, tv)
 
                 sd = statistics.median(median_seconds(lambda: sdpa(q), 1) for q in queries[: args.kv_queries])
-        rows.append([pow2(n), f"{st * 1e6:.1f}", g3(npy * 1e6) if npy else "-", g3(sd * 1e6) if sd else "-",
-                     kv.nbytes, 2 * n * d * 4, g3(npy / st) if npy else "-"])
+        rows.append(
+            [
+                pow2(n),
+                f"{st * 1e6:.1f}",
+                g3(npy * 1e6) if npy else "-",
+                g3(sd * 1e6) if sd else "-",
+                kv.nbytes,
+                2 * n * d * 4,
+                g3(npy / st) if npy else "-",
+            ]
+        )
         data["n"].append(n)
         data["stream"].append(st)
         data["numpy"].append(npy)
         data["sdpa"].append(sd)
         print(f"  kv n=2^{e} done", file=sys.stderr)
     lo, hi = data["stream"][0], data["stream"][-1]
-    text = (f"### Single-query latency vs n (d = dv = {d}, g = 2, float32 keys; medians over {len(queries)} "
-            f"queries for the stream, {args.kv_queries} for the caches)\n\n"
-            + table(["n keys", "KVStream.query (us)", "exact cache, numpy (us)", "exact cache, torch SDPA (us)",
-                     "KVStream state bytes", "exact cache bytes (K+V float32)", "numpy/stream"], rows)
-            + f"\n\nKVStream latency at n = {pow2(data['n'][-1])} / at n = {pow2(data['n'][0])}: **{hi / lo:.2f}**"
-            + (f"; the exact caches stop at n = {pow2(cache_max)} (--cache-max-exp)" if cache_max < n_max else "")
-            + "\n")
+    text = (
+        f"### Single-query latency vs n (d = dv = {d}, g = 2, float32 keys; medians over {len(queries)} "
+        f"queries for the stream, {args.kv_queries} for the caches)\n\n"
+        + table(
+            [
+                "n keys",
+                "KVStream.query (us)",
+                "exact cache, numpy (us)",
+                "exact cache, torch SDPA (us)",
+                "KVStream state bytes",
+                "exact cache bytes (K+V float32)",
+                "numpy/stream",
+            ],
+            rows,
+        )
+        + f"\n\nKVStream latency at n = {pow2(data['n'][-1])} / at n = {pow2(data['n'][0])}: **{hi / lo:.2f}**"
+        + (f"; the exact caches stop at n = {pow2(cache_max)} (--cache-max-exp)" if cache_max < n_max else "")
+        + "\n"
+    )
     return text, data
 
 
@@ -386,15 +449,38 @@ def bench_sketched(args) -> tuple[str, dict]:
             e_med = statistics.median(errs)
             data[kind]["err"].append(e_med)
             data[kind]["bytes"].append(nbytes)
-            rows.append([kind, s, nbytes, f"{nbytes / ex.nbytes:.1f}", g3(e_med), g3(statistics.median(errs_true)),
-                         g3(eps2), g3(statistics.median(secs) / t_ex)])
+            rows.append(
+                [
+                    kind,
+                    s,
+                    nbytes,
+                    f"{nbytes / ex.nbytes:.1f}",
+                    g3(e_med),
+                    g3(statistics.median(errs_true)),
+                    g3(eps2),
+                    g3(statistics.median(secs) / t_ex),
+                ]
+            )
         print(f"  sketched {kind} done", file=sys.stderr)
-    text = (f"### Exact vs sketched KVStream state (n = {n} keys, d = dv = {d}, g = 2, beta <= 0.5; "
-            f"median over {args.sketch_seeds} seeds, max over 64 queries)\n\n"
-            f"Exact state: {ex.nbytes} bytes, max |exact state - softmax| = {g3(ex_err)} (Taylor error only).\n\n"
-            + table(["sketch", "s", "bytes", "bytes / exact", "max err vs exact state", "max err vs softmax",
-                     "plan eps2 (Frobenius, 99%)", "add time / exact add"], rows)
-            + "\n")
+    text = (
+        f"### Exact vs sketched KVStream state (n = {n} keys, d = dv = {d}, g = 2, beta <= 0.5; "
+        f"median over {args.sketch_seeds} seeds, max over 64 queries)\n\n"
+        f"Exact state: {ex.nbytes} bytes, max |exact state - softmax| = {g3(ex_err)} (Taylor error only).\n\n"
+        + table(
+            [
+                "sketch",
+                "s",
+                "bytes",
+                "bytes / exact",
+                "max err vs exact state",
+                "max err vs softmax",
+                "plan eps2 (Frobenius, 99%)",
+                "add time / exact add",
+            ],
+            rows,
+        )
+        + "\n"
+    )
     return text, data
 
 
@@ -455,15 +541,40 @@ def bench_error(args) -> tuple[str, dict]:
             data[g]["true"].append(true)
             data[g]["bound"].append(bound)
             data[g]["cert"].append(cert)
-            rows.append([beta, g, sa.plan(n, d, degree=g).t, g3(eps), g3(bound), g3(true), g3(cert),
-                         g3(true_at_probes), "vacuous" if math.isinf(bound) else "yes" if true <= bound else "NO"])
+            rows.append(
+                [
+                    beta,
+                    g,
+                    sa.plan(n, d, degree=g).t,
+                    g3(eps),
+                    g3(bound),
+                    g3(true),
+                    g3(cert),
+                    g3(true_at_probes),
+                    "vacuous" if math.isinf(bound) else "yes" if true <= bound else "NO",
+                ]
+            )
         print(f"  error beta={beta} done", file=sys.stderr)
-    text = (f"### Error vs degree and beta (causal, n = {n}, d = dv = {d}, c = 1/sqrt(d); q, k on the sphere of "
-            "radius sqrt(beta/c); v ~ U[-1, 1]; 16 probes)\n\n"
-            + table(["beta", "g", "t", "eps(beta, g)", "Alman-Song bound", "true max abs err",
-                     "certificate max abs err", "true err at the probe rows", "bound holds"], rows)
-            + "\n\nThe certificate equals the true error at its probe rows (same numbers); over all rows the "
-            "true maximum is somewhat larger, which is what a 16-row sample can and cannot say.\n")
+    text = (
+        f"### Error vs degree and beta (causal, n = {n}, d = dv = {d}, c = 1/sqrt(d); q, k on the sphere of "
+        "radius sqrt(beta/c); v ~ U[-1, 1]; 16 probes)\n\n"
+        + table(
+            [
+                "beta",
+                "g",
+                "t",
+                "eps(beta, g)",
+                "Alman-Song bound",
+                "true max abs err",
+                "certificate max abs err",
+                "true err at the probe rows",
+                "bound holds",
+            ],
+            rows,
+        )
+        + "\n\nThe certificate equals the true error at its probe rows (same numbers); over all rows the "
+        "true maximum is somewhat larger, which is what a 16-row sample can and cannot say.\n"
+    )
     return text, data
 
 
@@ -526,13 +637,19 @@ def main(argv=None) -> int:
         args.repeats = 1
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    head = (f"## bench_stream ({' '.join(sys.argv[1:]) or 'default'}) — {platform.machine()}, "
-            f"{os.cpu_count()} cores, streamattn {sa.__version__}, ISA {sa.build_info()['isa_selected']}, "
-            f"torch {torch.__version__ if HAVE_TORCH else 'not installed'}\n")
+    head = (
+        f"## bench_stream ({' '.join(sys.argv[1:]) or 'default'}) — {platform.machine()}, "
+        f"{os.cpu_count()} cores, streamattn {sa.__version__}, ISA {sa.build_info()['isa_selected']}, "
+        f"torch {torch.__version__ if HAVE_TORCH else 'not installed'}\n"
+    )
     parts = [head]
-    benches = {"rss": (bench_rss, plot_rss), "throughput": (bench_throughput, plot_throughput),
-               "kv": (bench_kv, plot_kv), "sketched": (bench_sketched, plot_sketched),
-               "error": (bench_error, plot_error)}
+    benches = {
+        "rss": (bench_rss, plot_rss),
+        "throughput": (bench_throughput, plot_throughput),
+        "kv": (bench_kv, plot_kv),
+        "sketched": (bench_sketched, plot_sketched),
+        "error": (bench_error, plot_error),
+    }
     for name in SECTIONS:
         if name not in args.only:
             continue

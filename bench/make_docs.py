@@ -219,7 +219,7 @@ def select(lines: list[str], keep: tuple[str, ...]) -> list[str]:
     if not keep:
         return lines
     code = split_fences(lines)
-    levels = [len(m.group(1)) for i, l in enumerate(lines) if not code[i] and (m := HEADING.match(l))]
+    levels = [len(m.group(1)) for i, line in enumerate(lines) if not code[i] and (m := HEADING.match(line))]
     if len(levels) < 2:
         raise SystemExit("cannot select subsections of a file without subsections")
     sub = sorted(set(levels))[1]
@@ -243,11 +243,13 @@ def select(lines: list[str], keep: tuple[str, ...]) -> list[str]:
 def render_source(section: Section, level: int) -> str:
     path = OUT / section.source
     if not path.is_file():
-        raise SystemExit(f"bench/out/{section.source} is missing (section {section.title!r}); "
-                         "run the command its section names, or restore the file")
+        raise SystemExit(
+            f"bench/out/{section.source} is missing (section {section.title!r}); "
+            "run the command its section names, or restore the file"
+        )
     lines = select(path.read_text(encoding="utf-8").splitlines(), section.keep)
     code = split_fences(lines)
-    heads = [len(m.group(1)) for i, l in enumerate(lines) if not code[i] and (m := HEADING.match(l))]
+    heads = [len(m.group(1)) for i, line in enumerate(lines) if not code[i] and (m := HEADING.match(line))]
     shift = level - min(heads) if heads else 0
     out: list[str] = []
     for i, line in enumerate(lines):
@@ -296,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
         if current == text:
             print(f"{rel} is up to date")
             return 0
-        diff = difflib.unified_diff(current.splitlines(), text.splitlines(), f"{rel} (on disk)",
-                                    f"{rel} (generated)", lineterm="", n=1)
+        diff = difflib.unified_diff(
+            current.splitlines(), text.splitlines(), f"{rel} (on disk)", f"{rel} (generated)", lineterm="", n=1
+        )
         print("\n".join(list(diff)[:60]))
         print(f"{rel} is stale: run `python bench/make_docs.py`", file=sys.stderr)
         return 1

@@ -54,8 +54,11 @@ def decode_table(max_log2n: int, standard_limit: float) -> None:
         else:
             t_std = last_std[1] * n / last_std[0]
             std_txt = f"~{t_std:.0f} (extrapolated)"
-        print(f"| 2^{log2n} | {sk.rows} | {sk.bit_rows} | {sk.nbytes} | {t_sub * 1e3:.2f} | {std_txt} | {t_std / t_sub:.0f} |",
-              flush=True)
+        print(
+            f"| 2^{log2n} | {sk.rows} | {sk.bit_rows} | {sk.nbytes} | {t_sub * 1e3:.2f} | {std_txt} | "
+            f"{t_std / t_sub:.0f} |",
+            flush=True,
+        )
     if 20 in sub_at and max_log2n in sub_at:
         print(f"\nsublinear time at n = 2^{max_log2n} / at n = 2^20: {sub_at[max_log2n] / sub_at[20]:.2f}\n")
 
@@ -66,8 +69,10 @@ def throughput_table() -> None:
     x = rng.normal(size=n)
     idx = rng.integers(0, n, size=n).astype(np.int64)
     print("## Update throughput (entries/s), n = 2^22, one thread\n")
-    print("| (k, eps) | rows x buckets (+bit rows x bits) | CountSketch dense | SparseRecovery dense | ratio | "
-          "CountSketch indexed | SparseRecovery indexed | ratio |")
+    print(
+        "| (k, eps) | rows x buckets (+bit rows x bits) | CountSketch dense | SparseRecovery dense | ratio | "
+        "CountSketch indexed | SparseRecovery indexed | ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for k, eps in [(1, 0.5), (16, 0.25), (64, 0.1)]:
         sk = sa.SparseRecovery(n, k, eps)
@@ -76,8 +81,12 @@ def throughput_table() -> None:
         t_sr = timed(lambda: sk.update_dense(0, x), 3)
         t_csi = timed(lambda: cs.update(idx, x), 3)
         t_sri = timed(lambda: sk.update(idx, x), 3)
-        print(f"| ({k}, {eps}) | {sk.rows} x {sk.buckets} (+{sk.bit_rows} x {sk.bits}) | {n / t_cs:.3g} | {n / t_sr:.3g} | "
-              f"{t_cs / t_sr:.2f} | {n / t_csi:.3g} | {n / t_sri:.3g} | {t_csi / t_sri:.2f} |", flush=True)
+        print(
+            f"| ({k}, {eps}) | {sk.rows} x {sk.buckets} (+{sk.bit_rows} x {sk.bits}) | {n / t_cs:.3g} | "
+            f"{n / t_sr:.3g} | "
+            f"{t_cs / t_sr:.2f} | {n / t_csi:.3g} | {n / t_sri:.3g} | {t_csi / t_sri:.2f} |",
+            flush=True,
+        )
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ SparseRecovery, SparseRecoveryMatrix, CausalStream, KVStream) and the mode; the 
 whole serialized object (mode "raw": exercises the frame checks) or a payload that the harness
 wraps in a correct header and a VALID checksum (mode "framed": the mutations reach the payload
 readers, which a checksum would otherwise shield). The seed corpus holds the payloads of small
-real objects of every kind (with probes, output sketches, both KVStream states).
+real objects of every kind (with probes, output sketches, both KVStream states) and of degenerate
+ones (degree 0, d = 1): the sample objects of tests/samples.py, shared with the tests.
 
 The property: from_bytes either raises ValueError, or returns an object whose to_bytes() reads
 back to the same bytes. Anything else (another exception, a crash, a hang past -timeout, memory
@@ -41,12 +42,27 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 import numpy as np  # noqa: E402
 
 import streamattn as sa  # noqa: E402
-from framing import frame, kind_of, payload_of  # noqa: E402
+from framing import frame, payload_of  # noqa: E402
+from samples import degenerate_objects, serialized_objects  # noqa: E402
 
-TARGETS = [sa.CountSketch, sa.AMSSketch, sa.GaussianSketch, sa.SparseRecovery, sa.SparseRecoveryMatrix,
-           sa.CausalStream, sa.KVStream]
-KIND = {sa.CountSketch: 2, sa.AMSSketch: 3, sa.GaussianSketch: 4, sa.SparseRecovery: 5, sa.SparseRecoveryMatrix: 6,
-        sa.CausalStream: 7, sa.KVStream: 8}
+TARGETS = [
+    sa.CountSketch,
+    sa.AMSSketch,
+    sa.GaussianSketch,
+    sa.SparseRecovery,
+    sa.SparseRecoveryMatrix,
+    sa.CausalStream,
+    sa.KVStream,
+]
+KIND = {
+    sa.CountSketch: 2,
+    sa.AMSSketch: 3,
+    sa.GaussianSketch: 4,
+    sa.SparseRecovery: 5,
+    sa.SparseRecoveryMatrix: 6,
+    sa.CausalStream: 7,
+    sa.KVStream: 8,
+}
 STATS = {"runs": 0, "accepted": 0, "refused": 0}
 OUTCOMES: set = set()
 INTERESTING = [0, 1, 2, 255, 2**16, 2**20, 2**24, 2**31, 2**32, 2**40, 2**61 - 1, 2**62, 2**63, 2**64 - 1]
@@ -54,7 +70,9 @@ INTERESTING = [0, 1, 2, 255, 2**16, 2**20, 2**24, 2**31, 2**32, 2**40, 2**61 - 1
 
 def _make_classifier(n: int = 512):
     # One branch per outcome class: instrumented by atheris, a new class is new coverage.
-    src = "def classify(h):\n" + "".join(f"    {'if' if i == 0 else 'elif'} h == {i}:\n        return {i}\n" for i in range(n))
+    src = "def classify(h):\n" + "".join(
+        f"    {'if' if i == 0 else 'elif'} h == {i}:\n        return {i}\n" for i in range(n)
+    )
     ns: dict = {}
     exec(src, ns)  # noqa: S102 - generated branch table
     return ns["classify"], n
@@ -70,30 +88,8 @@ def note(target: int, outcome: str) -> None:
 
 
 def seed_objects():
-    r = np.random.default_rng(1)
-    q, k, v = r.normal(size=(5, 2)) * 0.5, r.normal(size=(5, 2)) * 0.5, r.normal(size=(5, 2))
-    cs = sa.CountSketch(2, 3, seed=1, columns=2, dim=20)
-    cs.update([1, 7], [[1.0, 2.0], [3.0, -1.0]])
-    ams = sa.AMSSketch(2, seed=2)
-    ams.update_rows(0, np.ones((3, 2)))
-    gs = sa.GaussianSketch(2, seed=2)
-    gs.update_rows(1, np.ones((3, 1)))
-    sr = sa.SparseRecovery(8, 1, 1.0, seed=3, rows=3, buckets=2)
-    sr.update([2, 5], [1.0, -2.0])
-    srm = sa.SparseRecoveryMatrix(4, 2, 1, 1.0, seed=3, rows=1, buckets=2)
-    srm.update_rows(0, np.ones((2, 2)))
-    out = lambda: sa.SparseRecoveryMatrix(8, 2, 1, 1.0, seed=4, rows=1, buckets=2)  # noqa: E731
-    c = sa.CausalStream(2, 2, degree=2, chunk=2, probes=q[:1], probe_positions=[3], output_sketch=out())
-    c.update(q, k, v)
-    c0 = sa.CausalStream(2, 1, degree=0)
-    kv = sa.KVStream(2, 2, degree=1, probes=q[:1], output_sketch=out())
-    kv.add(k, v)
-    kv.query(q[:1])
-    kvs = sa.KVStream(2, 1, degree=1, state="sketched", sketch_size=2, seed=5)
-    kvs.add(k, v[:, :1])
-    kvg = sa.KVStream(1, 1, degree=0, state="sketched", sketch="gaussian", sketch_size=1, seed=5)
-    kvg.add(k[:, :1], v[:, :1])
-    return [cs, ams, gs, sr, srm, c, c0, kv, kvs, kvg]
+    """The seed objects (tests/samples.py): one small object per serialized kind, and the degenerate ones."""
+    return [*serialized_objects().values(), *degenerate_objects().values()]
 
 
 def encode(obj, framed: bool) -> bytes:
@@ -132,7 +128,7 @@ def test_one_input(data: bytes) -> None:
     if type(obj).from_bytes(again).to_bytes() != again:
         raise AssertionError("to_bytes() of a parsed object does not read back")
     repr(obj)
-    obj.nbytes
+    _ = obj.nbytes
 
 
 SEEDS: list = []
@@ -183,8 +179,10 @@ def plain(seconds: float, seed: int = 0) -> None:
             else:
                 b += rng.integers(0, 256, size=int(rng.integers(1, 16)), dtype=np.uint8).tobytes()
         test_one_input(bytes(b))
-    print(f"plain fuzzing: {STATS['runs']} executions in {seconds:.0f} s, {STATS['accepted']} accepted, "
-          f"{STATS['refused']} refused, {len(OUTCOMES)} distinct outcomes, no crash")
+    print(
+        f"plain fuzzing: {STATS['runs']} executions in {seconds:.0f} s, {STATS['accepted']} accepted, "
+        f"{STATS['refused']} refused, {len(OUTCOMES)} distinct outcomes, no crash"
+    )
 
 
 def main() -> None:
@@ -214,9 +212,13 @@ def main() -> None:
         out = atheris.Mutate(data, max_size) if rnd.random() < 0.5 else structured_mutation(data, rnd)
         return out[:max_size]
 
-    atexit.register(lambda: print(f"streamattn fuzz: {STATS['runs']} executions, {STATS['accepted']} accepted, "
-                                  f"{STATS['refused']} refused (ValueError), {len(OUTCOMES)} distinct outcomes",
-                                  file=sys.stderr))
+    atexit.register(
+        lambda: print(
+            f"streamattn fuzz: {STATS['runs']} executions, {STATS['accepted']} accepted, "
+            f"{STATS['refused']} refused (ValueError), {len(OUTCOMES)} distinct outcomes",
+            file=sys.stderr,
+        )
+    )
     atheris.Setup(args, test_one_input, custom_mutator=mutator)
     atheris.Fuzz()
 

@@ -87,7 +87,13 @@ def wrap(snippet: Snippet) -> str:
     for line in snippet.code.splitlines():
         (includes if line.lstrip().startswith("#include") else body).append(line)
     head = ["#include <streamattn/streamattn.hpp>", *(f"#include <{h}>" for h in STD_HEADERS), *includes]
-    main = ["int main() {", f"  {snippet.setup}" if snippet.setup else "", *("  " + b for b in body), "  return 0;", "}"]
+    main = [
+        "int main() {",
+        f"  {snippet.setup}" if snippet.setup else "",
+        *("  " + b for b in body),
+        "  return 0;",
+        "}",
+    ]
     return "\n".join(head + [""] + main) + "\n"
 
 
@@ -130,8 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         for i, s in enumerate(snippets):
             src, exe = work / f"snippet_{i:02d}.cpp", work / f"snippet_{i:02d}"
             src.write_text(f"// {s.name}\n" + wrap(s), encoding="utf-8")
-            r = subprocess.run([a.cxx, *flags, str(src), "-o", str(exe), *link], capture_output=True, text=True,
-                               check=False)
+            r = subprocess.run(
+                [a.cxx, *flags, str(src), "-o", str(exe), *link], capture_output=True, text=True, check=False
+            )
             if r.returncode != 0:
                 failed += 1
                 print(f"FAIL {s.name}: does not compile ({src.name})\n{r.stderr.strip()}\n", flush=True)

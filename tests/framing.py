@@ -14,8 +14,15 @@ MASK = (1 << 64) - 1
 MAGIC = b"SATN"
 VERSION = 1
 KINDS = {
-    "KWiseHash": 1, "CountSketch": 2, "AMSSketch": 3, "GaussianSketch": 4, "SparseRecovery": 5,
-    "SparseRecoveryMatrix": 6, "CausalStream": 7, "KVStream": 8, "MultiHeadCausalStream": 9,
+    "KWiseHash": 1,
+    "CountSketch": 2,
+    "AMSSketch": 3,
+    "GaussianSketch": 4,
+    "SparseRecovery": 5,
+    "SparseRecoveryMatrix": 6,
+    "CausalStream": 7,
+    "KVStream": 8,
+    "MultiHeadCausalStream": 9,
 }
 
 

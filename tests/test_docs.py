@@ -55,7 +55,7 @@ def fenced_blocks(path: Path):
         j = i + 1
         while j < len(lines) and not ((c := CLOSE.match(lines[j])) and len(c.group(1)) >= len(m.group(1))):
             j += 1
-        yield m.group(2).lower(), i + 1, lines[i + 1:j], lines[i - 1] if i else "", j < len(lines)
+        yield m.group(2).lower(), i + 1, lines[i + 1 : j], lines[i - 1] if i else "", j < len(lines)
         i = j + 1
 
 
@@ -95,11 +95,14 @@ def test_python_block_runs(block: Block, tmp_path: Path):
     script = tmp_path / "block.py"
     script.write_text(block.code, encoding="utf-8")
     try:
-        r = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
-                           timeout=TIMEOUT, check=False)
+        r = subprocess.run(
+            [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT, check=False
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"{block.name}: the python block still ran after {TIMEOUT} s", pytrace=False)
     if r.returncode != 0:
-        pytest.fail(f"{block.name}: the python block failed (exit {r.returncode})\n"
-                    f"--- stderr ---\n{r.stderr.strip()}\n--- stdout (end) ---\n{r.stdout[-2000:].strip()}",
-                    pytrace=False)
+        pytest.fail(
+            f"{block.name}: the python block failed (exit {r.returncode})\n"
+            f"--- stderr ---\n{r.stderr.strip()}\n--- stdout (end) ---\n{r.stdout[-2000:].strip()}",
+            pytrace=False,
+        )

@@ -53,7 +53,9 @@ def test_coefficients_follow_the_documented_generator(k, seed):
 @pytest.mark.parametrize("k", [2, 4, 8])
 def test_hash_matches_python_big_integers(k, rng):
     h = KWiseHash(k, 99 + k)
-    keys = np.concatenate([np.array(EDGE_KEYS, dtype=np.uint64), rng.integers(0, MASK64, 2000, dtype=np.uint64, endpoint=True)])
+    keys = np.concatenate(
+        [np.array(EDGE_KEYS, dtype=np.uint64), rng.integers(0, MASK64, 2000, dtype=np.uint64, endpoint=True)]
+    )
     want = [_ref_hash(h.coefficients, int(x)) for x in keys]
     assert h.hash(keys).tolist() == want
     assert [h.hash(int(x)) for x in keys[:20]] == want[:20]
@@ -73,7 +75,9 @@ def test_keys_alias_mod_p():
 def test_every_isa_gives_identical_bits(k, each_isa):
     """>= 10^6 keys incl. edge keys, lengths that are not multiples of any vector width."""
     rng = np.random.default_rng(7 + k)
-    keys = np.concatenate([np.array(EDGE_KEYS, dtype=np.uint64), rng.integers(0, MASK64, 1_000_003, dtype=np.uint64, endpoint=True)])
+    keys = np.concatenate(
+        [np.array(EDGE_KEYS, dtype=np.uint64), rng.integers(0, MASK64, 1_000_003, dtype=np.uint64, endpoint=True)]
+    )
     h = KWiseHash(k, 2024 + k)
     results = {}
     for isa in each_isa:

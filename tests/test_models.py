@@ -112,8 +112,9 @@ def test_power_attention_eps_and_unnormalized(rng):
         assert rel(run_blocks(cs, Q, K, V, blocks(rng, n), gate), ref) < 1e-10
         st = sa.CausalStream(d, dv, degree=2, scale=c, kernel="power", eps=eps, normalize=normalize)
         assert rel(run_steps(st, Q, K, V, gate), ref) < 1e-10
-        out = sa.poly_attention(Q, K, V, 2, scale=c, causal=True, kernel="power", eps=eps, normalize=normalize,
-                                log_gate=gate, chunk=32)
+        out = sa.poly_attention(
+            Q, K, V, 2, scale=c, causal=True, kernel="power", eps=eps, normalize=normalize, log_gate=gate, chunk=32
+        )
         assert rel(out, ref) < 1e-10
     # Not causal: every key, normalizer options alike.
     A = (c * Q @ K.T) ** 2
@@ -225,11 +226,19 @@ def test_based_equals_flash_linear_attention(dtype, tol):
         k = rng.normal(size=(B, H, T, F)).astype(dtype)
         v = rng.normal(size=(B, H, T, DV)).astype(dtype)
         # One (batch, head) slice at a time keeps the reference's T x T matrix at 134 MB.
-        ref = np.stack([
-            np.stack([naive_parallel_based(*(torch.from_numpy(x[b : b + 1, h : h + 1]) for x in (q, k, v)))[0, 0].numpy()
-                      for h in range(H)])
-            for b in range(B)
-        ]).astype(np.float64)
+        ref = np.stack(
+            [
+                np.stack(
+                    [
+                        naive_parallel_based(*(torch.from_numpy(x[b : b + 1, h : h + 1]) for x in (q, k, v)))[
+                            0, 0
+                        ].numpy()
+                        for h in range(H)
+                    ]
+                )
+                for b in range(B)
+            ]
+        ).astype(np.float64)
         bh = np.random.default_rng(T)
         for b in range(B):
             for h in range(H):
@@ -311,8 +320,11 @@ def test_odd_power_is_refused():
 
 
 def test_normalizer_options_are_validated():
-    for kw, msg in [({"eps": -1.0}, "eps must be"), ({"eps": float("nan")}, "eps"),
-                    ({"eps": 1e-6, "normalize": False}, "normalize=False")]:
+    for kw, msg in [
+        ({"eps": -1.0}, "eps must be"),
+        ({"eps": float("nan")}, "eps"),
+        ({"eps": 1e-6, "normalize": False}, "normalize=False"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             sa.CausalStream(4, **kw)
         with pytest.raises(ValueError, match=msg):

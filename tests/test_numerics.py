@@ -26,8 +26,9 @@ def load_bench():
 def test_state_accumulation_matches_a_compensated_reference(kind):
     """2^20 float32 tokens in blocks of 2^15: the float64 state is within 1e-9 relative (in
     practice ~1e-14) of a longdouble reference computed from the same blocks."""
-    r = load_bench().run(kind, n=1 << 20 if kind == "kv" else 1 << 18, d=4, dv=2, degree=2, block=1 << 15, seed=7,
-                         scale=0.5, mean_v=1.0)
+    r = load_bench().run(
+        kind, n=1 << 20 if kind == "kv" else 1 << 18, d=4, dv=2, degree=2, block=1 << 15, seed=7, scale=0.5, mean_v=1.0
+    )
     assert r["rel_fro_M"] <= 1e-9 and r["rel_fro_s"] <= 1e-9, r
     assert r["s0_minus_n"] == 0.0  # the constant feature counts the tokens exactly
 
@@ -67,9 +68,16 @@ CALLS = [
     ("poly_attention causal", lambda q, k, v: sa.poly_attention(q, k, v, 4, causal=True, chunk=64)),
     ("CausalStream", lambda q, k, v: sa.CausalStream(q.shape[1], v.shape[1], degree=2, chunk=50).update(q, k, v)),
     ("KVStream", lambda q, k, v: (lambda s: (s.add(k, v), s.query(q))[1])(sa.KVStream(q.shape[1], v.shape[1]))),
-    ("KVStream sketched", lambda q, k, v: (lambda s: (s.add(k, v), s.query(q))[1])(
-        sa.KVStream(q.shape[1], v.shape[1], state="sketched", sketch_size=64, seed=3))),
-    ("PolyPrefixState", lambda q, k, v: (lambda s: (s.absorb(k, v), s.apply(q))[1])(sa.PolyPrefixState(q.shape[1], v.shape[1], 2))),
+    (
+        "KVStream sketched",
+        lambda q, k, v: (lambda s: (s.add(k, v), s.query(q))[1])(
+            sa.KVStream(q.shape[1], v.shape[1], state="sketched", sketch_size=64, seed=3)
+        ),
+    ),
+    (
+        "PolyPrefixState",
+        lambda q, k, v: (lambda s: (s.absorb(k, v), s.apply(q))[1])(sa.PolyPrefixState(q.shape[1], v.shape[1], 2)),
+    ),
 ]
 
 

@@ -168,7 +168,12 @@ def test_choose_degree():
 # causal needs nq <= nk (the error for nq > nk is tested in test_bad_inputs)
 @pytest.mark.parametrize(
     "nq,nk,causal",
-    [(nq, nk, c) for nq, nk in [(1, 1), (50, 50), (130, 700), (700, 130), (600, 1100)] for c in (False, True) if not (c and nq > nk)],
+    [
+        (nq, nk, c)
+        for nq, nk in [(1, 1), (50, 50), (130, 700), (700, 130), (600, 1100)]
+        for c in (False, True)
+        if not (c and nq > nk)
+    ],
 )
 def test_exact_attention_matches_naive(nq, nk, causal):
     r = gen(nq + nk)
@@ -200,8 +205,11 @@ def test_exact_attention_float32_and_mixed_dtypes():
     assert out.dtype == np.float64
     ref = naive_softmax(Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64), 1 / math.sqrt(6), True)
     np.testing.assert_allclose(out, ref, atol=1e-12)  # float32 inputs, float64 arithmetic
-    np.testing.assert_allclose(sa.exact_attention(Q, K.astype(np.float64), V), naive_softmax(
-        Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64), 1 / math.sqrt(6)), atol=1e-12)
+    np.testing.assert_allclose(
+        sa.exact_attention(Q, K.astype(np.float64), V),
+        naive_softmax(Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64), 1 / math.sqrt(6)),
+        atol=1e-12,
+    )
 
 
 def test_exact_attention_memory_is_not_quadratic():
@@ -298,7 +306,8 @@ def test_poly_stats_vacuous_bound_is_inf():
     _, st = sa.poly_attention(Q, K, V, 2, return_stats=True)
     assert st["eps"] >= 1 and st["bound"] == math.inf
     assert st["beta"] == pytest.approx(
-        0.5 * np.linalg.norm(Q, axis=1).max() * np.linalg.norm(K, axis=1).max(), rel=1e-14)
+        0.5 * np.linalg.norm(Q, axis=1).max() * np.linalg.norm(K, axis=1).max(), rel=1e-14
+    )
 
 
 def test_poly_odd_degree_negative_normalizer_raises():

@@ -17,43 +17,9 @@ import pytest
 
 import streamattn as sa
 from framing import KINDS, f64, frame, kind_of, payload_of, u64
+from samples import serialized_objects
 
-D, DV = 3, 2
-
-
-def small_objects():
-    """One small object per serialized kind (each a few hundred bytes to a few KB)."""
-    r = np.random.default_rng(3)
-    Q, K, V = r.normal(size=(6, D)) * 0.5, r.normal(size=(6, D)) * 0.5, r.normal(size=(6, DV))
-    cs = sa.CountSketch(2, 3, seed=1, columns=2, dim=50)
-    cs.update([1, 7], [[1.0, 2.0], [3.0, -1.0]])
-    ams = sa.AMSSketch(3, seed=2)
-    ams.update_rows(0, np.ones((4, 2)))
-    gs = sa.GaussianSketch(3, seed=2)
-    gs.update_rows(5, np.ones((4, 1)))
-    sr = sa.SparseRecovery(8, 1, 1.0, seed=3, rows=3, buckets=4)
-    sr.update([2, 5], [1.0, -2.0])
-    srm = sa.SparseRecoveryMatrix(8, 2, 1, 1.0, seed=3, rows=3, buckets=4)
-    srm.update_rows(0, np.ones((3, 2)))
-    causal = sa.CausalStream(D, DV, degree=2, chunk=4, probes=Q[:2], probe_positions=[1, 9],
-                             output_sketch=sa.SparseRecoveryMatrix(16, DV, 1, 1.0, seed=4, rows=3, buckets=4))
-    causal.update(Q, K, V)
-    kv = sa.KVStream(D, DV, degree=2, probes=Q[:1],
-                     output_sketch=sa.SparseRecoveryMatrix(16, DV, 1, 1.0, seed=4, rows=3, buckets=4))
-    kv.add(K, V)
-    kv.query(Q[:2])
-    kvs = sa.KVStream(D, DV, degree=1, state="sketched", sketch="gaussian", sketch_size=3, seed=5)
-    kvs.add(K, V)
-    kva = sa.KVStream(D, DV, degree=1, state="sketched", sketch="ams", sketch_size=3, seed=5, probes=Q[:1])
-    kva.add(K, V)
-    return {
-        "CountSketch": cs, "AMSSketch": ams, "GaussianSketch": gs, "SparseRecovery": sr,
-        "SparseRecoveryMatrix": srm, "CausalStream": causal, "KVStream exact": kv,
-        "KVStream gaussian": kvs, "KVStream ams": kva,
-    }
-
-
-OBJECTS = small_objects()
+OBJECTS = serialized_objects()  # one small object per serialized kind
 NAMES = list(OBJECTS)
 
 
@@ -159,7 +125,7 @@ def test_wrong_magic_version_kind(name):
 
 
 def test_objects_of_another_class_are_refused_by_kind():
-    for name, obj in OBJECTS.items():
+    for obj in OBJECTS.values():
         for other in {type(o) for o in OBJECTS.values()} - {type(obj)}:
             with pytest.raises(ValueError, match="kind"):
                 other.from_bytes(obj.to_bytes())
@@ -187,30 +153,85 @@ ABSURD = [
     ("AMSSketch empty with 2^24 rows", sa.AMSSketch, 3, b"\0" + u64(2**24, 0, 0, 0)),
     ("GaussianSketch huge", sa.GaussianSketch, 4, b"\1" + u64(BIG, BIG, 0, BIG)),
     # SparseRecovery(Matrix)
-    ("SparseRecovery huge plan", sa.SparseRecovery, 5, srm_payload(2**61 - 1, 1, 2**40, 1e-9, 0.5, 1024, 2**32 - 1, 1024, 61, 0, BIG)),
+    (
+        "SparseRecovery huge plan",
+        sa.SparseRecovery,
+        5,
+        srm_payload(2**61 - 1, 1, 2**40, 1e-9, 0.5, 1024, 2**32 - 1, 1024, 61, 0, BIG),
+    ),
     ("SparseRecovery blob length 2^64-1", sa.SparseRecovery, 5, srm_payload(8, 1, 1, 1.0, 0.5, 3, 4, 1, 3, 0, BIG)),
-    ("SparseRecoveryMatrix 2^40 columns", sa.SparseRecoveryMatrix, 6, srm_payload(8, 2**40, 1, 1.0, 0.5, 3, 4, 1, 3, 0, 8)),
+    (
+        "SparseRecoveryMatrix 2^40 columns",
+        sa.SparseRecoveryMatrix,
+        6,
+        srm_payload(8, 2**40, 1, 1.0, 0.5, 3, 4, 1, 3, 0, 8),
+    ),
     ("SparseRecovery NaN eps", sa.SparseRecovery, 5, srm_payload(8, 1, 1, float("nan"), 0.5, 3, 4, 1, 3, 0, 0)),
     # CausalStream: chunk, tokens, poly state, probes, output
     ("CausalStream d=2^20 degree 8", sa.CausalStream, 7, u64(16, 0) + poly_state(2**20, 2**20, 8)),
     ("CausalStream degree 0 d=2^20 dv=2^20", sa.CausalStream, 7, u64(16, 0) + poly_state(2**20, 2**20, 0)),
     ("CausalStream u64 max sizes", sa.CausalStream, 7, u64(BIG, BIG) + poly_state(BIG, BIG, BIG)),
-    ("CausalStream negative scale", sa.CausalStream, 7, u64(16, 0) + poly_state(2, 1, 2, scale=-1.0, body=f64(*[0.0] * 12))),
-    ("CausalStream 2^20 probes", sa.CausalStream, 7,
-     u64(16, 0) + poly_state(1, 1, 0, body=f64(0.0, 0.0)) + b"\1" + u64(2**20, 1, 1) + f64(1.0)),
-    ("CausalStream probe d 2^20", sa.CausalStream, 7,
-     u64(16, 0) + poly_state(1, 1, 0, body=f64(0.0, 0.0)) + b"\1" + u64(1, 2**20, 2**20) + f64(1.0)),
-    ("CausalStream output plan absurd", sa.CausalStream, 7,
-     u64(16, 0) + poly_state(1, 1, 0, body=f64(0.0, 0.0)) + b"\0\1" + srm_payload(BIG, BIG, BIG, 0.5, 0.5, BIG, BIG, BIG, BIG, 0, BIG)),
+    (
+        "CausalStream negative scale",
+        sa.CausalStream,
+        7,
+        u64(16, 0) + poly_state(2, 1, 2, scale=-1.0, body=f64(*[0.0] * 12)),
+    ),
+    (
+        "CausalStream 2^20 probes",
+        sa.CausalStream,
+        7,
+        u64(16, 0) + poly_state(1, 1, 0, body=f64(0.0, 0.0)) + b"\1" + u64(2**20, 1, 1) + f64(1.0),
+    ),
+    (
+        "CausalStream probe d 2^20",
+        sa.CausalStream,
+        7,
+        u64(16, 0) + poly_state(1, 1, 0, body=f64(0.0, 0.0)) + b"\1" + u64(1, 2**20, 2**20) + f64(1.0),
+    ),
+    (
+        "CausalStream output plan absurd",
+        sa.CausalStream,
+        7,
+        u64(16, 0)
+        + poly_state(1, 1, 0, body=f64(0.0, 0.0))
+        + b"\0\1"
+        + srm_payload(BIG, BIG, BIG, 0.5, 0.5, BIG, BIG, BIG, BIG, 0, BIG),
+    ),
     # KVStream: kind u8, first, tokens, queries, state...
     ("KVStream exact huge state", sa.KVStream, 8, b"\0" + u64(0, 0, 0) + poly_state(2**20, 2**20, 8)),
-    ("KVStream sketched d=2^20 degree 8", sa.KVStream, 8, b"\1" + u64(0, 0, 0) + u64(2**20, 2**20, 8) + f64(0.5) + u64(0)),
-    ("KVStream sketched nested blob 2^64-1", sa.KVStream, 8,
-     b"\1" + u64(0, 0, 0) + u64(1, 1, 0) + f64(0.5) + u64(0) + f64(1.0) + b"\0" + u64(BIG)),
-    ("KVStream sketched nested AMS 2^24 rows", sa.KVStream, 8,
-     b"\1" + u64(0, 0, 0) + u64(1, 1, 0) + f64(0.5) + u64(0) + f64(1.0) + b"\0" + u64(24 + 33)
-     + frame(3, b"\0" + u64(2**24, 0, 0, 0))),
-    ("KVStream first_token 2^64-1", sa.KVStream, 8, b"\0" + u64(BIG, 0, 0) + poly_state(1, 1, 0, body=f64(0.0, 0.0)) + b"\0\0"),
+    (
+        "KVStream sketched d=2^20 degree 8",
+        sa.KVStream,
+        8,
+        b"\1" + u64(0, 0, 0) + u64(2**20, 2**20, 8) + f64(0.5) + u64(0),
+    ),
+    (
+        "KVStream sketched nested blob 2^64-1",
+        sa.KVStream,
+        8,
+        b"\1" + u64(0, 0, 0) + u64(1, 1, 0) + f64(0.5) + u64(0) + f64(1.0) + b"\0" + u64(BIG),
+    ),
+    (
+        "KVStream sketched nested AMS 2^24 rows",
+        sa.KVStream,
+        8,
+        b"\1"
+        + u64(0, 0, 0)
+        + u64(1, 1, 0)
+        + f64(0.5)
+        + u64(0)
+        + f64(1.0)
+        + b"\0"
+        + u64(24 + 33)
+        + frame(3, b"\0" + u64(2**24, 0, 0, 0)),
+    ),
+    (
+        "KVStream first_token 2^64-1",
+        sa.KVStream,
+        8,
+        b"\0" + u64(BIG, 0, 0) + poly_state(1, 1, 0, body=f64(0.0, 0.0)) + b"\0\0",
+    ),
 ]
 
 

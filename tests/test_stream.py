@@ -119,7 +119,7 @@ def test_causal_certificate_equals_offline_exact_computation(rng):
     pos = np.array([0, 77, 300, 499])
     probes = rng.normal(size=(4, d))
     cs = sa.CausalStream(d, dv, degree=2, chunk=64, probes=probes, probe_positions=pos)
-    out = stream_in_blocks(cs, Q, K, V, [123, 377])
+    stream_in_blocks(cs, Q, K, V, [123, 377])
     cert = cs.certificate()
     c = 1 / math.sqrt(d)
     for i, p in enumerate(pos):
@@ -152,7 +152,11 @@ def test_sparse_output_columns_meet_the_error_composition(rng):
     # Bounded entries (beta < 1): decoded column z vs true softmax column y satisfies
     # ||z - y|| <= (1 + eps1) OPT_y + (2 + eps1) ||x - y|| (docs/design.md §2.4), x the stream's column.
     n, d, dv, k, eps1 = 2000, 4, 3, 8, 0.5
-    Q, K, V = (rng.uniform(-0.5, 0.5, size=(n, d)), rng.uniform(-0.5, 0.5, size=(n, d)), rng.uniform(-1, 1, size=(n, dv)))
+    Q, K, V = (
+        rng.uniform(-0.5, 0.5, size=(n, d)),
+        rng.uniform(-0.5, 0.5, size=(n, d)),
+        rng.uniform(-1, 1, size=(n, dv)),
+    )
     V[rng.choice(n, 8, replace=False)] *= 40  # a few heavy rows so the columns are nearly sparse
     cs = sa.CausalStream(d, dv, degree=4, output_sketch=(k, eps1), n=n, seed=3)
     X = stream_in_blocks(cs, Q, K, V, [500, 1500])
@@ -329,7 +333,10 @@ def test_odd_degree_failure_restores_the_stream():
 def test_corrupted_stream_bytes_are_rejected(rng):
     d, dv = 2, 2
     Q, K, V = data(rng, 10, d, dv)
-    for stream in (sa.CausalStream(d, dv, probes=Q[:1], probe_positions=[3]), sa.KVStream(d, dv, state="sketched", sketch_size=4)):
+    for stream in (
+        sa.CausalStream(d, dv, probes=Q[:1], probe_positions=[3]),
+        sa.KVStream(d, dv, state="sketched", sketch_size=4),
+    ):
         if isinstance(stream, sa.CausalStream):
             stream.update(Q, K, V)
         else:

@@ -26,8 +26,17 @@ def blocks(seed, count=6, n=3000):
 
 
 def run_causal(seed):
-    s = sa.CausalStream(D, DV, degree=2, chunk=128, probes=blocks(seed + 100, 1, 3)[0][0], probe_positions=[5, 500, 9000],
-                        output_sketch=(4, 0.5), n=18000, seed=seed)
+    s = sa.CausalStream(
+        D,
+        DV,
+        degree=2,
+        chunk=128,
+        probes=blocks(seed + 100, 1, 3)[0][0],
+        probe_positions=[5, 500, 9000],
+        output_sketch=(4, 0.5),
+        n=18000,
+        seed=seed,
+    )
     outs = [s.update(q, k, v) for q, k, v in blocks(seed)]
     return np.concatenate(outs).tobytes() + s.to_bytes()
 
@@ -67,15 +76,34 @@ def run_exact(seed):
 
 def run_prefix(seed):
     s = sa.PolyPrefixState(D, DV, 2)
-    for q, k, v in blocks(seed):
+    for q, k, v in blocks(seed):  # noqa: B007 - the last block's q is queried below
         s.absorb(k, v)
     return s.apply(q).tobytes()
 
 
 @pytest.mark.parametrize(
-    "work", [run_causal, run_kv, lambda s: run_kv(s, "sketched"), run_count_sketch, run_sparse, run_poly, run_exact, run_prefix],
-    ids=["CausalStream", "KVStream", "KVStream sketched", "CountSketch", "SparseRecovery", "poly_attention",
-         "exact_attention", "PolyPrefixState"])
+    "work",
+    [
+        run_causal,
+        run_kv,
+        lambda s: run_kv(s, "sketched"),
+        run_count_sketch,
+        run_sparse,
+        run_poly,
+        run_exact,
+        run_prefix,
+    ],
+    ids=[
+        "CausalStream",
+        "KVStream",
+        "KVStream sketched",
+        "CountSketch",
+        "SparseRecovery",
+        "poly_attention",
+        "exact_attention",
+        "PolyPrefixState",
+    ],
+)
 def test_two_threads_two_objects_equal_sequential(work):
     seeds = (11, 12)
     sequential = [work(s) for s in seeds]
@@ -155,8 +183,11 @@ def test_one_object_two_threads_is_detected_and_harmless():
     s = sa.CausalStream(D, DV, degree=2)
     ref = sa.CausalStream(D, DV, degree=2)
     ref.update(q, k, v)
-    errors = busy_while(lambda: s.update(q, k, v), s,
-                        [lambda o: o.update(q[:0], k[:0], v[:0]), lambda o: o.to_bytes(), lambda o: o.tokens_seen])
+    errors = busy_while(
+        lambda: s.update(q, k, v),
+        s,
+        [lambda o: o.update(q[:0], k[:0], v[:0]), lambda o: o.to_bytes(), lambda o: o.tokens_seen],
+    )
     assert all(isinstance(e, RuntimeError) for e in errors)
     assert "in use by another thread" in str(errors[0]) and "CausalStream" in str(errors[0])
     # The long call finished undisturbed: the same state as one uninterrupted update.

@@ -6,6 +6,8 @@ few small conveniences. See README.md for the mathematics and the guarantees.
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _core
 from ._core import (
     AMSSketch,
@@ -34,13 +36,12 @@ from ._core import (
     sparse_recovery_plan,
     taylor_error,
 )
-
 from ._plan import plan
 
 __version__: str = _core.__version__
 
 
-def build_info() -> dict:
+def build_info() -> dict[str, Any]:
     """Facts about this build: version, compiler, Eigen, the ISAs compiled in, usable and selected,
     and the GEMM kernel the streams use now."""
     return _core._build_info()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from . import _core
 from ._core import Plan
 
@@ -16,7 +18,7 @@ def plan(
     delta: float = 0.01,
     beta: float | None = None,
     degree: int | None = None,
-    state: str = "exact",
+    state: Literal["exact", "sketched"] = "exact",
     *,
     eps: float | None = None,
     sketch_size: int | None = None,

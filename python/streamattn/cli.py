@@ -14,13 +14,19 @@ import math
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from . import CausalStream, KVStream, __version__, taylor_error
+from . import CausalStream, Certificate, KVStream, Plan, SparseRecoveryPlan, __version__, taylor_error
 from ._plan import plan as make_plan
+
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+    from tqdm import tqdm
 
 EXIT_USAGE = 2
 
@@ -120,7 +126,9 @@ def _open_npy(path: str, name: str) -> np.ndarray:
     if a.ndim != 2:
         raise CliError(f"--{name.lower()}-file {path}: {name} must be 2-D (rows x columns), got shape {a.shape}")
     if a.dtype not in (np.float32, np.float64):
-        raise CliError(f"--{name.lower()}-file {path}: dtype {a.dtype} not supported; save {name} as float32 or float64")
+        raise CliError(
+            f"--{name.lower()}-file {path}: dtype {a.dtype} not supported; save {name} as float32 or float64"
+        )
     return a
 
 
@@ -131,7 +139,9 @@ class NpySource:
         self.paths = (q, k, v)
         self.Q, self.K, self.V = _open_npy(q, "Q"), _open_npy(k, "K"), _open_npy(v, "V")
         if self.Q.shape[1] != self.K.shape[1]:
-            raise CliError(f"Q has {self.Q.shape[1]} columns but K has {self.K.shape[1]}: queries and keys need the same d")
+            raise CliError(
+                f"Q has {self.Q.shape[1]} columns but K has {self.K.shape[1]}: queries and keys need the same d"
+            )
         if self.K.shape[0] != self.V.shape[0]:
             raise CliError(f"K has {self.K.shape[0]} rows but V has {self.V.shape[0]}: one value row per key")
         if mode == "causal" and self.Q.shape[0] != self.K.shape[0]:
@@ -192,7 +202,7 @@ def _json_float(x: Any) -> Any:
     return x
 
 
-def _certificate_summary(cert: dict) -> dict:
+def _certificate_summary(cert: Certificate) -> dict[str, Any]:
     return {
         "probes": int(cert["probes"]),
         "evaluated": int(cert["evaluated"]),
@@ -203,14 +213,22 @@ def _certificate_summary(cert: dict) -> dict:
     }
 
 
-def _progress(args: argparse.Namespace, total: int, desc: str):
+def _progress(args: argparse.Namespace, total: int, desc: str) -> tqdm[NoReturn]:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="tok", unit_scale=True, file=sys.stderr,
-                disable=args.json or args.no_progress, dynamic_ncols=True, leave=True)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit="tok",
+        unit_scale=True,
+        file=sys.stderr,
+        disable=args.json or args.no_progress,
+        dynamic_ncols=True,
+        leave=True,
+    )
 
 
-def _resolve(args: argparse.Namespace) -> tuple[Any, dict]:
+def _resolve(args: argparse.Namespace) -> tuple[SyntheticSource | NpySource, dict[str, Any]]:
     """Validates the options, opens the input, estimates beta; returns (source, facts)."""
     if args.block < 1:
         raise CliError(f"--block must be >= 1, got {args.block}")
@@ -229,6 +247,7 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, dict]:
     if args.beta is not None and not args.beta > 0:
         raise CliError(f"--beta must be > 0, got {args.beta}")
     files = [args.q, args.k_file, args.v]
+    src: SyntheticSource | NpySource
     if any(files) and not all(files):
         raise CliError("--q-file, --k-file and --v-file go together: give all three .npy files or none")
     if all(files):
@@ -264,13 +283,23 @@ def _resolve(args: argparse.Namespace) -> tuple[Any, dict]:
     return src, dict(n=n_keys, n_queries=n_q, d=d, dv=dv, scale=scale, beta=beta, beta_source=beta_source)
 
 
-def _plan_for(args: argparse.Namespace, f: dict):
+def _plan_for(args: argparse.Namespace, f: dict[str, Any]) -> tuple[Plan, Any]:
     k, eps1 = args.k, args.eps1
     if k is not None and eps1 is None:
         eps1 = 0.25
     p = make_plan(
-        f["n_queries"], f["d"], f["dv"], k=k, eps1=eps1, delta=args.delta, beta=f["beta"],
-        degree=args.degree, state=args.state, eps=args.eps, sketch_size=args.sketch_size, chunk=args.chunk,
+        f["n_queries"],
+        f["d"],
+        f["dv"],
+        k=k,
+        eps1=eps1,
+        delta=args.delta,
+        beta=f["beta"],
+        degree=args.degree,
+        state=args.state,
+        eps=args.eps,
+        sketch_size=args.sketch_size,
+        chunk=args.chunk,
     )
     if args.eps is not None and not (p.taylor_eps is not None and p.taylor_eps <= args.eps):
         raise CliError(
@@ -304,18 +333,36 @@ def _run(args: argparse.Namespace) -> int:
         print()
         sys.stdout.flush()
 
+    stream: CausalStream | KVStream
     try:
         if args.mode == "causal":
             stream = CausalStream(
-                d, dv, degree=g, scale=f["scale"], chunk=args.chunk,
-                probes=probes, probe_positions=positions if p_count else None,
-                output_sketch=out_sketch, n=n if out_sketch else None, seed=args.seed, delta=args.delta,
+                d,
+                dv,
+                degree=g,
+                scale=f["scale"],
+                chunk=args.chunk,
+                probes=probes,
+                probe_positions=positions if p_count else None,
+                output_sketch=out_sketch,
+                n=n if out_sketch else None,
+                seed=args.seed,
+                delta=args.delta,
             )
         else:
             stream = KVStream(
-                d, dv, degree=g, scale=f["scale"], state=args.state, sketch=args.sketch,
-                sketch_size=p.sketch_size if args.state == "sketched" else 256, seed=args.seed,
-                probes=probes, output_sketch=out_sketch, n=n_q if out_sketch else None, delta=args.delta,
+                d,
+                dv,
+                degree=g,
+                scale=f["scale"],
+                state=args.state,
+                sketch=args.sketch,
+                sketch_size=cast(int, p.sketch_size) if args.state == "sketched" else 256,
+                seed=args.seed,
+                probes=probes,
+                output_sketch=out_sketch,
+                n=n_q if out_sketch else None,
+                delta=args.delta,
             )
     except ValueError as e:
         raise CliError(str(e)) from None
@@ -331,11 +378,16 @@ def _run(args: argparse.Namespace) -> int:
 
     phases: dict[str, float] = {}
     t0 = time.perf_counter()
+    # The lambdas below see this iteration's blocks (B023 notwithstanding): _call_block calls them at once.
     if args.mode == "causal":
         with _progress(args, n, "tokens") as bar:
             for a, b in _blocks(n, block):
                 Q, K, V = src.q(a, b), src.k(a, b), src.v(a, b)
-                rows = _call_block(lambda: stream.update(Q, K, V, return_rows=out is not None), a, b)
+                rows = _call_block(
+                    lambda: cast(CausalStream, stream).update(Q, K, V, return_rows=out is not None),  # noqa: B023
+                    a,
+                    b,
+                )
                 if out is not None:
                     out[a:b] = rows
                 bar.update(b - a)
@@ -343,14 +395,14 @@ def _run(args: argparse.Namespace) -> int:
         with _progress(args, n, "keys") as bar:
             for a, b in _blocks(n, block):
                 K, V = src.k(a, b), src.v(a, b)
-                _call_block(lambda: stream.add(K, V), a, b)
+                _call_block(lambda: cast(KVStream, stream).add(K, V), a, b)  # noqa: B023
                 bar.update(b - a)
         phases["keys_seconds"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         with _progress(args, n_q, "queries") as bar:
             for a, b in _blocks(n_q, block):
                 Q = src.q(a, b)
-                rows = _call_block(lambda: stream.query(Q), a, b)
+                rows = _call_block(lambda: cast(KVStream, stream).query(Q), a, b)  # noqa: B023
                 if out is not None:
                     out[a:b] = rows
                 bar.update(b - a)
@@ -400,12 +452,16 @@ def _run(args: argparse.Namespace) -> int:
         cols = stream.sparse_columns(args.decode)
         dec = time.perf_counter() - t2
         report["sparse_columns"] = {
-            "k": int(args.k), "eps1": float(eps1), "method": args.decode, "columns": len(cols),
-            "decode_seconds": dec, "nnz": [len(c) for c in cols],
-            "sketch_bytes": int(p.output_sketch["nbytes"]),
+            "k": int(args.k),
+            "eps1": float(eps1),
+            "method": args.decode,
+            "columns": len(cols),
+            "decode_seconds": dec,
+            "nnz": [len(c) for c in cols],
+            "sketch_bytes": int(cast(SparseRecoveryPlan, p.output_sketch)["nbytes"]),
         }
         if args.columns_out:
-            arrays = {}
+            arrays: dict[str, Any] = {}
             for j, c in enumerate(cols):
                 arrays[f"indices_{j}"], arrays[f"values_{j}"] = np.asarray(c.indices), np.asarray(c.values)
             np.savez(args.columns_out, n=np.int64(n_q), **arrays)
@@ -426,7 +482,7 @@ def _mib(x: int) -> str:
     return f"{x / 2**20:.1f} MiB" if x >= 0 else "n/a"
 
 
-def _print_report(r: dict, p) -> None:
+def _print_report(r: dict[str, Any], p: Plan) -> None:
     print(f"tokens           {r['tokens']} in {r['seconds']:.2f} s: {r['tokens_per_second']:.4g} tokens/s")
     if r["mode"] == "keys-first":
         print(f"                 keys {r['keys_per_second']:.4g}/s, queries {r['queries_per_second']:.4g}/s")
@@ -437,32 +493,51 @@ def _print_report(r: dict, p) -> None:
     print(f"peak RSS         {_mib(r['peak_rss_bytes'])} (after import {_mib(r['rss_after_import_bytes'])})")
     sc = r.get("sparse_columns")
     if sc:
-        print(f"sparse columns   {sc['columns']} columns, k = {sc['k']}, eps1 = {sc['eps1']}: nnz {sc['nnz']}, "
-              f"decoded ({sc['method']}) in {sc['decode_seconds'] * 1e3:.2f} ms; sketch {sc['sketch_bytes']} bytes")
+        print(
+            f"sparse columns   {sc['columns']} columns, k = {sc['k']}, eps1 = {sc['eps1']}: nnz {sc['nnz']}, "
+            f"decoded ({sc['method']}) in {sc['decode_seconds'] * 1e3:.2f} ms; sketch {sc['sketch_bytes']} bytes"
+        )
         if "saved_to" in sc:
             print(f"                 saved to {sc['saved_to']}")
     c = r["certificate"]
     if c is None:
         print("certificate      none (--probes 0)")
         return
-    fmt = lambda x: "n/a" if x is None else f"{x:.3e}"  # noqa: E731
-    print(f"certificate      {c['evaluated']}/{c['probes']} probes: max |err| {fmt(c['max_abs_error'])}, "
-          f"mean |err| {fmt(c['mean_abs_error'])}, max relative {fmt(c['max_rel_error'])}")
+    fmt: Callable[[float | None], str] = lambda x: "n/a" if x is None else f"{x:.3e}"  # noqa: E731
+    print(
+        f"certificate      {c['evaluated']}/{c['probes']} probes: max |err| {fmt(c['max_abs_error'])}, "
+        f"mean |err| {fmt(c['mean_abs_error'])}, max relative {fmt(c['max_rel_error'])}"
+    )
     bound = p.attention_bound
     if bound is not None:
         if math.isfinite(bound):
-            print(f"                 guaranteed: max |err| <= {bound:.3e} * |V|_max (Alman-Song, eps(beta, g) = "
-                  f"{p.taylor_eps:.3e})")
+            print(
+                f"                 guaranteed: max |err| <= {bound:.3e} * |V|_max (Alman-Song, eps(beta, g) = "
+                f"{p.taylor_eps:.3e})"
+            )
         else:
-            print(f"                 guaranteed: none — eps(beta, g) = {p.taylor_eps:.3g} >= 1 makes the bound "
-                  "vacuous; the certificate is the only error figure")
+            print(
+                f"                 guaranteed: none — eps(beta, g) = {p.taylor_eps:.3g} >= 1 makes the bound "
+                "vacuous; the certificate is the only error figure"
+            )
 
 
 # --- plan -----------------------------------------------------------------------------------
 def _plan_cmd(args: argparse.Namespace) -> int:
     p = make_plan(
-        args.n, args.d, args.dv, k=args.k, eps1=args.eps1, eps2=args.eps2, delta=args.delta, beta=args.beta,
-        degree=args.degree, state=args.state, eps=args.eps, sketch_size=args.sketch_size, chunk=args.chunk,
+        args.n,
+        args.d,
+        args.dv,
+        k=args.k,
+        eps1=args.eps1,
+        eps2=args.eps2,
+        delta=args.delta,
+        beta=args.beta,
+        degree=args.degree,
+        state=args.state,
+        eps=args.eps,
+        sketch_size=args.sketch_size,
+        chunk=args.chunk,
     )
     if args.json:
         print(json.dumps({k: _json_float(v) for k, v in p.as_dict().items()}))
@@ -486,7 +561,7 @@ def _tokens(s: str) -> int:
     try:
         if "^" in t:
             base, exp = t.split("^")
-            return int(base) ** int(exp)
+            return cast(int, int(base) ** int(exp))
         return int(float(s)) if "e" in t.lower() else int(t)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a token count: {s!r} (an integer, or 2^k)") from None
@@ -494,7 +569,9 @@ def _tokens(s: str) -> int:
 
 def _sparsity(s: str) -> int:
     if s.endswith(".npy"):
-        raise argparse.ArgumentTypeError(f"--k is the sparsity of the output columns; give the keys file as --k-file {s}")
+        raise argparse.ArgumentTypeError(
+            f"--k is the sparsity of the output columns; give the keys file as --k-file {s}"
+        )
     try:
         return int(s)
     except ValueError:
@@ -507,7 +584,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,plan}")
 
     r = sub.add_parser(
-        "run", help="stream a long input in constant memory and report throughput, memory and error",
+        "run",
+        help="stream a long input in constant memory and report throughput, memory and error",
         description="Stream a long input through a CausalStream (causal) or a KVStream (keys-first) in memory "
         "that does not depend on --n; print the plan, a progress bar, tokens/s, state bytes, peak RSS and the "
         "probe certificate (the measured error on probe queries).",
@@ -515,26 +593,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i = r.add_argument_group("input (default: a seeded synthetic generator)")
     i.add_argument("--q-file", "--q", dest="q", metavar="Q.npy", help="queries (n x d, float32/float64), memory-mapped")
-    i.add_argument("--k-file", "--keys", dest="k_file", metavar="K.npy",
-                   help="keys (n x d), memory-mapped (--k is the output-column sparsity, as in plan())")
+    i.add_argument(
+        "--k-file",
+        "--keys",
+        dest="k_file",
+        metavar="K.npy",
+        help="keys (n x d), memory-mapped (--k is the output-column sparsity, as in plan())",
+    )
     i.add_argument("--v-file", "--v", dest="v", metavar="V.npy", help="values (n x dv), memory-mapped")
-    i.add_argument("--n", type=_tokens, default=None, help="tokens (2^k accepted); default 2^20 synthetic, "
-                   "all rows of the files")
+    i.add_argument(
+        "--n", type=_tokens, default=None, help="tokens (2^k accepted); default 2^20 synthetic, all rows of the files"
+    )
     i.add_argument("--d", type=int, default=None, help="query/key dimension (synthetic; default 16)")
     i.add_argument("--dv", type=int, default=None, help="value dimension (synthetic; default d)")
-    i.add_argument("--beta", type=float, default=None,
-                   help="score bound scale*max||q||*max||k||: the synthetic generator's bound (default 0.5); "
-                   "for files, measured by a read-only pre-pass unless given")
+    i.add_argument(
+        "--beta",
+        type=float,
+        default=None,
+        help="score bound scale*max||q||*max||k||: the synthetic generator's bound (default 0.5); "
+        "for files, measured by a read-only pre-pass unless given",
+    )
     i.add_argument("--seed", type=int, default=0, help="generator, probe positions and sketch seed")
     a = r.add_argument_group("attention")
     a.add_argument("--mode", choices=["causal", "keys-first"], default="causal")
     a.add_argument("--degree", type=int, default=None, help="Taylor degree g (default 2 unless --eps)")
-    a.add_argument("--eps", type=float, default=None,
-                   help="target Taylor error eps(beta, g): the smallest even degree reaching it at the data's beta")
+    a.add_argument(
+        "--eps",
+        type=float,
+        default=None,
+        help="target Taylor error eps(beta, g): the smallest even degree reaching it at the data's beta",
+    )
     a.add_argument("--scale", type=float, default=None, help="score scale c (default 1/sqrt(d))")
     a.add_argument("--chunk", type=int, default=32, help="causal intra-chunk rows")
-    a.add_argument("--state", choices=["exact", "sketched"], default="exact",
-                   help="keys-first state: exact (M, s) or the paper's sketched layout")
+    a.add_argument(
+        "--state",
+        choices=["exact", "sketched"],
+        default="exact",
+        help="keys-first state: exact (M, s) or the paper's sketched layout",
+    )
     a.add_argument("--sketch", choices=["ams", "gaussian"], default="ams", help="sketched state's Psi")
     a.add_argument("--sketch-size", type=int, default=None, help="sketched state's s (default: the plan's, 256)")
     o = r.add_argument_group("output columns and certificate")
@@ -542,22 +638,37 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--eps1", type=float, default=None, help="sparse-recovery eps1 (default 0.25 with --k)")
     o.add_argument("--delta", type=float, default=0.01, help="failure probability of the sketches")
     o.add_argument("--decode", choices=["sublinear", "standard"], default="sublinear", help="column decoder")
-    o.add_argument("--columns-out", metavar="FILE.npz", default=None,
-                   help="save the decoded columns (indices_j, values_j) to an .npz file")
+    o.add_argument(
+        "--columns-out",
+        metavar="FILE.npz",
+        default=None,
+        help="save the decoded columns (indices_j, values_j) to an .npz file",
+    )
     o.add_argument("--probes", type=int, default=8, help="probe queries at seeded positions (0: no certificate)")
     x = r.add_argument_group("execution and results")
-    x.add_argument("--out", metavar="OUT.npy", default=None,
-                   help="write the output rows (queries x dv, float64) to a .npy file, block by block")
-    x.add_argument("--save-state", metavar="FILE", default=None,
-                   help="write the final stream (to_bytes(); load with CausalStream/KVStream.from_bytes)")
+    x.add_argument(
+        "--out",
+        metavar="OUT.npy",
+        default=None,
+        help="write the output rows (queries x dv, float64) to a .npy file, block by block",
+    )
+    x.add_argument(
+        "--save-state",
+        metavar="FILE",
+        default=None,
+        help="write the final stream (to_bytes(); load with CausalStream/KVStream.from_bytes)",
+    )
     x.add_argument("--block", type=int, default=8192, help="rows per block read and streamed")
     x.add_argument("--json", action="store_true", help="print one JSON object (no plan text, no progress bar)")
     x.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=_run)
 
-    p = sub.add_parser("plan", help="print the plan of a run (sizes, bytes, cost, guaranteed error) alone",
-                       description="Every size, cost and guaranteed error of a stream, before any data is read "
-                       "(streamattn.plan).", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = sub.add_parser(
+        "plan",
+        help="print the plan of a run (sizes, bytes, cost, guaranteed error) alone",
+        description="Every size, cost and guaranteed error of a stream, before any data is read (streamattn.plan).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--n", type=_tokens, default=1 << 20, help="tokens (2^k accepted)")
     p.add_argument("--d", type=int, default=16)
     p.add_argument("--dv", type=int, default=None)
@@ -583,7 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse has printed usage and the error (or --help / --version)
         return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
     try:
-        return args.func(args)
+        return cast(int, args.func(args))
     except CliError as e:
         print(f"streamattn {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
