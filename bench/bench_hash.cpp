@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "streamattn/kernels/isa.hpp"
 #include "streamattn/hash/kwise_hash.hpp"
+#include "streamattn/kernels/isa.hpp"
 
 namespace {
 
@@ -87,8 +87,8 @@ const bool registered = [] {
     const std::string suffix = std::string("/") + streamattn::isa_name(isa);
     benchmark::RegisterBenchmark(("BM_KWiseHashHash" + suffix).c_str(), BM_KWiseHashHash, isa)
         ->ArgNames({"k", "n"})
-        ->ArgsProduct({benchmark::CreateRange(2, 8, /*multi=*/2),
-                       benchmark::CreateRange(1 << 10, 1 << 16, /*multi=*/64)});
+        ->ArgsProduct(
+            {benchmark::CreateRange(2, 8, /*multi=*/2), benchmark::CreateRange(1 << 10, 1 << 16, /*multi=*/64)});
     benchmark::RegisterBenchmark(("BM_KWiseHashBucket" + suffix).c_str(), BM_KWiseHashBucket, isa)
         ->ArgNames({"k", "n"})
         ->Args({2, 1 << 12});

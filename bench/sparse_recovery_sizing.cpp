@@ -66,7 +66,9 @@ int main(int argc, char** argv) {
     const int trials = std::atoi(argv[2]);
     const auto n = static_cast<std::uint64_t>(std::atoll(argv[3]));
     const bool standard = argc < 5 || std::strcmp(argv[4], "--sublinear-only") != 0;
-    std::printf("| k | eps | k/eps*log2(n) | plan r x b (+bit rows) | plan counters | min b at plan r | min r at plan b | counters needed | C = counters/(k/eps*log2 n) |\n");
+    std::printf(
+        "| k | eps | k/eps*log2(n) | plan r x b (+bit rows) | plan counters | min b at plan r | min r at plan b | "
+        "counters needed | C = counters/(k/eps*log2 n) |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|\n");
     const std::pair<int, double> grid[] = {{1, 0.5}, {4, 0.5}, {16, 0.25}, {64, 0.1}};
     for (auto [k, eps] : grid) {
@@ -91,9 +93,8 @@ int main(int argc, char** argv) {
       const double needed = static_cast<double>(best_b) * plan.rows;
       std::printf("| %d | %.2f | %.0f | %lld x %lld (+%lld) | %lld | %lld | %lld | %.0f | %.2f |\n", k, eps, theory,
                   static_cast<long long>(plan.rows), static_cast<long long>(plan.buckets),
-                  static_cast<long long>(plan.bit_rows),
-                  static_cast<long long>(plan.rows * plan.buckets), static_cast<long long>(best_b),
-                  static_cast<long long>(best_r), needed, needed / theory);
+                  static_cast<long long>(plan.bit_rows), static_cast<long long>(plan.rows * plan.buckets),
+                  static_cast<long long>(best_b), static_cast<long long>(best_r), needed, needed / theory);
       std::fflush(stdout);
     }
     return 0;

@@ -3,13 +3,16 @@
 
 #include "convert.hpp"
 #include "streamattn/core/build_info.hpp"
+#include "streamattn/hash/kwise_hash.hpp"
 #include "streamattn/kernels/gemm.hpp"
 #include "streamattn/kernels/isa.hpp"
-#include "streamattn/hash/kwise_hash.hpp"
 
 namespace streamattn::py_bind {
 
-void bind_hash(py::module_& m) {
+namespace {
+
+// KWiseHash.
+void bind_kwise_hash(py::module_& m) {
   py::class_<KWiseHash>(m, "KWiseHash", R"doc(
 k-wise independent hash: a uniformly random polynomial of degree k-1 over GF(p), p = 2**61 - 1.
 
@@ -17,15 +20,13 @@ Coefficients come from the 64-bit seed through SplitMix64 (documented in
 streamattn/hash/kwise_hash.hpp). Keys are unsigned 64-bit integers hashed as key mod p.
 bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 for even h(x), -1 for odd.
 )doc")
-      .def(py::init([](py::handle k, py::handle seed) {
-             return KWiseHash(to_cint(k, "k"),
-                              to_seed(seed, "seed"));
-           }),
+      .def(py::init([](py::handle k, py::handle seed) { return KWiseHash(to_cint(k, "k"), to_seed(seed, "seed")); }),
            py::arg("k"), py::arg("seed") = 0, "Create a k-wise independent hash (2 <= k <= 64) from a 64-bit seed.")
       .def_property_readonly("k", &KWiseHash::k, "Independence (the polynomial has degree k-1).")
       .def_property_readonly("seed", &KWiseHash::seed, "The 64-bit seed.")
       .def_property_readonly("coefficients", &KWiseHash::coefficients, "a_0 .. a_{k-1}, each in [0, p).")
-      .def_property_readonly_static("prime", [](py::handle) { return KWiseHash::prime; }, "p = 2**61 - 1.")
+      .def_property_readonly_static(
+          "prime", [](py::handle) { return KWiseHash::prime; }, "p = 2**61 - 1.")
       .def(
           "hash",
           [](const KWiseHash& h, py::handle keys) -> py::object {
@@ -79,12 +80,15 @@ bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 fo
       .def(py::pickle([](const KWiseHash& h) { return py::make_tuple(h.k(), h.seed()); },
                       [](py::tuple t) {
                         if (t.size() != 2) throw py::value_error("invalid KWiseHash pickle state");
-                        return KWiseHash(to_cint(t[0], "k"),
-                                         to_seed(t[1], "seed"));
+                        return KWiseHash(to_cint(t[0], "k"), to_seed(t[1], "seed"));
                       }));
+}
 
+// Kernel paths (available_isas, set_isa, get_isa, _reset_isa_from_environment) and _build_info.
+void bind_isa(py::module_& m) {
   m.def(
-      "available_isas", [] {
+      "available_isas",
+      [] {
         std::vector<std::string> out;
         for (Isa i : available_isas()) out.emplace_back(isa_name(i));
         return out;
@@ -114,6 +118,13 @@ bucket(x, b) = floor(h(x) * b / 2**61) (bias <= b/p per bucket); sign(x) = +1 fo
         return d;
       },
       "Build facts as a dict.");
+}
+
+}  // namespace
+
+void bind_hash(py::module_& m) {
+  bind_kwise_hash(m);
+  bind_isa(m);
 }
 
 }  // namespace streamattn::py_bind

@@ -62,15 +62,14 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
                     py::handle scale, const std::string& kernel, py::handle eps, bool normalize, py::handle chunk,
                     py::handle threads, py::handle max_bytes) {
           const Index dd = to_index(d, "d");
-          return MultiHeadCausalStream(to_index(heads, "heads"), to_index(kv_heads, "kv_heads"), dd,
-                                       dv.is_none() ? dd : to_index(dv, "dv"), to_cint(degree, "degree"),
-                                       opt_scale(scale), to_index(chunk, "chunk"), opt_max_bytes(max_bytes),
-                                       parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize},
-                                       to_cint(threads, "threads"));
+          return MultiHeadCausalStream(
+              to_index(heads, "heads"), to_index(kv_heads, "kv_heads"), dd, dv.is_none() ? dd : to_index(dv, "dv"),
+              to_cint(degree, "degree"), opt_scale(scale), to_index(chunk, "chunk"), opt_max_bytes(max_bytes),
+              parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize}, to_cint(threads, "threads"));
         }),
-        py::arg("heads"), py::arg("kv_heads"), py::arg("d"), py::arg("dv") = py::none(),
-        py::arg("degree") = 2, py::arg("scale") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0,
-        py::arg("normalize") = true, py::arg("chunk") = CausalStream::default_chunk, py::arg("threads") = 0, py::arg("max_bytes") = py::none(),
+        py::arg("heads"), py::arg("kv_heads"), py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2,
+        py::arg("scale") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0, py::arg("normalize") = true,
+        py::arg("chunk") = CausalStream::default_chunk, py::arg("threads") = 0, py::arg("max_bytes") = py::none(),
         "heads, kv_heads (heads must be a multiple of it), per-head d, dv (default d), degree, scale "
         "(default 1/sqrt(d)), kernel 'taylor' | 'power', eps, normalize, chunk, threads (0 = all cores).")
       .def(
@@ -81,12 +80,11 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
             if (!log_gate.is_none()) gate = GateArray::ensure(float_array(log_gate, "log_gate", 2));
             const Index n = q.shape(1);
             // Every head writes its rows straight into the numpy array returned.
-            py::array_t<double> out({static_cast<py::ssize_t>(s.heads()), static_cast<py::ssize_t>(n),
-                                     static_cast<py::ssize_t>(s.dv())});
+            py::array_t<double> out(
+                {static_cast<py::ssize_t>(s.heads()), static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())});
             with_heads(q, k, v, [&](const auto& vq, const auto& vk, const auto& vv) {
               std::optional<MatrixRef<double>> g;
-              if (gate)
-                g.emplace(Eigen::Map<const RowMatrix<double>>(gate->data(), gate->shape(0), gate->shape(1)));
+              if (gate) g.emplace(Eigen::Map<const RowMatrix<double>>(gate->data(), gate->shape(0), gate->shape(1)));
               py::gil_scoped_release nogil;
               s.update_into(vq, vk, vv, g ? &*g : nullptr,
                             Eigen::Map<RowMatrix<double>>(out.mutable_data(), s.heads() * n, s.dv()));
@@ -113,15 +111,17 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
           },
           py::arg("q"), py::arg("k"), py::arg("v"), py::arg("log_gate") = py::none(),
           "One token per head: q (heads, d), k (kv_heads, d), v (kv_heads, dv), log_gate (heads,) -> (heads, dv).")
-      .def("head", [](const MultiHeadCausalStream& s, py::handle h) { return s.head(to_index(h, "h")); },
-           py::arg("h"), "Copy of query head h's CausalStream.")
+      .def(
+          "head", [](const MultiHeadCausalStream& s, py::handle h) { return s.head(to_index(h, "h")); }, py::arg("h"),
+          "Copy of query head h's CausalStream.")
       .def_property_readonly("heads", &MultiHeadCausalStream::heads)
       .def_property_readonly("kv_heads", &MultiHeadCausalStream::kv_heads)
       .def_property_readonly("d", &MultiHeadCausalStream::d)
       .def_property_readonly("dv", &MultiHeadCausalStream::dv)
       .def_property_readonly("degree", &MultiHeadCausalStream::degree)
       .def_property_readonly("scale", &MultiHeadCausalStream::scale)
-      .def_property_readonly("kernel", [](const MultiHeadCausalStream& s) { return std::string(feature_kernel_name(s.kernel())); })
+      .def_property_readonly(
+          "kernel", [](const MultiHeadCausalStream& s) { return std::string(feature_kernel_name(s.kernel())); })
       .def_property_readonly("eps", [](const MultiHeadCausalStream& s) { return s.normalizer().eps; })
       .def_property_readonly("normalize", [](const MultiHeadCausalStream& s) { return s.normalizer().normalize; })
       .def_property_readonly("chunk", &MultiHeadCausalStream::chunk)

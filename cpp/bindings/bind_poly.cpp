@@ -5,11 +5,11 @@
 #include <optional>
 
 #include "convert.hpp"
-#include "streamattn/attention/exact_attention.hpp"
-#include "streamattn/kernels/gemm_probe.hpp"
 #include "streamattn/attention/causal_chunk.hpp"
+#include "streamattn/attention/exact_attention.hpp"
 #include "streamattn/attention/poly_attention.hpp"
 #include "streamattn/features/taylor_features.hpp"
+#include "streamattn/kernels/gemm_probe.hpp"
 
 namespace streamattn::py_bind {
 namespace {
@@ -26,9 +26,8 @@ py::dict stats_dict(const PolyStats& s) {
   return d;
 }
 
-}  // namespace
-
-void bind_poly(py::module_& m) {
+// PolyStats, the result type of poly_attention(return_stats=True).
+void bind_poly_stats(py::module_& m) {
   py::class_<PolyStats> stats(m, "PolyStats", R"doc(
 What poly_attention guarantees for its inputs (return_stats=True): beta = scale max||q|| max||k||,
 eps = taylor_error(beta, degree), bound = 2 eps / (1 - eps) max|V| on the max-norm error against
@@ -40,7 +39,10 @@ exact_attention (inf where eps >= 1: the guarantee is vacuous), degree, dim = t.
       .def_readonly("degree", &PolyStats::degree, "Taylor degree g.")
       .def_readonly("dim", &PolyStats::dim, "Feature dimension t.");
   def_result(stats, stats_dict);
+}
 
+// TaylorFeatures.
+void bind_taylor_features(py::module_& m) {
   py::class_<TaylorFeatures>(m, "TaylorFeatures", R"doc(
 Taylor feature map of the polynomial method: phi(x)_alpha = c^{|alpha|/2} x^alpha / sqrt(alpha!)
 over all multi-indices |alpha| <= degree, so that phi(q) . phi(k) = P_g(c q.k), the degree-g
@@ -52,10 +54,11 @@ i1 <= ... <= ip in lexicographic order of (i1, ..., ip) (see .exponents()).
 A map whose t x d float64 state would exceed max_bytes (default 1 GiB) is refused with a
 ValueError naming t and the bytes; pass a larger max_bytes to go beyond.
 )doc")
-      .def(py::init([](py::handle d, py::handle degree, py::handle scale, py::handle max_bytes, const std::string& kernel) {
-             return TaylorFeatures(to_index(d, "d"), to_degree(degree), opt_scale(scale), opt_max_bytes(max_bytes),
-                                   parse_feature_kernel(kernel));
-           }),
+      .def(py::init(
+               [](py::handle d, py::handle degree, py::handle scale, py::handle max_bytes, const std::string& kernel) {
+                 return TaylorFeatures(to_index(d, "d"), to_degree(degree), opt_scale(scale), opt_max_bytes(max_bytes),
+                                       parse_feature_kernel(kernel));
+               }),
            py::arg("d"), py::arg("degree"), py::arg("scale") = py::none(), py::arg("max_bytes") = py::none(),
            py::arg("kernel") = "taylor",
            "Features of degree <= degree (0..8) for d-dimensional rows; scale c > 0 (default 1/sqrt(d)). "
@@ -64,9 +67,11 @@ ValueError naming t and the bytes; pass a larger max_bytes to go beyond.
       .def_property_readonly("d", &TaylorFeatures::d, "Input dimension.")
       .def_property_readonly("degree", &TaylorFeatures::degree, "Degree g of the Taylor polynomial.")
       .def_property_readonly("scale", &TaylorFeatures::scale, "The scale c inside exp(c q.k).")
-      .def_property_readonly("kernel", [](const TaylorFeatures& tf) { return std::string(feature_kernel_name(tf.kernel())); },
-                             "'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g).")
-      .def_property_readonly("dim", &TaylorFeatures::dim, "Feature dimension t = C(d + g, g) (taylor) or C(d + g - 1, g) (power).")
+      .def_property_readonly(
+          "kernel", [](const TaylorFeatures& tf) { return std::string(feature_kernel_name(tf.kernel())); },
+          "'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g).")
+      .def_property_readonly("dim", &TaylorFeatures::dim,
+                             "Feature dimension t = C(d + g, g) (taylor) or C(d + g - 1, g) (power).")
       .def_property_readonly("max_bytes", &TaylorFeatures::max_bytes, "The memory limit this map was checked against.")
       .def(
           "transform",
@@ -92,17 +97,22 @@ ValueError naming t and the bytes; pass a larger max_bytes to go beyond.
           },
           "The multi-index alpha of every feature column, as a dim x d int32 array.")
       .def("__repr__", [](const TaylorFeatures& tf) {
-        return message("TaylorFeatures(d=", tf.d(), ", degree=", tf.degree(), ", kernel='", feature_kernel_name(tf.kernel()),
-                       "', scale=", tf.scale(),
-                       ", dim=", tf.dim(), ")");
+        return message("TaylorFeatures(d=", tf.d(), ", degree=", tf.degree(), ", kernel='",
+                       feature_kernel_name(tf.kernel()), "', scale=", tf.scale(), ", dim=", tf.dim(), ")");
       });
+}
 
+// taylor_error, choose_degree, exact_attention, poly_attention.
+void bind_attention_functions(py::module_& m) {
   m.def(
-      "taylor_error", [](py::handle beta, py::handle degree) { return taylor_error(to_float(beta, "beta"), to_degree(degree)); },
+      "taylor_error",
+      [](py::handle beta, py::handle degree) { return taylor_error(to_float(beta, "beta"), to_degree(degree)); },
       py::arg("beta"), py::arg("degree"),
-      "eps(beta, g) = e^beta beta^(g+1) / (g+1)!: relative error of the degree-g Taylor polynomial of exp on [-beta, beta].");
+      "eps(beta, g) = e^beta beta^(g+1) / (g+1)!: relative error of the degree-g Taylor polynomial of exp on [-beta, "
+      "beta].");
   m.def(
-      "choose_degree", [](py::handle eps, py::handle beta) { return choose_degree(to_float(eps, "eps"), to_float(beta, "beta")); },
+      "choose_degree",
+      [](py::handle eps, py::handle beta) { return choose_degree(to_float(eps, "eps"), to_float(beta, "beta")); },
       py::arg("eps"), py::arg("beta"),
       "Smallest even degree g <= 8 with taylor_error(beta, g) <= eps; ValueError (saying what degree 8 "
       "reaches) when there is none.");
@@ -129,9 +139,9 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
 
   m.def(
       "poly_attention",
-      [](py::handle Q, py::handle K, py::handle V, py::handle degree, py::handle scale, py::handle causal_arg, py::handle chunk,
-         py::handle return_stats_arg, py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize,
-         py::handle log_gate) -> py::object {
+      [](py::handle Q, py::handle K, py::handle V, py::handle degree, py::handle scale, py::handle causal_arg,
+         py::handle chunk, py::handle return_stats_arg, py::handle max_bytes, const std::string& kernel, py::handle eps,
+         bool normalize, py::handle log_gate) -> py::object {
         const bool causal = to_bool(causal_arg, "causal"), return_stats = to_bool(return_stats_arg, "return_stats");
         const int g = to_degree(degree);
         const Index ch = to_index(chunk, "chunk");
@@ -160,8 +170,8 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
       },
       py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("degree"), py::arg("scale") = py::none(),
       py::arg("causal") = false, py::arg("chunk") = kDefaultChunk, py::arg("return_stats") = false,
-      py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0, py::arg("normalize") = true,
-      py::arg("log_gate") = py::none(),
+      py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0,
+      py::arg("normalize") = true, py::arg("log_gate") = py::none(),
       R"doc(Attention by the polynomial method, D~^-1 U1 (U2^T V) with U1 = phi(Q), U2 = phi(K) (float64,
 n_q x dv), without any n x n matrix: O(n t d) with t = C(d + degree, degree).
 
@@ -176,7 +186,10 @@ kernel='power' uses (scale q.k)^degree (even degree) instead of P_g. eps (>= 0) 
 denominator; normalize=False returns the numerator alone (plain linear attention). log_gate (causal
 only, one log-decay <= 0 per key): key j's weight for query i is multiplied by
 exp(log_gate[j+1] + ... + log_gate[i]).)doc");
+}
 
+// PolyPrefixState.
+void bind_prefix_state(py::module_& m) {
   py::class_<PolyPrefixState>(m, "PolyPrefixState", R"doc(
 The polynomial method's state over a set of keys: M = phi(K)^T V (dim x dv) and s = phi(K)^T 1,
 accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against all absorbed keys
@@ -193,20 +206,18 @@ accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against
       .def_property_readonly("d", &PolyPrefixState::d, "Key/query dimension.")
       .def_property_readonly("dv", &PolyPrefixState::dv, "Value dimension.")
       .def_property_readonly("degree", &PolyPrefixState::degree, "Taylor degree g.")
-      .def_property_readonly("kernel", [](const PolyPrefixState& s) { return std::string(feature_kernel_name(s.kernel())); },
-                             "'taylor' or 'power'.")
+      .def_property_readonly(
+          "kernel", [](const PolyPrefixState& s) { return std::string(feature_kernel_name(s.kernel())); },
+          "'taylor' or 'power'.")
       .def_property_readonly("scale", &PolyPrefixState::scale, "The scale c.")
       .def_property_readonly("dim", &PolyPrefixState::dim, "Feature dimension t.")
       .def_property_readonly("tokens", &PolyPrefixState::tokens, "Key/value rows absorbed so far.")
       .def_property_readonly("nbytes", &PolyPrefixState::nbytes, "Bytes of M and s.")
-      .def_property_readonly("numerator_state", [](const PolyPrefixState& s) { return to_numpy(s.numerator_state()); },
-                             "Copy of M = phi(K)^T V (dim x dv).")
       .def_property_readonly(
-          "normalizer_state",
-          [](const PolyPrefixState& s) {
-            const auto& v = s.normalizer_state();
-            return to_numpy_1d(std::vector<double>(v.data(), v.data() + v.size()));
-          },
+          "numerator_state", [](const PolyPrefixState& s) { return to_numpy(s.numerator_state()); },
+          "Copy of M = phi(K)^T V (dim x dv).")
+      .def_property_readonly(
+          "normalizer_state", [](const PolyPrefixState& s) { return to_numpy_1d(s.normalizer_state()); },
           "Copy of s = phi(K)^T 1 (dim).")
       .def(
           "absorb",
@@ -229,11 +240,13 @@ accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against
             return to_numpy(out);
           },
           py::arg("Q"), "Attention of the rows of Q (n x d) over every absorbed key (n x dv float64).")
-      .def("merge", &PolyPrefixState::merge, py::arg("other"),
-           "Add another state of the same d, dv, degree and scale.")
+      .def("merge", &PolyPrefixState::merge, py::arg("other"), "Add another state of the same d, dv, degree and scale.")
       .def("reset", &PolyPrefixState::reset, "Back to the empty state.")
       .def("__repr__", &PolyPrefixState::repr);
+}
 
+// _gemm_seconds (benchmarks).
+void bind_gemm_seconds(py::module_& m) {
   m.def(
       "_gemm_seconds",
       [](py::handle mm, py::handle k, py::handle n, py::handle repeats, const std::string& impl) {
@@ -246,6 +259,16 @@ accumulated in float64. absorb(K, V) adds keys; apply(Q) answers queries against
       py::arg("m"), py::arg("k"), py::arg("n"), py::arg("repeats") = 5, py::arg("impl") = "eigen",
       "Median seconds of one float64 GEMM (m x k)(k x n) in this build, on Eigen or on the streams' "
       "per-ISA kernel (impl='streamattn'); for benchmarks.");
+}
+
+}  // namespace
+
+void bind_poly(py::module_& m) {
+  bind_poly_stats(m);
+  bind_taylor_features(m);
+  bind_attention_functions(m);
+  bind_prefix_state(m);
+  bind_gemm_seconds(m);
 }
 
 }  // namespace streamattn::py_bind

@@ -16,16 +16,20 @@ template <class Sketch>
 void bind_dense(py::module_& m, const char* name, const char* doc) {
   py::class_<Sketch> c(m, name, doc);
   c.def(py::init([](py::handle s, py::handle seed, py::handle columns) {
-             return Sketch(to_index(s, "s"), to_seed(seed, "seed"), columns.is_none() ? 0 : to_positive(columns, "columns"));
-           }),
-           py::arg("s"), py::arg("seed") = 0, py::arg("columns") = py::none(),
-           "Sketch of size s; columns is fixed by the first update_rows unless given.")
+          return Sketch(to_index(s, "s"), to_seed(seed, "seed"),
+                        columns.is_none() ? 0 : to_positive(columns, "columns"));
+        }),
+        py::arg("s"), py::arg("seed") = 0, py::arg("columns") = py::none(),
+        "Sketch of size s; columns is fixed by the first update_rows unless given.")
       .def_property_readonly("s", &Sketch::s, "Sketch size (rows of Psi).")
       .def_property_readonly("seed", &Sketch::seed, "The 64-bit seed.")
-      .def_property_readonly("columns", [](const Sketch& s) -> py::object {
-        if (s.columns() == 0) return py::none();
-        return py::int_(s.columns());
-      }, "Columns of the streamed matrix (None before the first update).")
+      .def_property_readonly(
+          "columns",
+          [](const Sketch& s) -> py::object {
+            if (s.columns() == 0) return py::none();
+            return py::int_(s.columns());
+          },
+          "Columns of the streamed matrix (None before the first update).")
       .def_property_readonly("tokens", &Sketch::tokens, "Rows streamed so far.")
       .def(
           "update_rows",
@@ -51,10 +55,11 @@ void bind_dense(py::module_& m, const char* name, const char* doc) {
             return to_numpy(out);
           },
           py::arg("start"), py::arg("count"), "The explicit block Psi[:, start:start+count] (s x count), for checking.")
-      .def_property_readonly("value", [](const Sketch& sk) { return to_numpy(sk.value()); },
-                             "Copy of the s x columns state Psi @ X.")
-      .def("merge", [](Sketch& a, const Sketch& b) { a.merge(b); }, py::arg("other"),
-           "Add another sketch of the same kind, s and seed (the sketch of the concatenated streams).")
+      .def_property_readonly(
+          "value", [](const Sketch& sk) { return to_numpy(sk.value()); }, "Copy of the s x columns state Psi @ X.")
+      .def(
+          "merge", [](Sketch& a, const Sketch& b) { a.merge(b); }, py::arg("other"),
+          "Add another sketch of the same kind, s and seed (the sketch of the concatenated streams).")
       .def_property_readonly("nbytes", &Sketch::nbytes, "Bytes held by the state and hashes.")
       .def("__repr__", &Sketch::repr);
   def_bytes(c, "sketch");
@@ -70,12 +75,12 @@ Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear
 (same shape and seed), serializable (to_bytes/from_bytes, pickle). Counters are float64.
 )doc");
   cs.def(py::init([](py::handle rows, py::handle buckets, py::handle seed, py::handle columns, py::handle dim) {
-             return CountSketch(to_index(rows, "rows"), to_index(buckets, "buckets"), to_seed(seed, "seed"),
-                                to_index(columns, "columns"), dim.is_none() ? CountSketch::max_dim : to_count(dim, "dim"));
-           }),
-           py::arg("rows"), py::arg("buckets"), py::arg("seed") = 0, py::arg("columns") = 1,
-           py::arg("dim") = py::none(),
-           "rows x buckets counters per column; indices must lie in [0, dim) (default 2**61 - 1).")
+           return CountSketch(to_index(rows, "rows"), to_index(buckets, "buckets"), to_seed(seed, "seed"),
+                              to_index(columns, "columns"),
+                              dim.is_none() ? CountSketch::max_dim : to_count(dim, "dim"));
+         }),
+         py::arg("rows"), py::arg("buckets"), py::arg("seed") = 0, py::arg("columns") = 1, py::arg("dim") = py::none(),
+         "rows x buckets counters per column; indices must lie in [0, dim) (default 2**61 - 1).")
       .def_property_readonly("rows", &CountSketch::rows)
       .def_property_readonly("buckets", &CountSketch::buckets)
       .def_property_readonly("columns", &CountSketch::columns)
@@ -87,8 +92,8 @@ Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear
             auto idx = int64_indices(indices, "indices");
             py::array a = float_array(values, "values", 0);
             if (a.ndim() == 1 && cs.columns() != 1)
-              throw py::value_error(message("values must be 2-D (n, ", cs.columns(), ") for a sketch with ",
-                                            cs.columns(), " columns"));
+              throw py::value_error(
+                  message("values must be 2-D (n, ", cs.columns(), ") for a sketch with ", cs.columns(), " columns"));
             with_float(a, [&](auto v) {
               py::gil_scoped_release nogil;
               cs.update(idx.data(), static_cast<Index>(idx.size()), v);
@@ -102,8 +107,8 @@ Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear
             const auto st = to_count(start, "start");
             py::array a = float_array(X, "X", 0);
             if (a.ndim() == 1 && cs.columns() != 1)
-              throw py::value_error(message("X must be 2-D (n, ", cs.columns(), ") for a sketch with ", cs.columns(),
-                                            " columns"));
+              throw py::value_error(
+                  message("X must be 2-D (n, ", cs.columns(), ") for a sketch with ", cs.columns(), " columns"));
             with_float(a, [&](auto v) {
               py::gil_scoped_release nogil;
               cs.update_rows(st, v);
@@ -132,10 +137,12 @@ Implicit: hashes are evaluated on the fly, nothing of size dim is stored. Linear
             return out;
           },
           "Copy of the counters: (rows, buckets) or (rows, buckets, columns).")
-      .def("bucket_hash", [](const CountSketch& cs, py::handle r) { return cs.bucket_hash(to_index(r, "row")); },
-           py::arg("row"), "The 2-wise bucket hash of a row.")
-      .def("sign_hash", [](const CountSketch& cs, py::handle r) { return cs.sign_hash(to_index(r, "row")); },
-           py::arg("row"), "The 4-wise sign hash of a row.")
+      .def(
+          "bucket_hash", [](const CountSketch& cs, py::handle r) { return cs.bucket_hash(to_index(r, "row")); },
+          py::arg("row"), "The 2-wise bucket hash of a row.")
+      .def(
+          "sign_hash", [](const CountSketch& cs, py::handle r) { return cs.sign_hash(to_index(r, "row")); },
+          py::arg("row"), "The 4-wise sign hash of a row.")
       .def("merge", &CountSketch::merge, py::arg("other"),
            "Add the counters of a sketch with the same shape, dim and seed.")
       .def_property_readonly("nbytes", &CountSketch::nbytes, "Bytes held by counters and hashes.")

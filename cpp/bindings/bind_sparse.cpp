@@ -38,7 +38,8 @@ SparseRecoveryPlan make_plan(py::handle n, py::handle k, py::handle eps, py::han
                              py::handle rows, py::handle buckets, py::handle bit_rows) {
   SparseRecoveryPlan p = SparseRecoveryPlan::make(to_count(n, "n"), to_index(k, "k"), to_float(eps, "eps"),
                                                   to_float(delta, "delta"), columns);
-  return p.with_sizes(rows.is_none() ? 0 : to_positive(rows, "rows"), buckets.is_none() ? 0 : to_positive(buckets, "buckets"),
+  return p.with_sizes(rows.is_none() ? 0 : to_positive(rows, "rows"),
+                      buckets.is_none() ? 0 : to_positive(buckets, "buckets"),
                       bit_rows.is_none() ? 0 : to_positive(bit_rows, "bit_rows"));
 }
 
@@ -57,17 +58,24 @@ template <class Sketch>
 void bind_common(py::class_<Sketch>& c) {
   c.def_property_readonly("n", &Sketch::n, "Length of the sketched vector(s).")
       .def_property_readonly("k", &Sketch::k, "Sparsity of the decoded answer.")
-      .def_property_readonly("eps", [](const Sketch& s) { return s.plan().eps; }, "Approximation ε.")
-      .def_property_readonly("delta", [](const Sketch& s) { return s.plan().delta; }, "Failure probability δ.")
+      .def_property_readonly(
+          "eps", [](const Sketch& s) { return s.plan().eps; }, "Approximation ε.")
+      .def_property_readonly(
+          "delta", [](const Sketch& s) { return s.plan().delta; }, "Failure probability δ.")
       .def_property_readonly("seed", &Sketch::seed, "The 64-bit seed.")
-      .def_property_readonly("rows", [](const Sketch& s) { return s.plan().rows; }, "CountSketch rows r.")
-      .def_property_readonly("buckets", [](const Sketch& s) { return s.plan().buckets; }, "Buckets per row b.")
-      .def_property_readonly("bit_rows", [](const Sketch& s) { return s.plan().bit_rows; },
-                             "Rows carrying bit-testing counters (sublinear decoder).")
-      .def_property_readonly("bits", [](const Sketch& s) { return s.plan().bits; }, "ceil(log2 n) bit counters per bucket.")
+      .def_property_readonly(
+          "rows", [](const Sketch& s) { return s.plan().rows; }, "CountSketch rows r.")
+      .def_property_readonly(
+          "buckets", [](const Sketch& s) { return s.plan().buckets; }, "Buckets per row b.")
+      .def_property_readonly(
+          "bit_rows", [](const Sketch& s) { return s.plan().bit_rows; },
+          "Rows carrying bit-testing counters (sublinear decoder).")
+      .def_property_readonly(
+          "bits", [](const Sketch& s) { return s.plan().bits; }, "ceil(log2 n) bit counters per bucket.")
       .def("plan", &Sketch::plan, "The sizes of this sketch and the rule behind them (a SparseRecoveryPlan).")
-      .def_property_readonly("count_sketch", [](const Sketch& s) { return s.count_sketch(); },
-                             "Copy of the CountSketch whose median estimates both decoders rank.")
+      .def_property_readonly(
+          "count_sketch", [](const Sketch& s) { return s.count_sketch(); },
+          "Copy of the CountSketch whose median estimates both decoders rank.")
       .def("merge", &Sketch::merge, py::arg("other"),
            "Add a sketch with the same plan and seed (the sketch of both streams).")
       .def_property_readonly("nbytes", &Sketch::nbytes, "Bytes held by counters, bit counters and hashes.")
@@ -75,9 +83,8 @@ void bind_common(py::class_<Sketch>& c) {
   def_bytes(c, "sketch");
 }
 
-}  // namespace
-
-void bind_sparse(py::module_& m) {
+// SparseRecoveryPlan.
+void bind_sparse_recovery_plan(py::module_& m) {
   py::class_<SparseRecoveryPlan> plan(m, "SparseRecoveryPlan", R"doc(
 The sizes of a sparse-recovery sketch for (n, k, eps, delta) and the rule behind them: rows,
 buckets, bit_rows, bits and the bytes of each part. Attributes, as_dict(), a readable repr.
@@ -91,23 +98,30 @@ buckets, bit_rows, bits and the bytes of each part. Attributes, as_dict(), a rea
       .def_readonly("buckets", &SparseRecoveryPlan::buckets, "Buckets per row b.")
       .def_readonly("bit_rows", &SparseRecoveryPlan::bit_rows, "Rows carrying bit-testing counters.")
       .def_readonly("bits", &SparseRecoveryPlan::bits, "Bit counters per bucket, ceil(log2 n).")
-      .def_property_readonly("count_sketch_bytes", &SparseRecoveryPlan::count_sketch_bytes, "CountSketch counters + hashes.")
+      .def_property_readonly("count_sketch_bytes", &SparseRecoveryPlan::count_sketch_bytes,
+                             "CountSketch counters + hashes.")
       .def_property_readonly("bit_bytes", &SparseRecoveryPlan::bit_bytes, "Bit-testing counters.")
       .def_property_readonly("nbytes", &SparseRecoveryPlan::nbytes, "All bytes of the sketch.")
-      .def_property_readonly("rule", [](const SparseRecoveryPlan&) { return std::string(SparseRecoveryPlan::rule); },
-                             "The sizing rule, in words.");
+      .def_property_readonly(
+          "rule", [](const SparseRecoveryPlan&) { return std::string(SparseRecoveryPlan::rule); },
+          "The sizing rule, in words.");
   def_result(plan, plan_dict);
+}
 
+// SparseVector.
+void bind_sparse_vector(py::module_& m) {
   py::class_<SparseVector>(m, "SparseVector", "A k-sparse vector of length n: sorted int64 indices and float64 values.")
-      .def(py::init(&sparse_vector),
-           py::arg("n"), py::arg("indices"), py::arg("values"), "From a length and sorted, distinct indices with values.")
+      .def(py::init(&sparse_vector), py::arg("n"), py::arg("indices"), py::arg("values"),
+           "From a length and sorted, distinct indices with values.")
       .def_readonly("n", &SparseVector::n, "Length of the vector.")
-      .def_property_readonly("indices", [](const SparseVector& v) { return int64_numpy(v.indices); },
-                             "Sorted coordinates of the stored entries (int64 array).")
-      .def_property_readonly("values", [](const SparseVector& v) { return to_numpy_1d(v.values); },
-                             "Values at `indices` (float64 array).")
-      .def("to_dense", [](const SparseVector& v) { return to_numpy_1d(v.to_dense()); },
-           "Dense float64 array of length n (refused above 2^31 entries).")
+      .def_property_readonly(
+          "indices", [](const SparseVector& v) { return int64_numpy(v.indices); },
+          "Sorted coordinates of the stored entries (int64 array).")
+      .def_property_readonly(
+          "values", [](const SparseVector& v) { return to_numpy_1d(v.values); }, "Values at `indices` (float64 array).")
+      .def(
+          "to_dense", [](const SparseVector& v) { return to_numpy_1d(v.to_dense()); },
+          "Dense float64 array of length n (refused above 2^31 entries).")
       .def(
           "to_scipy",
           [](const SparseVector& v) {
@@ -121,15 +135,20 @@ buckets, bit_rows, bits and the bytes of each part. Attributes, as_dict(), a rea
           "A scipy.sparse.csc_array column of shape (n, 1) (needs scipy).")
       .def("__len__", &SparseVector::size, "Number of stored entries.")
       .def("__repr__", &SparseVector::repr)
-      .def("__eq__", [](const SparseVector& a, const SparseVector& b) { return a == b; }, py::arg("other"),
-           "Same n, indices and values.")
+      .def(
+          "__eq__", [](const SparseVector& a, const SparseVector& b) { return a == b; }, py::arg("other"),
+          "Same n, indices and values.")
       .def(py::pickle(
           [](const SparseVector& v) { return py::make_tuple(v.n, int64_numpy(v.indices), to_numpy_1d(v.values)); },
           [](py::tuple t) {
-            if (t.size() != 3) throw py::value_error("invalid SparseVector pickle state: expected (n, indices, values)");
+            if (t.size() != 3)
+              throw py::value_error("invalid SparseVector pickle state: expected (n, indices, values)");
             return sparse_vector(t[0], t[1], t[2]);
           }));
+}
 
+// sparse_recovery_plan().
+void bind_sparse_recovery_plan_function(py::module_& m) {
   m.def(
       "sparse_recovery_plan",
       [](py::handle n, py::handle k, py::handle eps, py::handle delta, py::handle columns, py::handle rows,
@@ -140,7 +159,10 @@ buckets, bit_rows, bits and the bytes of each part. Attributes, as_dict(), a rea
       py::arg("rows") = py::none(), py::arg("buckets") = py::none(), py::arg("bit_rows") = py::none(),
       "Sizes of a sparse-recovery sketch for (n, k, eps, delta) before building it: rows, buckets, bit_rows, "
       "bits, bytes, and the rule.");
+}
 
+// SparseRecovery.
+void bind_sparse_recovery(py::module_& m) {
   py::class_<SparseRecovery> sr(m, "SparseRecovery", R"doc(
 Linear sketch of x in R^n (n up to 2**61 - 1) from which a k-sparse z with
 ||x - z||_2 <= (1 + eps) * min_{k-sparse y} ||x - y||_2 is decoded with probability >= 1 - delta.
@@ -168,7 +190,8 @@ index of each bucket from its bit counters (polylog n time). Linear, mergeable, 
             s.update(idx.data(), static_cast<Index>(idx.size()), v.col(0));
           });
         },
-        py::arg("indices"), py::arg("values"), "Turnstile update x[indices[i]] += values[i] (repeats, negatives allowed).")
+        py::arg("indices"), py::arg("values"),
+        "Turnstile update x[indices[i]] += values[i] (repeats, negatives allowed).")
       .def(
           "update_dense",
           [](SparseRecovery& s, py::handle start, py::handle x) {
@@ -203,7 +226,10 @@ index of each bucket from its bit counters (polylog n time). Linear, mergeable, 
           py::arg("method") = "standard", py::arg("threads") = py::none(),
           "The k-sparse answer as a SparseVector; method \"standard\" (O(n rows)) or \"sublinear\" (polylog n). "
           "threads: workers of the standard decoder (None = all cores).");
+}
 
+// SparseRecoveryMatrix.
+void bind_sparse_recovery_matrix(py::module_& m) {
   py::class_<SparseRecoveryMatrix> srm(m, "SparseRecoveryMatrix", R"doc(
 Sparse recovery of every column of an n x columns matrix streamed by rows, one shared hash
 across columns (the attention output in the streaming algorithm). decode() returns one
@@ -215,8 +241,8 @@ SparseVector per column.
             return SparseRecoveryMatrix(make_plan(n, k, eps, delta, c, rows, buckets, bit_rows), to_seed(seed, "seed"));
           }),
           py::arg("n"), py::arg("columns"), py::arg("k"), py::arg("eps"), py::arg("delta") = 0.01, py::arg("seed") = 0,
-          py::kw_only(), py::arg("rows") = py::none(), py::arg("buckets") = py::none(), py::arg("bit_rows") = py::none(),
-          "Sketch of an n x columns matrix sized for (n, k, eps, delta) per column.");
+          py::kw_only(), py::arg("rows") = py::none(), py::arg("buckets") = py::none(),
+          py::arg("bit_rows") = py::none(), "Sketch of an n x columns matrix sized for (n, k, eps, delta) per column.");
   bind_common(srm);
   srm.def_property_readonly("columns", &SparseRecoveryMatrix::columns, "Columns of the sketched matrix.")
       .def(
@@ -278,6 +304,16 @@ SparseVector per column.
           },
           py::arg("column"), py::arg("method") = "standard", py::arg("threads") = py::none(),
           "The SparseVector of one column.");
+}
+
+}  // namespace
+
+void bind_sparse(py::module_& m) {
+  bind_sparse_recovery_plan(m);
+  bind_sparse_vector(m);
+  bind_sparse_recovery_plan_function(m);
+  bind_sparse_recovery(m);
+  bind_sparse_recovery_matrix(m);
 }
 
 }  // namespace streamattn::py_bind

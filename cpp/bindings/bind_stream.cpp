@@ -18,8 +18,8 @@ std::optional<double> opt_float(py::handle h, const char* name) {
 
 /// A log-gate scalar: any real number (NaN and +-inf pass through, so the C++ check names them).
 double to_float_or_nan(py::handle h, const char* name) {
-  if (py::isinstance<py::bool_>(h) || !(py::isinstance<py::float_>(h) || py::isinstance<py::int_>(h) ||
-                                        py::hasattr(h, "__float__")))
+  if (py::isinstance<py::bool_>(h) ||
+      !(py::isinstance<py::float_>(h) || py::isinstance<py::int_>(h) || py::hasattr(h, "__float__")))
     throw py::type_error(message(name, " must be a real number, got ", type_name(h)));
   return h.cast<double>();
 }
@@ -34,7 +34,8 @@ std::optional<SparseRecoveryMatrix> make_output_sketch(py::handle spec, py::hand
   if (n.is_none()) throw py::value_error("output_sketch=(k, eps) needs n= (the number of output rows to sketch)");
   py::tuple t = py::reinterpret_borrow<py::tuple>(spec);
   return SparseRecoveryMatrix::planned(to_count(n, "n"), dv, to_index(t[0], "output_sketch k"),
-                                       to_float(t[1], "output_sketch eps"), to_float(delta, "delta"), to_seed(seed, "seed"));
+                                       to_float(t[1], "output_sketch eps"), to_float(delta, "delta"),
+                                       to_seed(seed, "seed"));
 }
 
 py::dict certificate_dict(const Certificate& c) {
@@ -94,16 +95,19 @@ void bind_stream_common(py::class_<Stream>& c) {
   c.def_property_readonly("d", &Stream::d, "Query/key dimension.")
       .def_property_readonly("dv", &Stream::dv, "Value dimension.")
       .def_property_readonly("degree", &Stream::degree, "Taylor degree g.")
-      .def_property_readonly("kernel", [](const Stream& s) { return std::string(feature_kernel_name(s.kernel())); },
-                             "'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g).")
+      .def_property_readonly(
+          "kernel", [](const Stream& s) { return std::string(feature_kernel_name(s.kernel())); },
+          "'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g).")
       .def_property_readonly("scale", &Stream::scale, "Score scale c.")
       .def_property_readonly("dim", &Stream::dim, "Feature dimension t = C(d+g, g).")
       .def_property_readonly("tokens_seen", &Stream::tokens_seen, "Key rows streamed so far.")
-      .def_property_readonly("nbytes", &Stream::nbytes, "Bytes of the state (+ probes and output sketch); independent of n.")
+      .def_property_readonly("nbytes", &Stream::nbytes,
+                             "Bytes of the state (+ probes and output sketch); independent of n.")
       .def_property_readonly("has_probes", &Stream::has_probes)
       .def_property_readonly("has_output_sketch", &Stream::has_output_sketch)
-      .def_property_readonly("output_sketch", [](const Stream& s) { return s.output_sketch(); },
-                             "Copy of the SparseRecoveryMatrix of the output rows.")
+      .def_property_readonly(
+          "output_sketch", [](const Stream& s) { return s.output_sketch(); },
+          "Copy of the SparseRecoveryMatrix of the output rows.")
       .def(
           "certificate", [](const Stream& s) { return s.certificate(); },
           "Measured error on the probe queries: max_abs_error, mean_abs_error, max_rel_error, probes, "
@@ -120,8 +124,7 @@ void bind_stream_common(py::class_<Stream>& c) {
   def_bytes(c, "whole stream (state, probes, output sketch)");
 }
 
-}  // namespace
-
+// Certificate and Plan, the typed results of certificate() and plan().
 void bind_results(py::module_& m) {
   py::class_<Certificate> cert(m, "Certificate", R"doc(
 Measured error of a stream on its probe queries: the exact softmax outputs next to the stream's own,
@@ -132,10 +135,12 @@ and the max / mean absolute and max relative errors over the probes evaluated so
       .def_readonly("max_abs_error", &Certificate::max_abs_error, "Max over evaluated probes of max |approx - exact|.")
       .def_readonly("mean_abs_error", &Certificate::mean_abs_error, "Mean of |approx - exact| over evaluated probes.")
       .def_readonly("max_rel_error", &Certificate::max_rel_error, "Max over probes of ||approx - exact|| / ||exact||.")
-      .def_property_readonly("exact", [](const Certificate& c) { return to_numpy(c.exact); },
-                             "Exact softmax outputs, probes x dv (NaN rows where not evaluated).")
-      .def_property_readonly("approx", [](const Certificate& c) { return to_numpy(c.approx); },
-                             "The stream's outputs, probes x dv (NaN rows where not evaluated).")
+      .def_property_readonly(
+          "exact", [](const Certificate& c) { return to_numpy(c.exact); },
+          "Exact softmax outputs, probes x dv (NaN rows where not evaluated).")
+      .def_property_readonly(
+          "approx", [](const Certificate& c) { return to_numpy(c.approx); },
+          "The stream's outputs, probes x dv (NaN rows where not evaluated).")
       .def_readonly("positions", &Certificate::positions, "Stream position of each probe (-1: keys-first, all keys).");
   def_result(cert, certificate_dict);
 
@@ -143,11 +148,16 @@ and the max / mean absolute and max relative errors over the probes evaluated so
 The result of plan(): every size, cost and guaranteed error of a streaming run, before reading any data.
 Attributes for every field, as_dict() (JSON-ready), and a readable repr.
 )doc");
-  for (const char* key : {"n", "d", "dv", "degree", "degree_reason", "t", "state", "sketch_size", "sketch_eps2",
-                          "state_bytes", "total_bytes", "update_flops_per_token", "query_flops", "beta", "taylor_eps",
-                          "attention_bound", "column_bound", "vacuous", "suggested_degree", "notes"}) {
+  // clang-format off
+  const char* const plan_fields[] = {"n", "d", "dv", "degree", "degree_reason", "t", "state", "sketch_size",
+                                     "sketch_eps2", "state_bytes", "total_bytes", "update_flops_per_token",
+                                     "query_flops", "beta", "taylor_eps", "attention_bound", "column_bound", "vacuous",
+                                     "suggested_degree", "notes"};
+  // clang-format on
+  for (const char* key : plan_fields) {
     const std::string name = key;
-    plan_cls.def_property_readonly(key, [name](const StreamPlan& p) { return py::object(plan_as_dict(p)[name.c_str()]); });
+    plan_cls.def_property_readonly(key,
+                                   [name](const StreamPlan& p) { return py::object(plan_as_dict(p)[name.c_str()]); });
   }
   plan_cls.def_property_readonly(
       "output_sketch", [](const StreamPlan& p) { return p.output; },
@@ -155,46 +165,8 @@ Attributes for every field, as_dict() (JSON-ready), and a readable repr.
   def_result(plan_cls, plan_as_dict);
 }
 
-void bind_stream(py::module_& m) {
-  bind_results(m);
-  py::class_<CausalStream> cs(m, "CausalStream", R"doc(
-Causal one-pass streaming attention: blocks of rows (q_j, k_j, v_j) in, output rows out, final at once.
-
-The state (M = U2^T V, s = U2^T 1, float64) does not grow with the stream. Optional probes give an
-a-posteriori error certificate; an optional output sketch collects the output columns for k-sparse
-decoding without storing them.
-)doc");
-  cs.attr("default_chunk") = CausalStream::default_chunk;
-  cs.attr("max_chunk") = CausalStream::max_chunk;
-  cs.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk, py::handle probes,
-                     py::handle probe_positions, py::handle output_sketch, py::handle n, py::handle seed, py::handle delta,
-                     py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize) {
-           const Index dd = to_index(d, "d");
-           const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
-           CausalStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale), to_index(chunk, "chunk"),
-                          opt_max_bytes(max_bytes), parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize});
-           if (!probes.is_none()) {
-             if (probe_positions.is_none())
-               throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
-             py::array q = float_array(probes, "probes", 2);
-             auto pos = int64_indices(probe_positions, "probe_positions");
-             std::vector<std::int64_t> p(pos.data(), pos.data() + pos.size());
-             with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>()), p); });
-           } else if (!probe_positions.is_none()) {
-             throw py::value_error("probe_positions given without probes");
-           }
-           if (auto o = make_output_sketch(output_sketch, n, dvv, delta, seed)) s.set_output_sketch(std::move(*o));
-           return s;
-         }),
-         py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
-         py::arg("chunk") = CausalStream::default_chunk, py::arg("probes") = py::none(), py::arg("probe_positions") = py::none(),
-         py::arg("output_sketch") = py::none(), py::arg("n") = py::none(), py::arg("seed") = 0,
-         py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
-         py::arg("eps") = 0.0, py::arg("normalize") = true,
-         "d, dv (default d), degree, scale (default 1/sqrt(d)), chunk rows; probes (p x d) with "
-         "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix; "
-         "kernel 'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g, g even); eps >= 0 added to every denominator "
-         "(Based uses 1e-6); normalize=False returns the numerator alone.");
+// CausalStream's row methods: update, prefill, step.
+void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
   cs.def(
         "update",
         [](CausalStream& s, py::handle Q, py::handle K, py::handle V, py::handle return_rows_arg, py::handle log_gate) {
@@ -211,7 +183,8 @@ decoding without storing them.
             if (gate) g.emplace(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0)));
             py::gil_scoped_release nogil;
             if (return_rows)
-              s.update_into(rq, rk, rv, g ? &*g : nullptr, Eigen::Map<RowMatrix<double>>(out.mutable_data(), n, s.dv()));
+              s.update_into(rq, rk, rv, g ? &*g : nullptr,
+                            Eigen::Map<RowMatrix<double>>(out.mutable_data(), n, s.dv()));
             else if (g)
               s.update(rq, rk, rv, *g);
             else
@@ -261,20 +234,69 @@ decoding without storing them.
           },
           py::arg("q"), py::arg("k"), py::arg("v"), py::arg("log_gate") = py::none(),
           "One token (q, k: d; v: dv) -> its output row (dv, float64), in O(t dv) whatever the stream's length; "
-          "log_gate: this token's log-decay (<= 0). The same mathematics as update() with one row.")
-      .def_property_readonly("eps", [](const CausalStream& s) { return s.normalizer().eps; },
-                             "Added to every denominator.")
-      .def_property_readonly("normalize", [](const CausalStream& s) { return s.normalizer().normalize; },
-                             "False: outputs are the numerators alone.")
-      .def_property_readonly("chunk", &CausalStream::chunk, "Rows per intra-chunk block.")
-      .def_property_readonly("numerator_state", [](const CausalStream& s) { return to_numpy(s.state().numerator_state()); },
-                             "Copy of M = U2^T V (t x dv).")
-      .def_property_readonly("normalizer_state", [](const CausalStream& s) {
-        const auto& v = s.state().normalizer_state();
-        return to_numpy_1d(std::vector<double>(v.data(), v.data() + v.size()));
-      }, "Copy of s = U2^T 1 (t).");
-  bind_stream_common(cs);
+          "log_gate: this token's log-decay (<= 0). The same mathematics as update() with one row.");
+}
 
+// CausalStream.
+void bind_causal_stream(py::module_& m) {
+  py::class_<CausalStream> cs(m, "CausalStream", R"doc(
+Causal one-pass streaming attention: blocks of rows (q_j, k_j, v_j) in, output rows out, final at once.
+
+The state (M = U2^T V, s = U2^T 1, float64) does not grow with the stream. Optional probes give an
+a-posteriori error certificate; an optional output sketch collects the output columns for k-sparse
+decoding without storing them.
+)doc");
+  cs.attr("default_chunk") = CausalStream::default_chunk;
+  cs.attr("max_chunk") = CausalStream::max_chunk;
+  cs.def(
+      py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk, py::handle probes,
+                  py::handle probe_positions, py::handle output_sketch, py::handle n, py::handle seed, py::handle delta,
+                  py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize) {
+        const Index dd = to_index(d, "d");
+        const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
+        CausalStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale), to_index(chunk, "chunk"),
+                       opt_max_bytes(max_bytes), parse_feature_kernel(kernel),
+                       Normalizer{to_float(eps, "eps"), normalize});
+        if (!probes.is_none()) {
+          if (probe_positions.is_none())
+            throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
+          py::array q = float_array(probes, "probes", 2);
+          auto pos = int64_indices(probe_positions, "probe_positions");
+          std::vector<std::int64_t> p(pos.data(), pos.data() + pos.size());
+          with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>()), p); });
+        } else if (!probe_positions.is_none()) {
+          throw py::value_error("probe_positions given without probes");
+        }
+        if (auto o = make_output_sketch(output_sketch, n, dvv, delta, seed)) s.set_output_sketch(std::move(*o));
+        return s;
+      }),
+      py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
+      py::arg("chunk") = CausalStream::default_chunk, py::arg("probes") = py::none(),
+      py::arg("probe_positions") = py::none(), py::arg("output_sketch") = py::none(), py::arg("n") = py::none(),
+      py::arg("seed") = 0, py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
+      py::arg("eps") = 0.0, py::arg("normalize") = true,
+      "d, dv (default d), degree, scale (default 1/sqrt(d)), chunk rows; probes (p x d) with "
+      "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix; "
+      "kernel 'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g, g even); eps >= 0 added to every denominator "
+      "(Based uses 1e-6); normalize=False returns the numerator alone.");
+  bind_causal_stream_rows(cs);
+  cs.def_property_readonly(
+        "eps", [](const CausalStream& s) { return s.normalizer().eps; }, "Added to every denominator.")
+      .def_property_readonly(
+          "normalize", [](const CausalStream& s) { return s.normalizer().normalize; },
+          "False: outputs are the numerators alone.")
+      .def_property_readonly("chunk", &CausalStream::chunk, "Rows per intra-chunk block.")
+      .def_property_readonly(
+          "numerator_state", [](const CausalStream& s) { return to_numpy(s.state().numerator_state()); },
+          "Copy of M = U2^T V (t x dv).")
+      .def_property_readonly(
+          "normalizer_state", [](const CausalStream& s) { return to_numpy_1d(s.state().normalizer_state()); },
+          "Copy of s = U2^T 1 (t).");
+  bind_stream_common(cs);
+}
+
+// KVStream.
+void bind_kv_stream(py::module_& m) {
   py::class_<KVStream> kv(m, "KVStream", R"doc(
 Keys-first streaming attention: add(K, V) streams keys into a constant-size state, query(Q) answers
 queries from it at any time in O(t dv) each — a constant-memory KV cache.
@@ -292,8 +314,9 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
            opt.distribution = DenseSketch::parse_distribution(to_str(sketch_arg, "sketch"));
            opt.size = to_index(sketch_size, "sketch_size");
            opt.seed = to_seed(seed, "seed");
-           KVStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale), parse_state_kind(to_str(state_arg, "state")),
-                      opt, to_count(first_token, "first_token"), opt_max_bytes(max_bytes), parse_feature_kernel(kernel));
+           KVStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale),
+                      parse_state_kind(to_str(state_arg, "state")), opt, to_count(first_token, "first_token"),
+                      opt_max_bytes(max_bytes), parse_feature_kernel(kernel));
            if (!probes.is_none()) {
              py::array q = float_array(probes, "probes", 2);
              with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>())); });
@@ -336,14 +359,17 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
       .def_property_readonly("state", [](const KVStream& s) { return std::string(state_kind_name(s.state_kind())); })
       .def_property_readonly("first_token", &KVStream::first_token)
       .def_property_readonly("queries_answered", &KVStream::queries_answered)
-      .def_property_readonly("normalizer_state", [](const KVStream& s) {
-        const auto& v = s.normalizer_state();
-        return to_numpy_1d(std::vector<double>(v.data(), v.data() + v.size()));
-      }, "Copy of s = U2^T 1 (t), exact in both states.")
-      .def_property_readonly("numerator_state", [](const KVStream& s) { return to_numpy(s.numerator_state()); },
-                             "Copy of U2^T V (exact) or its estimate (Psi U2)^T (Psi V) (sketched), t x dv.");
+      .def_property_readonly(
+          "normalizer_state", [](const KVStream& s) { return to_numpy_1d(s.normalizer_state()); },
+          "Copy of s = U2^T 1 (t), exact in both states.")
+      .def_property_readonly(
+          "numerator_state", [](const KVStream& s) { return to_numpy(s.numerator_state()); },
+          "Copy of U2^T V (exact) or its estimate (Psi U2)^T (Psi V) (sketched), t x dv.");
   bind_stream_common(kv);
+}
 
+// _plan (streamattn.plan).
+void bind_plan(py::module_& m) {
   m.def(
       "_plan",
       [](py::handle n, py::handle d, py::handle dv, py::handle k, py::handle eps1, py::handle eps2, py::handle delta,
@@ -368,6 +394,15 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
       py::arg("n"), py::arg("d"), py::arg("dv"), py::arg("k"), py::arg("eps1"), py::arg("eps2"), py::arg("delta"),
       py::arg("beta"), py::arg("degree"), py::arg("eps"), py::arg("state"), py::arg("sketch_size"), py::arg("chunk"),
       "(plan dict, text): see streamattn.plan.");
+}
+
+}  // namespace
+
+void bind_stream(py::module_& m) {
+  bind_results(m);
+  bind_causal_stream(m);
+  bind_kv_stream(m);
+  bind_plan(m);
 }
 
 }  // namespace streamattn::py_bind

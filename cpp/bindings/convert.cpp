@@ -15,7 +15,9 @@ bool is_bool(py::handle h) {
   return py::isinstance(h, np_bool);
 }
 
-bool is_nonscalar_array(py::handle h) { return py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() != 0; }
+bool is_nonscalar_array(py::handle h) {
+  return py::isinstance<py::array>(h) && py::reinterpret_borrow<py::array>(h).ndim() != 0;
+}
 
 py::int_ as_pyint(py::handle h, const char* name) {
   if (is_bool(h) || !PyIndex_Check(h.ptr()) || is_nonscalar_array(h))
@@ -109,8 +111,9 @@ py::array float_array(py::handle h, const char* name, int ndim) {
   const char kind = a.dtype().kind();
   const auto item = a.dtype().itemsize();
   if (kind != 'f' || (item != 4 && item != 8))
-    throw py::type_error(message(name, " must have dtype float32 or float64, got ", dtype_name(a),
-                                 kind == 'i' || kind == 'u' || kind == 'b' ? " (convert with .astype(np.float64))" : ""));
+    throw py::type_error(
+        message(name, " must have dtype float32 or float64, got ", dtype_name(a),
+                kind == 'i' || kind == 'u' || kind == 'b' ? " (convert with .astype(np.float64))" : ""));
   if (ndim == 0) {
     if (a.ndim() != 1 && a.ndim() != 2)
       throw py::value_error(message(name, " must be 1-D or 2-D, got ", a.ndim(), "-D"));
@@ -119,7 +122,8 @@ py::array float_array(py::handle h, const char* name, int ndim) {
                                   std::string(py::str(a.attr("shape")))));
   }
   // Byte order: only native.
-  if (!a.dtype().attr("isnative").cast<bool>()) a = py::module_::import("numpy").attr("ascontiguousarray")(a, a.dtype().attr("newbyteorder")("="));
+  if (!a.dtype().attr("isnative").cast<bool>())
+    a = py::module_::import("numpy").attr("ascontiguousarray")(a, a.dtype().attr("newbyteorder")("="));
   return a;
 }
 
@@ -164,6 +168,12 @@ py::array_t<double> to_numpy(const RowMatrix<double>& m) {
 py::array_t<double> to_numpy_1d(const std::vector<double>& v) {
   py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
   if (!v.empty()) std::memcpy(out.mutable_data(), v.data(), sizeof(double) * v.size());
+  return out;
+}
+
+py::array_t<double> to_numpy_1d(const Eigen::VectorXd& v) {
+  py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
+  if (v.size() > 0) std::memcpy(out.mutable_data(), v.data(), sizeof(double) * static_cast<std::size_t>(v.size()));
   return out;
 }
 

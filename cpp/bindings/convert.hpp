@@ -72,7 +72,8 @@ StridedMap<T> view(py::array& owner) {
     if (n > 1 && (s <= 0 || s % static_cast<py::ssize_t>(sizeof(T)) != 0))
       owner = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(owner);
     const Index st = n > 0 ? static_cast<Index>(owner.strides(0) / static_cast<py::ssize_t>(sizeof(T))) : 1;
-    return StridedMap<T>(static_cast<const T*>(owner.data()), n, 1, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(st, 1));
+    return StridedMap<T>(static_cast<const T*>(owner.data()), n, 1,
+                         Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(st, 1));
   }
   const auto r = static_cast<Index>(owner.shape(0)), c = static_cast<Index>(owner.shape(1));
   auto s0 = owner.strides(0), s1 = owner.strides(1);
@@ -85,7 +86,8 @@ StridedMap<T> view(py::array& owner) {
   Index inner = r * c > 0 ? static_cast<Index>(s1 / it) : 1;
   if (r <= 1 && r * c > 0) outer = c * inner;  // numpy may report any stride for a length-1 axis
   if (c <= 1 && r * c > 0) inner = 1;
-  return StridedMap<T>(static_cast<const T*>(owner.data()), r, c, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner));
+  return StridedMap<T>(static_cast<const T*>(owner.data()), r, c,
+                       Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, inner));
 }
 
 /// Calls f(view) with the float32 or float64 view of `arr` (as checked by float_array).
@@ -102,6 +104,7 @@ decltype(auto) with_float(py::array& arr, F&& f) {
 /// A C-contiguous float64 numpy array copied from an Eigen row-major matrix.
 py::array_t<double> to_numpy(const RowMatrix<double>& m);
 py::array_t<double> to_numpy_1d(const std::vector<double>& v);
+py::array_t<double> to_numpy_1d(const Eigen::VectorXd& v);
 
 /// bytes -> pointer/size without copying.
 struct ByteView {
@@ -152,8 +155,9 @@ namespace streamattn::py_bind {
 /// class T that has `std::vector<uint8_t> to_bytes() const` and `static T from_bytes(ptr, n)`.
 template <class T>
 void def_bytes(py::class_<T>& c, const char* what) {
-  c.def("to_bytes", [](const T& s) { return to_pybytes(s.to_bytes()); },
-        (std::string("Versioned, checksummed bytes of the ") + what + ".").c_str())
+  c.def(
+       "to_bytes", [](const T& s) { return to_pybytes(s.to_bytes()); },
+       (std::string("Versioned, checksummed bytes of the ") + what + ".").c_str())
       .def_static(
           "from_bytes",
           [](py::handle b) {
@@ -161,7 +165,8 @@ void def_bytes(py::class_<T>& c, const char* what) {
             const ByteView v = byte_view(bb);
             return T::from_bytes(v.data, v.size);
           },
-          py::arg("data"), (std::string("Rebuild the ") + what + " from to_bytes() output; ValueError on corrupted bytes.").c_str())
+          py::arg("data"),
+          (std::string("Rebuild the ") + what + " from to_bytes() output; ValueError on corrupted bytes.").c_str())
       .def(py::pickle([](const T& s) { return to_pybytes(s.to_bytes()); },
                       [](py::bytes b) {
                         const ByteView v = byte_view(b);
@@ -173,7 +178,8 @@ void def_bytes(py::class_<T>& c, const char* what) {
 /// result class; as_dict(t) builds the dict of its fields.
 template <class T, class AsDict>
 void def_result(py::class_<T>& c, AsDict as_dict) {
-  c.def("as_dict", [as_dict](const T& t) { return as_dict(t); }, "Every field as a dict (JSON-ready values).")
+  c.def(
+       "as_dict", [as_dict](const T& t) { return as_dict(t); }, "Every field as a dict (JSON-ready values).")
       .def(
           "__getitem__",
           [as_dict](const T& t, const std::string& key) {

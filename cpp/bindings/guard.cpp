@@ -40,9 +40,9 @@ PyObject* g_error = nullptr;  // streamattn.ConcurrentUseError
 // each other (const C++ methods without mutable scratch). Everything else is exclusive.
 const std::set<std::string>& read_only_methods() {
   static const std::set<std::string> names{
-      "to_bytes", "__getstate__", "__repr__", "__eq__", "__hash__", "__len__", "estimate", "decode",
-      "decode_column", "sparse_columns", "apply", "transform", "exponents", "matrix", "hash", "bucket", "sign",
-      "bucket_hash", "sign_hash", "plan", "to_dense", "to_scipy"};
+      "to_bytes",      "__getstate__",   "__repr__",  "__eq__",    "__hash__",  "__len__", "estimate", "decode",
+      "decode_column", "sparse_columns", "apply",     "transform", "exponents", "matrix",  "hash",     "bucket",
+      "sign",          "bucket_hash",    "sign_hash", "plan",      "to_dense",  "to_scipy"};
   return names;
 }
 
@@ -102,18 +102,18 @@ py::object wrap(py::object fn, bool write, std::string where, std::shared_ptr<st
                 const std::string& name, const std::string& doc) {
   return py::cpp_function(
       [fn, write, where, classes](py::args args, py::kwargs kwargs) -> py::object {
-    if (args.size() == 0) return fn(*args, **kwargs);
-    py::handle self = args[0];
-    UseGuard own(self.ptr(), write, where);
-    // Other guarded objects among the arguments are read during the call.
-    std::vector<std::unique_ptr<UseGuard>> others;
-    auto read_arg = [&](py::handle a) {
-      if (a.ptr() != self.ptr() && is_guarded(a, *classes))
-        others.push_back(std::make_unique<UseGuard>(a.ptr(), false, where));
-    };
-    for (std::size_t i = 1; i < args.size(); ++i) read_arg(args[i]);
-    for (auto kv : kwargs) read_arg(kv.second);
-    return fn(*args, **kwargs);
+        if (args.size() == 0) return fn(*args, **kwargs);
+        py::handle self = args[0];
+        UseGuard own(self.ptr(), write, where);
+        // Other guarded objects among the arguments are read during the call.
+        std::vector<std::unique_ptr<UseGuard>> others;
+        auto read_arg = [&](py::handle a) {
+          if (a.ptr() != self.ptr() && is_guarded(a, *classes))
+            others.push_back(std::make_unique<UseGuard>(a.ptr(), false, where));
+        };
+        for (std::size_t i = 1; i < args.size(); ++i) read_arg(args[i]);
+        for (auto kv : kwargs) read_arg(kv.second);
+        return fn(*args, **kwargs);
       },
       py::name(name.c_str()), py::doc(doc.c_str()));
 }
@@ -141,7 +141,8 @@ void install_thread_guards(py::module_& m) {
     py::handle v = item.second;
     if (!PyType_Check(v.ptr()) || !py::hasattr(v, "_pybind11_conduit_v1_")) continue;
     if (immutable_classes().count(py::str(item.first).cast<std::string>())) continue;
-    if (PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(v.ptr()), reinterpret_cast<PyTypeObject*>(PyExc_BaseException)))
+    if (PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(v.ptr()),
+                         reinterpret_cast<PyTypeObject*>(PyExc_BaseException)))
       continue;
     classes->push_back(v);
     todo.push_back(v);
@@ -151,9 +152,11 @@ void install_thread_guards(py::module_& m) {
     const std::string cname = py::str(cls.attr("__name__"));
     std::vector<std::pair<std::string, py::object>> items;
     for (auto item : cls.attr("__dict__").attr("items")())
-      items.emplace_back(py::str(item.cast<py::tuple>()[0]), py::reinterpret_borrow<py::object>(item.cast<py::tuple>()[1]));
+      items.emplace_back(py::str(item.cast<py::tuple>()[0]),
+                         py::reinterpret_borrow<py::object>(item.cast<py::tuple>()[1]));
     for (auto& [name, value] : items) {
-      if (name == "__init__" || name == "__new__" || name == "__setstate__" || name == "_pybind11_conduit_v1_") continue;
+      if (name == "__init__" || name == "__new__" || name == "__setstate__" || name == "_pybind11_conduit_v1_")
+        continue;
       if (Py_TYPE(value.ptr()) == &PyProperty_Type) {
         py::object fget = value.attr("fget");
         if (fget.is_none()) continue;

@@ -37,9 +37,9 @@ void CausalChunker::cumulative_gates(const VectorRef<double>& gate, Index a, Ind
 
 template <class T>
 Eigen::Ref<RowMatrix<double>> CausalChunker::outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc,
-                                                       const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
-                                                       std::uint64_t first_row, const Normalizer& norm,
-                                                       PolyWorkspace& ws) {
+                                                     const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                                     std::uint64_t first_row, const Normalizer& norm,
+                                                     PolyWorkspace& ws) {
   const Index r = Qc.rows();
   const double c = state.scale();
   auto nm = num_.topRows(r);
@@ -91,14 +91,13 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
 }
 
 template Eigen::Ref<RowMatrix<double>> CausalChunker::outputs<float>(const PolyPrefixState&, const MatrixRef<float>&,
-                                                                       const MatrixRef<float>&, const MatrixRef<float>&,
-                                                                       bool, std::uint64_t, const Normalizer&,
-                                                                       PolyWorkspace&);
-template Eigen::Ref<RowMatrix<double>> CausalChunker::outputs<double>(const PolyPrefixState&,
-                                                                        const MatrixRef<double>&,
-                                                                        const MatrixRef<double>&,
-                                                                        const MatrixRef<double>&, bool, std::uint64_t,
-                                                                        const Normalizer&, PolyWorkspace&);
+                                                                     const MatrixRef<float>&, const MatrixRef<float>&,
+                                                                     bool, std::uint64_t, const Normalizer&,
+                                                                     PolyWorkspace&);
+template Eigen::Ref<RowMatrix<double>> CausalChunker::outputs<double>(const PolyPrefixState&, const MatrixRef<double>&,
+                                                                      const MatrixRef<double>&,
+                                                                      const MatrixRef<double>&, bool, std::uint64_t,
+                                                                      const Normalizer&, PolyWorkspace&);
 template void CausalChunker::absorb<float>(PolyPrefixState&, const MatrixRef<float>&, const MatrixRef<float>&, bool,
                                            PolyWorkspace&);
 template void CausalChunker::absorb<double>(PolyPrefixState&, const MatrixRef<double>&, const MatrixRef<double>&, bool,

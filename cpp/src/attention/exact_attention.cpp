@@ -17,8 +17,9 @@ double check_attention_args(const MatrixRef<T>& Q, const MatrixRef<T>& K, const 
   require(K.rows() >= 1, "K must have at least one row (a key to attend to)");
   require(V.rows() == K.rows(), "V must have as many rows as K (", K.rows(), "), got ", V.rows());
   require(V.cols() >= 1, "V must have at least one column, got ", V.cols());
-  require(!causal || Q.rows() <= K.rows(), "causal attention needs n_q <= n_k (query i attends keys j <= i + n_k - n_q); got n_q = ",
-          Q.rows(), ", n_k = ", K.rows());
+  require(!causal || Q.rows() <= K.rows(),
+          "causal attention needs n_q <= n_k (query i attends keys j <= i + n_k - n_q); got n_q = ", Q.rows(),
+          ", n_k = ", K.rows());
   const double c = resolve_scale(scale, Q.cols());
   require_finite(Q, "Q");
   require_finite(K, "K");
@@ -89,8 +90,8 @@ RowMatrix<double> exact_attention(const MatrixRef<float>& Q, const MatrixRef<flo
                                   std::optional<double> scale, bool causal) {
   return exact_impl(Q, K, V, scale, causal);
 }
-RowMatrix<double> exact_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K,
-                                  const MatrixRef<double>& V, std::optional<double> scale, bool causal) {
+RowMatrix<double> exact_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                                  std::optional<double> scale, bool causal) {
   return exact_impl(Q, K, V, scale, causal);
 }
 

@@ -10,8 +10,8 @@ OnlineSoftmax::OnlineSoftmax(RowMatrix<double> queries, std::vector<std::int64_t
     : queries_(std::move(queries)), limits_(std::move(limits)), scale_(scale), dv_(dv) {
   const auto p = static_cast<std::size_t>(queries_.rows());
   if (limits_.empty()) limits_.assign(p, -1);
-  require(limits_.size() == p, "probe positions must have one entry per probe: ", p, " probes, ",
-          limits_.size(), " positions");
+  require(limits_.size() == p, "probe positions must have one entry per probe: ", p, " probes, ", limits_.size(),
+          " positions");
   require(scale > 0 && std::isfinite(scale), "scale must be a positive finite number, got ", scale);
   require(dv >= 1, "dv must be >= 1, got ", dv);
   max_.assign(p, -std::numeric_limits<double>::infinity());
@@ -32,7 +32,8 @@ void OnlineSoftmax::absorb_impl(std::uint64_t key_start, const MatrixRef<T>& K, 
     Index b = B;
     if (lim >= 0) {
       if (static_cast<std::uint64_t>(lim) < key_start) continue;
-      b = static_cast<Index>(std::min<std::uint64_t>(static_cast<std::uint64_t>(B), static_cast<std::uint64_t>(lim) - key_start + 1));
+      b = static_cast<Index>(
+          std::min<std::uint64_t>(static_cast<std::uint64_t>(B), static_cast<std::uint64_t>(lim) - key_start + 1));
     }
     const double m_old = max_[static_cast<std::size_t>(i)];
     const double m_new = std::max(m_old, S.row(i).head(b).maxCoeff());
@@ -77,7 +78,7 @@ std::size_t OnlineSoftmax::nbytes() const {
          (sizeof(double) * 2 + sizeof(std::int64_t) + sizeof(std::uint64_t)) * limits_.size();
 }
 
-void OnlineSoftmax::write(ByteWriter& w) const {
+void OnlineSoftmax::write_payload(ByteWriter& w) const {
   w.u64(static_cast<std::uint64_t>(probes()));
   w.u64(static_cast<std::uint64_t>(d()));
   w.u64(static_cast<std::uint64_t>(dv_));
@@ -90,7 +91,7 @@ void OnlineSoftmax::write(ByteWriter& w) const {
   w.f64_array(acc_.data(), static_cast<std::size_t>(acc_.size()));
 }
 
-OnlineSoftmax OnlineSoftmax::read(ByteReader& r) {
+OnlineSoftmax OnlineSoftmax::read_payload(ByteReader& r) {
   const std::uint64_t p = r.u64(), d = r.u64(), dv = r.u64();
   const double scale = r.f64();
   r.check(p <= (std::uint64_t{1} << 20) && d >= 1 && d <= (std::uint64_t{1} << 20) && dv >= 1 &&

@@ -25,7 +25,8 @@ RowMatrix<double> poly_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const 
   check_poly_args(degree, chunk);
   require_valid_normalizer(opt.norm);
   const double c = detail::check_attention_args(Q, K, V, scale, causal);
-  require(causal || opt.log_gate == nullptr, "log_gate needs causal=True (a decay between positions j < i has no "
+  require(causal || opt.log_gate == nullptr,
+          "log_gate needs causal=True (a decay between positions j < i has no "
           "meaning when every query attends every key)");
   const Index nq = Q.rows(), nk = K.rows(), d = Q.cols(), dv = V.cols();
 
@@ -75,8 +76,8 @@ RowMatrix<double> poly_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const 
     const Index r = std::min(chunk, nq - a);
     const MatrixRef<T> Qc(Q.middleRows(a, r)), Kc(K.middleRows(offset + a, r)), Vc(V.middleRows(offset + a, r));
     if (gate) chunker.cumulative_gates(*gate, offset + a, r, chunk);
-    out.middleRows(a, r) = chunker.outputs(state, Qc, Kc, Vc, gate != nullptr, static_cast<std::uint64_t>(offset + a),
-                                           opt.norm, ws);
+    out.middleRows(a, r) =
+        chunker.outputs(state, Qc, Kc, Vc, gate != nullptr, static_cast<std::uint64_t>(offset + a), opt.norm, ws);
     chunker.absorb(state, Kc, Vc, gate != nullptr, ws);
   }
   return out;
@@ -121,9 +122,9 @@ RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<floa
                                  std::uint64_t max_bytes, const PolyOptions& options) {
   return poly_impl(Q, K, V, degree, scale, causal, chunk, max_bytes, options);
 }
-RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K,
-                                 const MatrixRef<double>& V, int degree, std::optional<double> scale, bool causal,
-                                 Index chunk, std::uint64_t max_bytes, const PolyOptions& options) {
+RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                                 int degree, std::optional<double> scale, bool causal, Index chunk,
+                                 std::uint64_t max_bytes, const PolyOptions& options) {
   return poly_impl(Q, K, V, degree, scale, causal, chunk, max_bytes, options);
 }
 

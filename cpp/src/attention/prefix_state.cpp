@@ -6,8 +6,8 @@
 #include <optional>
 #include <type_traits>
 
-#include "streamattn/kernels/gemm.hpp"
 #include "streamattn/core/validate.hpp"
+#include "streamattn/kernels/gemm.hpp"
 
 namespace streamattn {
 
@@ -44,6 +44,37 @@ void require_positive_normalizers(const Eigen::Ref<const Eigen::VectorXd>& den, 
   }
 }
 
+StateParameters StateParameters::of(const TaylorFeatures& features, Index dv) {
+  StateParameters p;
+  p.d = static_cast<std::uint64_t>(features.d());
+  p.dv = static_cast<std::uint64_t>(dv);
+  p.degree = static_cast<std::uint64_t>(features.degree());
+  p.kernel = static_cast<std::uint8_t>(features.kernel());
+  p.scale = features.scale();
+  p.max_bytes = features.max_bytes();
+  return p;
+}
+
+void StateParameters::write_payload(ByteWriter& w) const {
+  w.u64(d);
+  w.u64(dv);
+  w.u64(degree);
+  w.u8(kernel);
+  w.f64(scale);
+  w.u64(max_bytes);
+}
+
+StateParameters StateParameters::read_payload(ByteReader& r) {
+  StateParameters p;
+  p.d = r.u64();
+  p.dv = r.u64();
+  p.degree = r.u64();
+  p.kernel = r.u8();
+  p.scale = r.f64();
+  p.max_bytes = r.u64();
+  return p;
+}
+
 void normalize_rows(Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den, std::uint64_t first_row,
                     int degree, FeatureKernel kernel, const Normalizer& norm) {
   if (!norm.normalize) return;
@@ -69,7 +100,7 @@ PolyPrefixState::PolyPrefixState(const TaylorFeatures& features, Index dv) : fea
           " features x (dv + 1) = ", dv + 1, " float64 need ", static_cast<double>(bytes),
           " bytes, over the limit max_bytes = ", features_.max_bytes(), "; lower the degree or raise max_bytes");
   M_ = RowMatrix<double>::Zero(features_.dim(), dv);
-  s_ = Eigen::VectorXd::Zero(features_.dim());
+  normalizer_state_ = Eigen::VectorXd::Zero(features_.dim());
 }
 
 template <class T>
@@ -93,7 +124,7 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
     }
     // s += phi^T 1 as a GEMV (a column-wise reduction of row-major phi would stride through memory).
     if (ws.ones.size() < r) ws.ones = Eigen::VectorXd::Ones(std::min(step, n));
-    s_.noalias() += phi.transpose() * ws.ones.head(r);
+    normalizer_state_.noalias() += phi.transpose() * ws.ones.head(r);
   }
   tokens_ += static_cast<std::uint64_t>(n);
 }
@@ -116,11 +147,11 @@ void PolyPrefixState::absorb_rows_weighted(const MatrixRef<double>& K, const Mat
 void PolyPrefixState::decay(double factor) {
   if (factor == 1.0) return;
   M_ *= factor;
-  s_ *= factor;
+  normalizer_state_ *= factor;
 }
 
 double PolyPrefixState::step_normalizer(const double* phi_q, const double* phi_k, double f) const {
-  const double* s = s_.data();
+  const double* s = normalizer_state_.data();
   double dn = 0.0;
   for (Index i = 0; i < dim(); ++i) dn += phi_q[i] * (f * s[i] + phi_k[i]);
   return dn;
@@ -129,7 +160,7 @@ double PolyPrefixState::step_normalizer(const double* phi_q, const double* phi_k
 void PolyPrefixState::step_rows(const double* phi_q, const double* phi_k, const double* v, double f, double* num) {
   const Index t = dim(), dv = dv_;
   double* M = M_.data();
-  double* s = s_.data();
+  double* s = normalizer_state_.data();
   for (Index j = 0; j < dv; ++j) num[j] = 0.0;
   // One sweep over the rows of M: decay, add the key's rank-one term, read it with the query.
   for (Index i = 0; i < t; ++i) {
@@ -169,7 +200,7 @@ void PolyPrefixState::accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatri
     features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
     const auto phi = ws.phi.topRows(r);
     gemm(phi, Trans::no, M_, Trans::no, num.middleRows(p, r), true);
-    den.segment(p, r).noalias() += phi * s_;
+    den.segment(p, r).noalias() += phi * normalizer_state_;
   }
 }
 
@@ -202,39 +233,33 @@ RowMatrix<double> PolyPrefixState::apply(const MatrixRef<double>& Q) const { ret
 void PolyPrefixState::merge(const PolyPrefixState& other) {
   require(other.d() == d() && other.dv() == dv_ && other.degree() == degree() && other.scale() == scale() &&
               other.kernel() == kernel(),
-          "merge needs states of the same d, dv, degree, scale and kernel: this is ", repr(), ", other is ", other.repr());
+          "merge needs states of the same d, dv, degree, scale and kernel: this is ", repr(), ", other is ",
+          other.repr());
   M_ += other.M_;
-  s_ += other.s_;
+  normalizer_state_ += other.normalizer_state_;
   tokens_ += other.tokens_;
 }
 
 void PolyPrefixState::reset() {
   M_.setZero();
-  s_.setZero();
+  normalizer_state_.setZero();
   tokens_ = 0;
 }
 
 std::size_t PolyPrefixState::nbytes() const {
-  return sizeof(double) * static_cast<std::size_t>(M_.size() + s_.size());
+  return sizeof(double) * static_cast<std::size_t>(M_.size() + normalizer_state_.size());
 }
 
-void PolyPrefixState::write(ByteWriter& w) const {
-  w.u64(static_cast<std::uint64_t>(d()));
-  w.u64(static_cast<std::uint64_t>(dv_));
-  w.u64(static_cast<std::uint64_t>(degree()));
-  w.u8(static_cast<std::uint8_t>(kernel()));
-  w.f64(scale());
-  w.u64(features_.max_bytes());
+void PolyPrefixState::write_payload(ByteWriter& w) const {
+  detail::StateParameters::of(features_, dv_).write_payload(w);
   w.u64(tokens_);
   w.f64_array(M_.data(), static_cast<std::size_t>(M_.size()));
-  w.f64_array(s_.data(), static_cast<std::size_t>(s_.size()));
+  w.f64_array(normalizer_state_.data(), static_cast<std::size_t>(normalizer_state_.size()));
 }
 
-PolyPrefixState PolyPrefixState::read(ByteReader& r) {
-  const std::uint64_t d = r.u64(), dv = r.u64(), degree = r.u64();
-  const std::uint8_t kernel_byte = r.u8();
-  const double scale = r.f64();
-  const std::uint64_t max_bytes = r.u64(), tokens = r.u64();
+PolyPrefixState PolyPrefixState::read_payload(ByteReader& r) {
+  const auto [d, dv, degree, kernel_byte, scale, max_bytes] = detail::StateParameters::read_payload(r);
+  const std::uint64_t tokens = r.u64();
   r.check(d >= 1 && d <= (std::uint64_t{1} << 20) && dv >= 1 && dv <= (std::uint64_t{1} << 20) &&
               degree <= static_cast<std::uint64_t>(TaylorFeatures::max_degree),
           "state sizes out of range");
@@ -244,8 +269,9 @@ PolyPrefixState PolyPrefixState::read(ByteReader& r) {
   r.check(scale > 0 && std::isfinite(scale), "state scale is not a positive finite number");
   const std::int64_t t = feature_dim(static_cast<Index>(d), static_cast<int>(degree), kernel);
   // The state must be present in full before anything of its size is allocated.
-  r.check(static_cast<long double>(t) * (static_cast<long double>(dv) + 1) * 8 <= static_cast<long double>(r.remaining()),
-          "state size exceeds the payload");
+  r.check(
+      static_cast<long double>(t) * (static_cast<long double>(dv) + 1) * 8 <= static_cast<long double>(r.remaining()),
+      "state size exceeds the payload");
   std::optional<PolyPrefixState> st;
   try {
     st.emplace(static_cast<Index>(d), static_cast<Index>(dv), static_cast<int>(degree), scale, max_bytes, kernel);
@@ -253,16 +279,15 @@ PolyPrefixState PolyPrefixState::read(ByteReader& r) {
     r.check(false, std::string("state parameters rejected: ") + e.what());
   }
   r.f64_array(st->M_.data(), static_cast<std::uint64_t>(st->M_.size()));
-  r.f64_array(st->s_.data(), static_cast<std::uint64_t>(st->s_.size()));
-  r.check(st->M_.allFinite() && st->s_.allFinite(), "state values are not finite");
+  r.f64_array(st->normalizer_state_.data(), static_cast<std::uint64_t>(st->normalizer_state_.size()));
+  r.check(st->M_.allFinite() && st->normalizer_state_.allFinite(), "state values are not finite");
   st->tokens_ = tokens;
   return std::move(*st);
 }
 
 std::string PolyPrefixState::repr() const {
   return message("PolyPrefixState(d=", d(), ", dv=", dv_, ", degree=", degree(), ", kernel='",
-                 feature_kernel_name(kernel()), "', scale=", scale(),
-                 ", dim=", dim(), ", tokens=", tokens_, ")");
+                 feature_kernel_name(kernel()), "', scale=", scale(), ", dim=", dim(), ", tokens=", tokens_, ")");
 }
 
 }  // namespace streamattn

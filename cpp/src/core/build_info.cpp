@@ -20,8 +20,6 @@ std::string compiler() {
 #endif
 }
 
-std::string eigen_version() {
-  return message(EIGEN_WORLD_VERSION, ".", EIGEN_MAJOR_VERSION, ".", EIGEN_MINOR_VERSION);
-}
+std::string eigen_version() { return message(EIGEN_WORLD_VERSION, ".", EIGEN_MAJOR_VERSION, ".", EIGEN_MINOR_VERSION); }
 
 }  // namespace streamattn

@@ -28,7 +28,6 @@ std::uint64_t checksum64(const std::uint8_t* data, std::size_t n) {
 
 std::string kind_name(std::uint16_t kind) {
   switch (static_cast<ObjectKind>(kind)) {
-    case ObjectKind::kwise_hash: return "KWiseHash";
     case ObjectKind::count_sketch: return "CountSketch";
     case ObjectKind::ams_sketch: return "AMSSketch";
     case ObjectKind::gaussian_sketch: return "GaussianSketch";
@@ -81,17 +80,16 @@ ByteReader::ByteReader(const std::uint8_t* data, std::size_t n, ObjectKind kind)
   const std::string want = kind_name(static_cast<std::uint16_t>(kind));
   require(n >= kHeaderBytes + kTrailerBytes, "corrupted ", want, " bytes: ", n,
           " bytes is shorter than the 24-byte frame");
-  require(std::memcmp(data, kMagic, 4) == 0, "corrupted ", want,
-          " bytes: bad magic (these are not streamattn bytes)");
+  require(std::memcmp(data, kMagic, 4) == 0, "corrupted ", want, " bytes: bad magic (these are not streamattn bytes)");
   const std::uint16_t version = static_cast<std::uint16_t>(read_le(data + 4, 2));
   require(version == kFormatVersion, "unsupported ", want, " bytes: format version ", version,
           ", this build reads version ", kFormatVersion);
   const std::uint16_t got_kind = static_cast<std::uint16_t>(read_le(data + 6, 2));
-  require(got_kind == static_cast<std::uint16_t>(kind), "wrong kind: these bytes hold a ",
-          kind_name(got_kind), ", not a ", want);
+  require(got_kind == static_cast<std::uint16_t>(kind), "wrong kind: these bytes hold a ", kind_name(got_kind),
+          ", not a ", want);
   const std::uint64_t payload = read_le(data + 8, 8);
-  require(payload == n - kHeaderBytes - kTrailerBytes, "corrupted ", want, " bytes: header says ",
-          payload, " payload bytes but ", n - kHeaderBytes - kTrailerBytes, " are present (truncated?)");
+  require(payload == n - kHeaderBytes - kTrailerBytes, "corrupted ", want, " bytes: header says ", payload,
+          " payload bytes but ", n - kHeaderBytes - kTrailerBytes, " are present (truncated?)");
   end_ = kHeaderBytes + static_cast<std::size_t>(payload);
   const std::uint64_t stored = read_le(data + end_, 8);
   require(stored == checksum64(data, end_), "corrupted ", want, " bytes: checksum mismatch");
@@ -136,9 +134,7 @@ std::vector<std::uint8_t> ByteReader::blob() {
 void ByteReader::finish() const { check(remaining() == 0, "trailing bytes after the payload"); }
 
 void ByteReader::check(bool ok, const std::string& what) const {
-  if (!ok)
-    throw std::invalid_argument("corrupted " + kind_name(static_cast<std::uint16_t>(kind_)) +
-                                " bytes: " + what);
+  if (!ok) throw std::invalid_argument("corrupted " + kind_name(static_cast<std::uint16_t>(kind_)) + " bytes: " + what);
 }
 
 }  // namespace streamattn

@@ -83,11 +83,21 @@ void require_log_gate(const VectorRef<double>& g, const char* name) {
   for (Index i = 0; i < g.size(); ++i) {
     const double x = g[i];
     if (!(x <= 0.0) || !std::isfinite(x))
-      throw std::invalid_argument(message(
-          name, "[", i, "] is ", x, ": log-gates are log-decays, each finite and <= 0 (a decay factor exp(",
-          name, ") in (0, 1]); ", x > 0 ? "a positive one would amplify the past" : "remove NaN/Inf",
-          ". For a hard reset use a large negative value such as -1e4"));
+      throw std::invalid_argument(
+          message(name, "[", i, "] is ", x, ": log-gates are log-decays, each finite and <= 0 (a decay factor exp(",
+                  name, ") in (0, 1]); ", x > 0 ? "a positive one would amplify the past" : "remove NaN/Inf",
+                  ". For a hard reset use a large negative value such as -1e4"));
   }
+}
+
+template <class T>
+void require_stream_keys(const MatrixRef<T>& K, const MatrixRef<T>& V, Index d, Index dv, double scale, bool values) {
+  require(K.cols() == d, "K must have d = ", d, " columns, got ", K.cols());
+  require(V.cols() == dv, "V must have dv = ", dv, " columns, got ", V.cols());
+  require(V.rows() == K.rows(), "K and V must have the same number of rows, got ", K.rows(), " and ", V.rows());
+  if (!values) return;
+  require_clean_rows(K, scale, "K");
+  require_clean_values(V, "V");
 }
 
 template void require_bounded_rows<float>(const MatrixRef<float>&, double, const char*);
@@ -98,6 +108,9 @@ template void require_clean_rows<float>(const MatrixRef<float>&, double, const c
 template void require_clean_rows<double>(const MatrixRef<double>&, double, const char*);
 template void require_clean_values<float>(const MatrixRef<float>&, const char*);
 template void require_clean_values<double>(const MatrixRef<double>&, const char*);
+template void require_stream_keys<float>(const MatrixRef<float>&, const MatrixRef<float>&, Index, Index, double, bool);
+template void require_stream_keys<double>(const MatrixRef<double>&, const MatrixRef<double>&, Index, Index, double,
+                                          bool);
 
 }  // namespace detail
 

@@ -13,8 +13,8 @@ void require_beta(double beta) {
   require(std::isfinite(beta) && beta >= 0.0, "beta must be finite and >= 0, got ", beta);
 }
 void require_degree(int degree) {
-  require(degree >= 0 && degree <= TaylorFeatures::max_degree, "degree must be in [0, ",
-          TaylorFeatures::max_degree, "], got ", degree);
+  require(degree >= 0 && degree <= TaylorFeatures::max_degree, "degree must be in [0, ", TaylorFeatures::max_degree,
+          "], got ", degree);
 }
 }  // namespace
 
@@ -41,10 +41,10 @@ int choose_degree(double eps, double beta) {
   for (int g = 0; g <= TaylorFeatures::max_degree; g += 2) {
     if (taylor_error(beta, g) <= eps) return g;
   }
-  throw std::invalid_argument(message(
-      "no even degree <= ", TaylorFeatures::max_degree, " reaches eps = ", eps, " at beta = ", beta,
-      " (degree 8 gives eps = ", taylor_error(beta, TaylorFeatures::max_degree),
-      "); lower beta (normalize q and k, or use a smaller scale) or loosen eps"));
+  throw std::invalid_argument(message("no even degree <= ", TaylorFeatures::max_degree, " reaches eps = ", eps,
+                                      " at beta = ", beta,
+                                      " (degree 8 gives eps = ", taylor_error(beta, TaylorFeatures::max_degree),
+                                      "); lower beta (normalize q and k, or use a smaller scale) or loosen eps"));
 }
 
 std::int64_t taylor_dim(Index d, int degree) {
@@ -88,10 +88,10 @@ TaylorFeatures::TaylorFeatures(Index d, int degree, std::optional<double> scale,
   const std::int64_t t = feature_dim(d, degree, kernel);
   const long double bytes = static_cast<long double>(t) * static_cast<long double>(d) * 8.0L;
   require(bytes <= static_cast<long double>(max_bytes_) && t < (std::int64_t{1} << 31), "TaylorFeatures(d=", d,
-          ", degree=", degree, ", kernel=", feature_kernel_name(kernel), ") has t = ",
-          kernel == FeatureKernel::power ? "C(d+g-1, g) = " : "C(d+g, g) = ", t, " features; a t x d float64 state needs ",
-          static_cast<double>(bytes), " bytes, over the limit max_bytes = ", max_bytes_,
-          "; lower the degree or d, or raise max_bytes");
+          ", degree=", degree, ", kernel=", feature_kernel_name(kernel),
+          ") has t = ", kernel == FeatureKernel::power ? "C(d+g-1, g) = " : "C(d+g, g) = ", t,
+          " features; a t x d float64 state needs ", static_cast<double>(bytes),
+          " bytes, over the limit max_bytes = ", max_bytes_, "; lower the degree or d, or raise max_bytes");
   t_ = t;
   full_t_ = taylor_dim(d, degree);
 
@@ -138,7 +138,8 @@ TaylorFeatures::TaylorFeatures(Index d, int degree, std::optional<double> scale,
     double fact = 1.0;
     for (int p = 2; p <= degree; ++p) fact *= p;
     const double w = std::sqrt(fact);
-    for (Index f = deg_start_[static_cast<std::size_t>(degree)]; f < full_t_; ++f) weight_[static_cast<std::size_t>(f)] *= w;
+    for (Index f = deg_start_[static_cast<std::size_t>(degree)]; f < full_t_; ++f)
+      weight_[static_cast<std::size_t>(f)] *= w;
   }
 }
 

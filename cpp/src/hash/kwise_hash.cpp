@@ -2,9 +2,9 @@
 
 #include <algorithm>
 
-#include "streamattn/kernels/hash_kernels.hpp"
 #include "streamattn/core/common.hpp"
 #include "streamattn/core/seeding.hpp"
+#include "streamattn/kernels/hash_kernels.hpp"
 
 namespace streamattn {
 
@@ -18,9 +18,7 @@ KWiseHash::KWiseHash(int k, std::uint64_t seed) : seed_(seed) {
   }
 }
 
-std::uint64_t KWiseHash::hash(std::uint64_t key) const {
-  return detail::poly_hash_one(coeffs_.data(), k(), key);
-}
+std::uint64_t KWiseHash::hash(std::uint64_t key) const { return detail::poly_hash_one(coeffs_.data(), k(), key); }
 
 std::int64_t KWiseHash::bucket(std::uint64_t key, std::uint64_t buckets) const {
   require(buckets >= 1 && buckets <= max_buckets, "buckets must be in [1, 2^32 - 1], got ", buckets);
@@ -35,8 +33,7 @@ void KWiseHash::hash(const std::uint64_t* keys, std::size_t n, std::uint64_t* ou
   detail::hash_kernels().hash(coeffs_.data(), k(), keys, n, out);
 }
 
-void KWiseHash::bucket(const std::uint64_t* keys, std::size_t n, std::uint64_t buckets,
-                       std::int64_t* out) const {
+void KWiseHash::bucket(const std::uint64_t* keys, std::size_t n, std::uint64_t buckets, std::int64_t* out) const {
   require(buckets >= 1 && buckets <= max_buckets, "buckets must be in [1, 2^32 - 1], got ", buckets);
   detail::hash_kernels().bucket(coeffs_.data(), k(), keys, n, buckets, out);
 }
@@ -50,9 +47,7 @@ inline std::uint64_t add_mod(std::uint64_t a, std::uint64_t b) {
   const std::uint64_t s = a + b;  // < 2^62, no overflow
   return s >= KWiseHash::prime ? s - KWiseHash::prime : s;
 }
-inline std::uint64_t sub_mod(std::uint64_t a, std::uint64_t b) {
-  return a >= b ? a - b : a + KWiseHash::prime - b;
-}
+inline std::uint64_t sub_mod(std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : a + KWiseHash::prime - b; }
 
 // Emits h(start), h(start+1), ... by forward differences. kLanes interleaved sequences (keys
 // start + l + kLanes*t, each again a polynomial of degree D in t) break the loop-carried

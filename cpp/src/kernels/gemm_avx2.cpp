@@ -1,6 +1,6 @@
 // AVX2 + FMA GEMM tile, 6 x 8 float64 (12 accumulators, 2 loads of B and 1 broadcast of A per
-// row: 15 of the 16 ymm registers), A read in place through its strides. Compiled with -mavx2 -mfma; selected at run time. Each
-// accumulator lane is one fma chain in order p, so the results equal the scalar tile's bits.
+// row: 15 of the 16 ymm registers), A read in place through its strides. Compiled with -mavx2 -mfma; selected at run
+// time. Each accumulator lane is one fma chain in order p, so the results equal the scalar tile's bits.
 #include <immintrin.h>
 
 #include "gemm_kernels.hpp"
@@ -19,10 +19,9 @@ void tile_avx2(std::int64_t kc, const double* a, std::int64_t a_rs, std::int64_t
   const double* r3 = a + (mr > 3 ? 3 : mr - 1) * a_rs;
   const double* r4 = a + (mr > 4 ? 4 : mr - 1) * a_rs;
   const double* r5 = a + (mr > 5 ? 5 : mr - 1) * a_rs;
-  __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd(), c10 = _mm256_setzero_pd(),
-          c11 = _mm256_setzero_pd(), c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd(),
-          c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd(), c40 = _mm256_setzero_pd(),
-          c41 = _mm256_setzero_pd(), c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
+  __m256d c00 = _mm256_setzero_pd(), c01 = _mm256_setzero_pd(), c10 = _mm256_setzero_pd(), c11 = _mm256_setzero_pd(),
+          c20 = _mm256_setzero_pd(), c21 = _mm256_setzero_pd(), c30 = _mm256_setzero_pd(), c31 = _mm256_setzero_pd(),
+          c40 = _mm256_setzero_pd(), c41 = _mm256_setzero_pd(), c50 = _mm256_setzero_pd(), c51 = _mm256_setzero_pd();
   for (std::int64_t p = 0, o = 0; p < kc; ++p, o += a_cs, b += b_rs) {
     const __m256d b0 = _mm256_loadu_pd(b), b1 = _mm256_loadu_pd(b + 4);
     __m256d x = _mm256_broadcast_sd(r0 + o);

@@ -20,8 +20,10 @@ double gemm_seconds(Index m, Index k, Index n, int repeats, GemmImpl impl) {
           "gemm_seconds: m, k, n must be in [1, 65536], got ", m, ", ", k, ", ", n);
   require(repeats >= 1 && repeats <= 1000, "repeats must be in [1, 1000], got ", repeats);
   // Deterministic, non-trivial entries (the rate does not depend on the values).
-  RowMatrix<double> a = RowMatrix<double>::NullaryExpr(m, k, [](Index i, Index j) { return 1e-3 * ((i * 7 + j * 3) % 17); });
-  RowMatrix<double> b = RowMatrix<double>::NullaryExpr(k, n, [](Index i, Index j) { return 1e-3 * ((i * 5 + j * 11) % 13); });
+  RowMatrix<double> a =
+      RowMatrix<double>::NullaryExpr(m, k, [](Index i, Index j) { return 1e-3 * ((i * 7 + j * 3) % 17); });
+  RowMatrix<double> b =
+      RowMatrix<double>::NullaryExpr(k, n, [](Index i, Index j) { return 1e-3 * ((i * 5 + j * 11) % 13); });
   RowMatrix<double> c = RowMatrix<double>::Zero(m, n);
   std::vector<double> times;
   for (int r = -1; r < repeats; ++r) {

@@ -14,9 +14,8 @@ struct Consts {
 
 Consts make_consts() {
   return {_mm256_set1_epi64x(static_cast<long long>(kMersenne61)),
-          _mm256_set1_epi64x(static_cast<long long>(kMersenne61 - 1)),
-          _mm256_set1_epi64x(0xffffffffLL), _mm256_set1_epi64x((1LL << 29) - 1),
-          _mm256_set1_epi64x(1)};
+          _mm256_set1_epi64x(static_cast<long long>(kMersenne61 - 1)), _mm256_set1_epi64x(0xffffffffLL),
+          _mm256_set1_epi64x((1LL << 29) - 1), _mm256_set1_epi64x(1)};
 }
 
 // v - p where v >= p; all values stay below 2^63 so the signed compare is exact.
@@ -74,8 +73,7 @@ constexpr int kMaxK = 64;
 // Calls f(hash_vector, index, count) over n keys, 4 at a time; the tail goes through a
 // zero-padded buffer, so every lane is computed by the same vector code.
 template <class Emit>
-void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-                   Emit emit) {
+void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, Emit emit) {
   const Consts c = make_consts();
   __m256i coef[kMaxK];
   for (int i = 0; i < k; ++i) coef[i] = _mm256_set1_epi64x(static_cast<long long>(coeffs[i]));
@@ -100,8 +98,7 @@ void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys
   }
 }
 
-void hash_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-               std::uint64_t* out) {
+void hash_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, std::uint64_t* out) {
   for_each_hash(coeffs, k, keys, n, [&](__m256i h, std::size_t i, std::size_t cnt) {
     if (cnt == 4) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), h);
@@ -113,8 +110,8 @@ void hash_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, st
   });
 }
 
-void bucket_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-                 std::uint64_t b, std::int64_t* out) {
+void bucket_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, std::uint64_t b,
+                 std::int64_t* out) {
   const __m256i vb = _mm256_set1_epi64x(static_cast<long long>(b));
   for_each_hash(coeffs, k, keys, n, [&](__m256i h, std::size_t i, std::size_t cnt) {
     const __m256i hi = _mm256_mul_epu32(_mm256_srli_epi64(h, 32), vb);
@@ -130,8 +127,7 @@ void bucket_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, 
   });
 }
 
-void sign_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-               double* out) {
+void sign_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, double* out) {
   const __m256i one_bits = _mm256_castpd_si256(_mm256_set1_pd(1.0));
   const __m256i lsb = _mm256_set1_epi64x(1);
   for_each_hash(coeffs, k, keys, n, [&](__m256i h, std::size_t i, std::size_t cnt) {

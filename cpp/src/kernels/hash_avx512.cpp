@@ -51,8 +51,7 @@ __m512i horner(const __m512i* coef, int k, __m512i x, const Consts& c) {
 constexpr int kMaxK = 64;
 
 template <class Emit>
-void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-                   Emit emit) {
+void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, Emit emit) {
   const Consts c = make_consts();
   __m512i coef[kMaxK];
   for (int i = 0; i < k; ++i) coef[i] = _mm512_set1_epi64(static_cast<long long>(coeffs[i]));
@@ -68,15 +67,13 @@ void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys
   }
 }
 
-void hash_avx512(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-                 std::uint64_t* out) {
-  for_each_hash(coeffs, k, keys, n, [&](__m512i h, std::size_t i, __mmask8 m) {
-    _mm512_mask_storeu_epi64(out + i, m, h);
-  });
+void hash_avx512(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, std::uint64_t* out) {
+  for_each_hash(coeffs, k, keys, n,
+                [&](__m512i h, std::size_t i, __mmask8 m) { _mm512_mask_storeu_epi64(out + i, m, h); });
 }
 
-void bucket_avx512(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-                   std::uint64_t b, std::int64_t* out) {
+void bucket_avx512(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, std::uint64_t b,
+                   std::int64_t* out) {
   const __m512i vb = _mm512_set1_epi64(static_cast<long long>(b));
   for_each_hash(coeffs, k, keys, n, [&](__m512i h, std::size_t i, __mmask8 m) {
     const __m512i hi = _mm512_mul_epu32(_mm512_srli_epi64(h, 32), vb);
@@ -85,8 +82,7 @@ void bucket_avx512(const std::uint64_t* coeffs, int k, const std::uint64_t* keys
   });
 }
 
-void sign_avx512(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-                 double* out) {
+void sign_avx512(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, double* out) {
   const __m512i one_bits = _mm512_castpd_si512(_mm512_set1_pd(1.0));
   const __m512i lsb = _mm512_set1_epi64(1);
   for_each_hash(coeffs, k, keys, n, [&](__m512i h, std::size_t i, __mmask8 m) {

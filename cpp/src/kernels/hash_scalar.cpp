@@ -23,8 +23,7 @@ std::uint64_t mulmod(std::uint64_t a, std::uint64_t b) {
   // 32-bit limbs, the same arithmetic as the SIMD paths.
   const std::uint64_t al = a & 0xffffffffu, ah = a >> 32, bl = b & 0xffffffffu, bh = b >> 32;
   const std::uint64_t ll = al * bl, mid = al * bh + ah * bl, hh = ah * bh;
-  std::uint64_t r = (hh << 3) + (mid >> 29) + ((mid & ((std::uint64_t{1} << 29) - 1)) << 32) +
-                    (ll & P) + (ll >> 61);
+  std::uint64_t r = (hh << 3) + (mid >> 29) + ((mid & ((std::uint64_t{1} << 29) - 1)) << 32) + (ll & P) + (ll >> 61);
   r = (r & P) + (r >> 61);
 #endif
   return r >= P ? r - P : r;
@@ -39,13 +38,12 @@ std::uint64_t horner(const std::uint64_t* c, int k, std::uint64_t x) {
   return h;
 }
 
-void hash_scalar(const std::uint64_t* c, int k, const std::uint64_t* keys, std::size_t n,
-                 std::uint64_t* out) {
+void hash_scalar(const std::uint64_t* c, int k, const std::uint64_t* keys, std::size_t n, std::uint64_t* out) {
   for (std::size_t i = 0; i < n; ++i) out[i] = horner(c, k, reduce_key(keys[i]));
 }
 
-void bucket_scalar(const std::uint64_t* c, int k, const std::uint64_t* keys, std::size_t n,
-                   std::uint64_t b, std::int64_t* out) {
+void bucket_scalar(const std::uint64_t* c, int k, const std::uint64_t* keys, std::size_t n, std::uint64_t b,
+                   std::int64_t* out) {
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint64_t h = horner(c, k, reduce_key(keys[i]));
     // floor(h * b / 2^61) with h < 2^61, b < 2^32, exactly, in 64-bit arithmetic.
@@ -54,8 +52,7 @@ void bucket_scalar(const std::uint64_t* c, int k, const std::uint64_t* keys, std
   }
 }
 
-void sign_scalar(const std::uint64_t* c, int k, const std::uint64_t* keys, std::size_t n,
-                 double* out) {
+void sign_scalar(const std::uint64_t* c, int k, const std::uint64_t* keys, std::size_t n, double* out) {
   for (std::size_t i = 0; i < n; ++i) out[i] = (horner(c, k, reduce_key(keys[i])) & 1u) ? -1.0 : 1.0;
 }
 

@@ -6,8 +6,8 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "streamattn/kernels/hash_kernels.hpp"
 #include "streamattn/core/common.hpp"
+#include "streamattn/kernels/hash_kernels.hpp"
 
 namespace streamattn {
 namespace {
@@ -30,8 +30,7 @@ bool cpu_has(const char* feature) {
 
 bool isa_usable(Isa isa) {
   switch (isa) {
-    case Isa::scalar:
-      return true;
+    case Isa::scalar: return true;
     case Isa::avx2:
 #if defined(STREAMATTN_HAVE_AVX2)
       return cpu_has("avx2");
@@ -63,15 +62,13 @@ Isa environment_isa() {
   try {
     isa = parse_isa(env);
   } catch (const std::invalid_argument&) {
-    throw std::invalid_argument(message("STREAMATTN_ISA=", env,
-                                        " is not an ISA name; use scalar, avx2 or avx512"));
+    throw std::invalid_argument(message("STREAMATTN_ISA=", env, " is not an ISA name; use scalar, avx2 or avx512"));
   }
-  require(isa_usable(isa), "STREAMATTN_ISA=", env, " is not available on this CPU or build; available: ",
-          [] {
-            std::string s;
-            for (Isa i : available_isas()) s += std::string(s.empty() ? "" : ", ") + isa_name(i);
-            return s;
-          }());
+  require(isa_usable(isa), "STREAMATTN_ISA=", env, " is not available on this CPU or build; available: ", [] {
+    std::string s;
+    for (Isa i : available_isas()) s += std::string(s.empty() ? "" : ", ") + isa_name(i);
+    return s;
+  }());
   return isa;
 }
 
@@ -79,12 +76,9 @@ Isa environment_isa() {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::scalar:
-      return "scalar";
-    case Isa::avx2:
-      return "avx2";
-    case Isa::avx512:
-      return "avx512";
+    case Isa::scalar: return "scalar";
+    case Isa::avx2: return "avx2";
+    case Isa::avx512: return "avx512";
   }
   return "unknown";
 }
@@ -130,8 +124,7 @@ Isa current_isa() {
 void set_isa(Isa isa) {
   std::string avail;
   for (Isa i : available_isas()) avail += std::string(avail.empty() ? "" : ", ") + isa_name(i);
-  require(isa_usable(isa), "ISA '", isa_name(isa), "' is not available on this CPU or build; available: ",
-          avail);
+  require(isa_usable(isa), "ISA '", isa_name(isa), "' is not available on this CPU or build; available: ", avail);
   g_isa.store(static_cast<int>(isa), std::memory_order_release);
 }
 
@@ -151,15 +144,12 @@ namespace detail {
 const HashKernels& hash_kernels() {
   switch (current_isa()) {
 #if defined(STREAMATTN_HAVE_AVX512)
-    case Isa::avx512:
-      return hash_kernels_avx512;
+    case Isa::avx512: return hash_kernels_avx512;
 #endif
 #if defined(STREAMATTN_HAVE_AVX2)
-    case Isa::avx2:
-      return hash_kernels_avx2;
+    case Isa::avx2: return hash_kernels_avx2;
 #endif
-    default:
-      return hash_kernels_scalar;
+    default: return hash_kernels_scalar;
   }
 }
 }  // namespace detail

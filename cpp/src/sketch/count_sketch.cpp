@@ -55,12 +55,11 @@ void CountSketch::hash_row(Index r, const std::uint64_t* keys, std::size_t n, st
 
 template <class T>
 void CountSketch::update_impl(const std::int64_t* indices, Index n, const MatrixRef<T>& values) {
-  require(values.rows() == n, "values must have one row per index: ", n, " indices, ", values.rows(),
-          " value rows");
+  require(values.rows() == n, "values must have one row per index: ", n, " indices, ", values.rows(), " value rows");
   require_cols(values, columns_, "values");
   for (Index i = 0; i < n; ++i) {
-    require(indices[i] >= 0 && static_cast<std::uint64_t>(indices[i]) < dim_, "indices[", i, "] = ",
-            indices[i], " is outside [0, ", dim_, ")");
+    require(indices[i] >= 0 && static_cast<std::uint64_t>(indices[i]) < dim_, "indices[", i, "] = ", indices[i],
+            " is outside [0, ", dim_, ")");
   }
   require_finite(values, "values");
   std::vector<std::uint64_t> keys(kBlock);
@@ -71,12 +70,7 @@ void CountSketch::update_impl(const std::int64_t* indices, Index n, const Matrix
     for (std::size_t i = 0; i < m; ++i) keys[i] = static_cast<std::uint64_t>(indices[b0 + static_cast<Index>(i)]);
     for (Index r = 0; r < rows_; ++r) {
       hash_row(r, keys.data(), m, bkt.data(), sgn.data());
-      double* base = table_.data() + r * buckets_ * columns_;
-      for (std::size_t i = 0; i < m; ++i) {
-        double* cell = base + bkt[i] * columns_;
-        const double s = sgn[i];
-        for (Index c = 0; c < columns_; ++c) cell[c] += s * static_cast<double>(values(b0 + static_cast<Index>(i), c));
-      }
+      add_to_row_impl(r, bkt.data(), sgn.data(), m, values, b0);
     }
   }
 }
@@ -94,37 +88,53 @@ void CountSketch::update_rows_impl(std::uint64_t start, const MatrixRef<T>& X) {
     const std::size_t m = static_cast<std::size_t>(std::min<std::uint64_t>(kBlock, n - b0));
     for (Index r = 0; r < rows_; ++r) {
       // Keys start+b0 .. are consecutive and below dim <= p - 1: forward differences, not Horner.
-      bucket_hashes_[static_cast<std::size_t>(r)].bucket_range(start + b0, m, static_cast<std::uint64_t>(buckets_), bkt.data());
+      bucket_hashes_[static_cast<std::size_t>(r)].bucket_range(start + b0, m, static_cast<std::uint64_t>(buckets_),
+                                                               bkt.data());
       sign_hashes_[static_cast<std::size_t>(r)].sign_range(start + b0, m, sgn.data());
-      double* base = table_.data() + r * buckets_ * columns_;
-      if (columns_ == 1) {
-        for (std::size_t i = 0; i < m; ++i)
-          base[bkt[i]] += sgn[i] * static_cast<double>(X(static_cast<Index>(b0 + i), 0));
-      } else if (X.innerStride() == 1) {
-        // Contiguous rows (the common case): a plain pointer loop the compiler vectorizes; the
-        // same operations per counter as below, so the same bits.
-        for (std::size_t i = 0; i < m; ++i) {
-          double* cell = base + bkt[i] * columns_;
-          const double s = sgn[i];
-          const T* xr = X.data() + static_cast<Index>(b0 + i) * X.outerStride();
-          for (Index c = 0; c < columns_; ++c) cell[c] += s * static_cast<double>(xr[c]);
-        }
-      } else {
-        for (std::size_t i = 0; i < m; ++i) {
-          double* cell = base + bkt[i] * columns_;
-          const double s = sgn[i];
-          const Index row = static_cast<Index>(b0 + i);
-          for (Index c = 0; c < columns_; ++c) cell[c] += s * static_cast<double>(X(row, c));
-        }
-      }
+      add_to_row_impl(r, bkt.data(), sgn.data(), m, X, static_cast<Index>(b0));
     }
   }
 }
 
+template <class T>
+void CountSketch::add_to_row_impl(Index r, const std::int64_t* bkt, const double* sgn, std::size_t m,
+                                  const MatrixRef<T>& values, Index first) {
+  double* base = table_.data() + r * buckets_ * columns_;
+  if (columns_ == 1) {
+    for (std::size_t i = 0; i < m; ++i)
+      base[bkt[i]] += sgn[i] * static_cast<double>(values(first + static_cast<Index>(i), 0));
+  } else if (values.innerStride() == 1) {
+    // Contiguous rows (the common case): a plain pointer loop the compiler vectorizes; the
+    // same operations per counter as below, so the same bits.
+    for (std::size_t i = 0; i < m; ++i) {
+      double* cell = base + bkt[i] * columns_;
+      const double s = sgn[i];
+      const T* xr = values.data() + (first + static_cast<Index>(i)) * values.outerStride();
+      for (Index c = 0; c < columns_; ++c) cell[c] += s * static_cast<double>(xr[c]);
+    }
+  } else {
+    for (std::size_t i = 0; i < m; ++i) {
+      double* cell = base + bkt[i] * columns_;
+      const double s = sgn[i];
+      const Index row = first + static_cast<Index>(i);
+      for (Index c = 0; c < columns_; ++c) cell[c] += s * static_cast<double>(values(row, c));
+    }
+  }
+}
+
+void CountSketch::add_to_row(Index r, const std::int64_t* buckets, const double* signs, std::size_t m,
+                             const MatrixRef<float>& values, Index first) {
+  add_to_row_impl(r, buckets, signs, m, values, first);
+}
+void CountSketch::add_to_row(Index r, const std::int64_t* buckets, const double* signs, std::size_t m,
+                             const MatrixRef<double>& values, Index first) {
+  add_to_row_impl(r, buckets, signs, m, values, first);
+}
+
 RowMatrix<double> CountSketch::estimate(const std::int64_t* indices, Index n) const {
   for (Index i = 0; i < n; ++i) {
-    require(indices[i] >= 0 && static_cast<std::uint64_t>(indices[i]) < dim_, "indices[", i, "] = ",
-            indices[i], " is outside [0, ", dim_, ")");
+    require(indices[i] >= 0 && static_cast<std::uint64_t>(indices[i]) < dim_, "indices[", i, "] = ", indices[i],
+            " is outside [0, ", dim_, ")");
   }
   RowMatrix<double> out(n, columns_);
   std::vector<std::uint64_t> keys(kBlock);
@@ -135,7 +145,8 @@ RowMatrix<double> CountSketch::estimate(const std::int64_t* indices, Index n) co
     const std::size_t m = static_cast<std::size_t>(std::min<Index>(kBlock, n - b0));
     for (std::size_t i = 0; i < m; ++i) keys[i] = static_cast<std::uint64_t>(indices[b0 + static_cast<Index>(i)]);
     for (Index r = 0; r < rows_; ++r)
-      hash_row(r, keys.data(), m, bkt.data() + r * static_cast<Index>(kBlock), sgn.data() + r * static_cast<Index>(kBlock));
+      hash_row(r, keys.data(), m, bkt.data() + r * static_cast<Index>(kBlock),
+               sgn.data() + r * static_cast<Index>(kBlock));
     for (std::size_t i = 0; i < m; ++i) {
       for (Index c = 0; c < columns_; ++c) {
         for (Index r = 0; r < rows_; ++r) {
@@ -152,8 +163,8 @@ RowMatrix<double> CountSketch::estimate(const std::int64_t* indices, Index n) co
 
 void CountSketch::require_compatible(const CountSketch& o) const {
   require(rows_ == o.rows_ && buckets_ == o.buckets_ && columns_ == o.columns_,
-          "cannot merge CountSketch of shape (rows=", o.rows_, ", buckets=", o.buckets_, ", columns=",
-          o.columns_, ") into one of shape (rows=", rows_, ", buckets=", buckets_, ", columns=", columns_, ")");
+          "cannot merge CountSketch of shape (rows=", o.rows_, ", buckets=", o.buckets_, ", columns=", o.columns_,
+          ") into one of shape (rows=", rows_, ", buckets=", buckets_, ", columns=", columns_, ")");
   require(dim_ == o.dim_, "cannot merge CountSketch with dim=", o.dim_, " into one with dim=", dim_);
   require(seed_ == o.seed_, "cannot merge CountSketch with seed=", o.seed_, " into one with seed=", seed_,
           ": sketches are mergeable only when built with the same seed");
@@ -170,8 +181,8 @@ std::size_t CountSketch::nbytes() const {
 
 std::string CountSketch::repr() const {
   return message("CountSketch(rows=", rows_, ", buckets=", buckets_, ", columns=", columns_,
-                 dim_ == max_dim ? std::string() : message(", dim=", dim_), ", seed=", seed_,
-                 ", nbytes=", nbytes(), ")");
+                 dim_ == max_dim ? std::string() : message(", dim=", dim_), ", seed=", seed_, ", nbytes=", nbytes(),
+                 ")");
 }
 
 std::vector<std::uint8_t> CountSketch::to_bytes() const {

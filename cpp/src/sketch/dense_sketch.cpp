@@ -4,11 +4,11 @@
 #include <cmath>
 #include <numeric>
 
-#include "streamattn/sketch/ams_sketch.hpp"
-#include "streamattn/sketch/gaussian_sketch.hpp"
 #include "streamattn/core/seeding.hpp"
 #include "streamattn/core/serialize.hpp"
 #include "streamattn/core/validate.hpp"
+#include "streamattn/sketch/ams_sketch.hpp"
+#include "streamattn/sketch/gaussian_sketch.hpp"
 
 namespace streamattn {
 namespace {
@@ -28,7 +28,7 @@ DenseSketch::Distribution DenseSketch::parse_distribution(const std::string& nam
 }
 
 DenseSketch::DenseSketch(Distribution dist, Index s, std::uint64_t seed, Index columns)
-    : dist_(dist), s_(s), columns_(columns), seed_(seed) {
+    : dist_(dist), size_(s), columns_(columns), seed_(seed) {
   require(s >= 1 && s <= kMaxS, "s (sketch size) must be in [1, 2^24], got ", s);
   require_range(columns, 0, limits::max_sketch_size, "columns");
   require_state_fits(static_cast<long double>(s) * columns,
@@ -41,11 +41,11 @@ DenseSketch::DenseSketch(Distribution dist, Index s, std::uint64_t seed, Index c
 }
 
 void DenseSketch::fill_block(std::uint64_t start, Index count, double* out) const {
-  const double scale = 1.0 / std::sqrt(static_cast<double>(s_));
+  const double scale = 1.0 / std::sqrt(static_cast<double>(size_));
   if (dist_ == Distribution::ams) {
     std::vector<std::uint64_t> keys(static_cast<std::size_t>(count));
     std::iota(keys.begin(), keys.end(), start);
-    for (Index r = 0; r < s_; ++r) {
+    for (Index r = 0; r < size_; ++r) {
       double* row = out + r * count;
       sign_hashes_[static_cast<std::size_t>(r)].sign(keys.data(), static_cast<std::size_t>(count), row);
       for (Index j = 0; j < count; ++j) row[j] *= scale;
@@ -53,10 +53,10 @@ void DenseSketch::fill_block(std::uint64_t start, Index count, double* out) cons
     return;
   }
   constexpr std::uint64_t G = 0x9E3779B97F4A7C15ULL;
-  for (Index m = 0; 2 * m < s_; ++m) {
+  for (Index m = 0; 2 * m < size_; ++m) {
     const std::uint64_t sm = derive_seed(seed_, 3, static_cast<std::uint64_t>(m));
     double* row0 = out + (2 * m) * count;
-    double* row1 = (2 * m + 1 < s_) ? out + (2 * m + 1) * count : nullptr;
+    double* row1 = (2 * m + 1 < size_) ? out + (2 * m + 1) * count : nullptr;
     for (Index j = 0; j < count; ++j) {
       const std::uint64_t col = start + static_cast<std::uint64_t>(j);
       const std::uint64_t a = mix64(sm + G * (2 * col + 1)), b = mix64(sm + G * (2 * col + 2));
@@ -73,7 +73,7 @@ RowMatrix<double> DenseSketch::matrix(std::uint64_t start, Index count) const {
   require_range(count, 0, limits::max_sketch_size, "count");
   require(start <= max_index && static_cast<std::uint64_t>(count) <= max_index - start,
           "columns start .. start+count exceed 2^61 - 1");
-  RowMatrix<double> out(s_, count);
+  RowMatrix<double> out(size_, count);
   if (count > 0) fill_block(start, count, out.data());
   return out;
 }
@@ -87,16 +87,16 @@ void DenseSketch::update_rows_impl(std::uint64_t start, const MatrixRef<T>& X) {
   require_finite(X, "X");
   if (columns_ == 0) {
     columns_ = X.cols();
-    value_ = RowMatrix<double>::Zero(s_, columns_);
+    value_ = RowMatrix<double>::Zero(size_, columns_);
   }
-  RowMatrix<double> block(s_, kBlock);
+  RowMatrix<double> block(size_, kBlock);
   RowMatrix<double> xb;
   for (Index b0 = 0; b0 < X.rows(); b0 += kBlock) {
     const Index m = std::min<Index>(kBlock, X.rows() - b0);
     fill_block(start + static_cast<std::uint64_t>(b0), m, block.data());
     xb = X.middleRows(b0, m).template cast<double>();
     // block is s x kBlock row-major; only the first m columns were written with stride m.
-    Eigen::Map<const RowMatrix<double>> psi(block.data(), s_, m);
+    Eigen::Map<const RowMatrix<double>> psi(block.data(), size_, m);
     value_.noalias() += psi * xb;
   }
   tokens_ += n;
@@ -104,11 +104,11 @@ void DenseSketch::update_rows_impl(std::uint64_t start, const MatrixRef<T>& X) {
 
 void DenseSketch::require_compatible(const DenseSketch& o) const {
   require(dist_ == o.dist_, "cannot merge a ", o.name(), " into a ", name());
-  require(s_ == o.s_, "cannot merge ", name(), " with s=", o.s_, " into one with s=", s_);
+  require(size_ == o.size_, "cannot merge ", name(), " with s=", o.size_, " into one with s=", size_);
   require(seed_ == o.seed_, "cannot merge ", name(), " with seed=", o.seed_, " into one with seed=", seed_,
           ": sketches are mergeable only when built with the same seed");
-  require(columns_ == o.columns_ || columns_ == 0 || o.columns_ == 0, "cannot merge ", name(), " with ",
-          o.columns_, " columns into one with ", columns_, " columns");
+  require(columns_ == o.columns_ || columns_ == 0 || o.columns_ == 0, "cannot merge ", name(), " with ", o.columns_,
+          " columns into one with ", columns_, " columns");
 }
 
 void DenseSketch::merge(const DenseSketch& o) {
@@ -128,14 +128,14 @@ std::size_t DenseSketch::nbytes() const {
 }
 
 std::string DenseSketch::repr() const {
-  return message(name(), "(s=", s_, ", columns=", columns_, ", seed=", seed_, ", tokens=", tokens_,
+  return message(name(), "(s=", size_, ", columns=", columns_, ", seed=", seed_, ", tokens=", tokens_,
                  ", nbytes=", nbytes(), ")");
 }
 
 std::vector<std::uint8_t> DenseSketch::to_bytes() const {
   ByteWriter w(kind_of(dist_));
   w.u8(static_cast<std::uint8_t>(dist_));
-  w.u64(static_cast<std::uint64_t>(s_));
+  w.u64(static_cast<std::uint64_t>(size_));
   w.u64(static_cast<std::uint64_t>(columns_));
   w.u64(seed_);
   w.u64(tokens_);
@@ -143,7 +143,7 @@ std::vector<std::uint8_t> DenseSketch::to_bytes() const {
   return w.finish();
 }
 
-void DenseSketch::read_payload(DenseSketch& out, const std::uint8_t* data, std::size_t n) {
+void DenseSketch::from_bytes_into(DenseSketch& out, const std::uint8_t* data, std::size_t n) {
   ByteReader r(data, n, kind_of(out.dist_));
   const std::uint8_t dist = r.u8();
   r.check(dist == static_cast<std::uint8_t>(out.dist_), "distribution tag does not match the kind");
@@ -167,13 +167,13 @@ void DenseSketch::read_payload(DenseSketch& out, const std::uint8_t* data, std::
 
 AMSSketch AMSSketch::from_bytes(const std::uint8_t* data, std::size_t n) {
   AMSSketch out(1, 0);
-  read_payload(out, data, n);
+  from_bytes_into(out, data, n);
   return out;
 }
 
 GaussianSketch GaussianSketch::from_bytes(const std::uint8_t* data, std::size_t n) {
   GaussianSketch out(1, 0);
-  read_payload(out, data, n);
+  from_bytes_into(out, data, n);
   return out;
 }
 

@@ -4,25 +4,26 @@
 #include <cmath>
 #include <limits>
 
-#include "streamattn/kernels/gemm.hpp"
 #include "streamattn/core/validate.hpp"
+#include "streamattn/kernels/gemm.hpp"
 
 namespace streamattn {
 
 // --- ProbeSet -------------------------------------------------------------------------------
 
-void ProbeSet::write(ByteWriter& w) const {
-  exact.write(w);
+void ProbeSet::write_payload(ByteWriter& w) const {
+  exact.write_payload(w);
   w.u64(positions.size());
   w.i64_array(positions.data(), positions.size());
   for (auto e : evaluated) w.u8(e);
   w.f64_array(approx.data(), static_cast<std::size_t>(approx.size()));
 }
 
-ProbeSet ProbeSet::read(ByteReader& r, Index d, Index dv, double scale) {
+ProbeSet ProbeSet::read_payload(ByteReader& r, Index d, Index dv, double scale) {
   ProbeSet ps;
-  ps.exact = OnlineSoftmax::read(r);
-  r.check(ps.exact.d() == d && ps.exact.dv() == dv && ps.exact.scale() == scale, "probe shapes do not match the stream");
+  ps.exact = OnlineSoftmax::read_payload(r);
+  r.check(ps.exact.d() == d && ps.exact.dv() == dv && ps.exact.scale() == scale,
+          "probe shapes do not match the stream");
   const std::uint64_t p = r.u64();
   r.check(p == static_cast<std::uint64_t>(ps.exact.probes()), "probe count mismatch");
   r.i64_array(ps.positions, p);
@@ -44,25 +45,48 @@ Certificate ProbeSet::certificate() const {
   return make_certificate(exact.result(), std::move(ap), positions);
 }
 
-// --- CausalStream ---------------------------------------------------------------------------
-
-namespace {
-/// d or dv of a stream, checked against limits::max_stream_dim.
-Index stream_dim(Index v, const char* name) {
-  require_range(v, 1, limits::max_stream_dim, name);
-  return v;
+std::size_t ProbeSet::nbytes() const {
+  return exact.nbytes() + sizeof(double) * static_cast<std::size_t>(approx.size()) + evaluated.size();
 }
-}  // namespace
+
+namespace detail {
+
+void write_stream_extras(ByteWriter& w, const std::optional<ProbeSet>& probes,
+                         const std::optional<SparseRecoveryMatrix>& output) {
+  w.u8(probes ? 1 : 0);
+  if (probes) probes->write_payload(w);
+  w.u8(output ? 1 : 0);
+  if (output) output->write_payload(w);
+}
+
+void read_stream_extras(ByteReader& r, Index d, Index dv, double scale, std::uint64_t rows,
+                        std::optional<ProbeSet>& probes, std::optional<SparseRecoveryMatrix>& output) {
+  const std::uint8_t has_probes = r.u8();
+  r.check(has_probes <= 1, "probe flag is not 0/1");
+  if (has_probes) probes = ProbeSet::read_payload(r, d, dv, scale);
+  const std::uint8_t has_output = r.u8();
+  r.check(has_output <= 1, "output-sketch flag is not 0/1");
+  if (has_output) {
+    output = SparseRecoveryMatrix::read_payload(r);
+    r.check(output->columns() == dv && output->n() >= rows, "output sketch does not match the stream");
+  }
+}
+
+}  // namespace detail
+
+// --- CausalStream ---------------------------------------------------------------------------
 
 CausalStream::CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk,
                            std::uint64_t max_bytes, FeatureKernel kernel, Normalizer norm)
-    : state_(stream_dim(d, "d"), stream_dim(dv, "dv"), degree, scale, max_bytes, kernel), norm_(norm), chunk_(chunk), max_bytes_(max_bytes) {
+    : state_(checked_range(d, 1, limits::max_stream_dim, "d"), checked_range(dv, 1, limits::max_stream_dim, "dv"),
+             degree, scale, max_bytes, kernel),
+      normalizer_(norm), chunk_(chunk), max_bytes_(max_bytes) {
   require_valid_chunk(chunk);
   require_valid_normalizer(norm);
 }
 
 bool CausalStream::may_fail() const {
-  return norm_.normalize && (degree() % 2 == 1 || (kernel() == FeatureKernel::power && norm_.eps == 0.0));
+  return normalizer_.normalize && (degree() % 2 == 1 || (kernel() == FeatureKernel::power && normalizer_.eps == 0.0));
 }
 
 void CausalStream::check_gate(const VectorRef<double>& gate, Index n, bool values) const {
@@ -74,8 +98,9 @@ void CausalStream::check_gate(const VectorRef<double>& gate, Index n, bool value
 void CausalStream::set_probes(const MatrixRef<double>& queries, const std::vector<std::int64_t>& positions) {
   require(tokens_ == 0, "probes must be set before the first update");
   require(queries.cols() == d(), "probes must have d = ", d(), " columns, got ", queries.cols());
-  require(static_cast<std::size_t>(queries.rows()) == positions.size(), "probe positions must have one entry per probe: ",
-          queries.rows(), " probes, ", positions.size(), " positions");
+  require(static_cast<std::size_t>(queries.rows()) == positions.size(),
+          "probe positions must have one entry per probe: ", queries.rows(), " probes, ", positions.size(),
+          " positions");
   require(queries.rows() <= (Index{1} << 16), "at most 65536 probes, got ", queries.rows());
   require_finite(queries, "probes");
   for (std::size_t i = 0; i < positions.size(); ++i)
@@ -110,12 +135,7 @@ std::vector<SparseVector> CausalStream::sparse_columns(DecodeMethod method) cons
 
 template <class T>
 void CausalStream::check_keys(const MatrixRef<T>& K, const MatrixRef<T>& V, bool values) const {
-  require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
-  require(V.cols() == dv(), "V must have dv = ", dv(), " columns, got ", V.cols());
-  require(V.rows() == K.rows(), "K and V must have the same number of rows, got ", K.rows(), " and ", V.rows());
-  if (!values) return;
-  detail::require_clean_rows(K, scale(), "K");
-  detail::require_clean_values(V, "V");
+  detail::require_stream_keys(K, V, d(), dv(), scale(), values);
 }
 
 template <class T>
@@ -149,13 +169,14 @@ void CausalStream::prefill(const MatrixRef<double>& K, const MatrixRef<double>& 
 template <class T>
 void CausalStream::check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, bool values) const {
   require(Q.cols() == d(), "Q must have d = ", d(), " columns, got ", Q.cols());
-  require(K.rows() == Q.rows() && V.rows() == Q.rows(), "Q, K and V must have the same number of rows, got ",
-          Q.rows(), ", ", K.rows(), ", ", V.rows());
+  require(K.rows() == Q.rows() && V.rows() == Q.rows(), "Q, K and V must have the same number of rows, got ", Q.rows(),
+          ", ", K.rows(), ", ", V.rows());
   check_keys(K, V, values);
   if (values) detail::require_clean_rows(Q, scale(), "Q");
   if (output_)
-    require(tokens_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(), "the output sketch covers n = ",
-            output_->n(), " rows; this block would bring the stream to ", tokens_ + static_cast<std::uint64_t>(Q.rows()));
+    require(tokens_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(),
+            "the output sketch covers n = ", output_->n(), " rows; this block would bring the stream to ",
+            tokens_ + static_cast<std::uint64_t>(Q.rows()));
 }
 
 template <class T>
@@ -182,12 +203,14 @@ void CausalStream::record_probes(std::uint64_t pos0, Index r, const MatrixRef<T>
     RowMatrix<double> sp = (c * qp) * kc.topRows(r).transpose();
     kernel_inplace(sp, g, kern);
     for (Index i = 0; i < m; ++i) {
-      const Index last = static_cast<Index>(static_cast<std::uint64_t>(probes_->positions[static_cast<std::size_t>(hit[static_cast<std::size_t>(i)])]) - pos0);
+      const Index last = static_cast<Index>(
+          static_cast<std::uint64_t>(probes_->positions[static_cast<std::size_t>(hit[static_cast<std::size_t>(i)])]) -
+          pos0);
       sp.row(i).tail(r - last - 1).setZero();
     }
     pn.noalias() += sp * vc.topRows(r);
     pd.noalias() += sp.rowwise().sum();
-    detail::normalize_rows(pn, pd, pos0, g, kern, norm_);
+    detail::normalize_rows(pn, pd, pos0, g, kern, normalizer_);
     for (Index i = 0; i < m; ++i) {
       const auto at = static_cast<std::size_t>(hit[static_cast<std::size_t>(i)]);
       probes_->approx.row(static_cast<Index>(at)) = pn.row(i);
@@ -199,14 +222,13 @@ void CausalStream::record_probes(std::uint64_t pos0, Index r, const MatrixRef<T>
 
 template <class T>
 void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V,
-                               const VectorRef<double>* gate, Eigen::Ref<RowMatrix<double>>* out,
-                               bool values_checked) {
+                               const VectorRef<double>* gate, Eigen::Ref<RowMatrix<double>>* out, bool values_checked) {
   check_block(Q, K, V, !values_checked);
   if (gate) check_gate(*gate, Q.rows(), !values_checked);
   const Index n = Q.rows(), dd = d(), dvv = dv();
   if (out)
-    require(out->rows() == n && out->cols() == dvv, "out must be n x dv = ", n, " x ", dvv, ", got ", out->rows(), " x ",
-            out->cols());
+    require(out->rows() == n && out->cols() == dvv, "out must be n x dv = ", n, " x ", dvv, ", got ", out->rows(),
+            " x ", out->cols());
   if (n == 0) return;
 
   // Only a normalizer <= 0 can fail after the checks (see may_fail): keep what is needed to undo.
@@ -227,7 +249,7 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
       const std::uint64_t pos0 = tokens_;
       const MatrixRef<T> Qc(Q.middleRows(a, r)), Kc(K.middleRows(a, r)), Vc(V.middleRows(a, r));
       if (gate) chunker_.cumulative_gates(*gate, a, r, chunk_);
-      const auto nm = chunker_.outputs(state_, Qc, Kc, Vc, gate != nullptr, pos0, norm_, ws_);
+      const auto nm = chunker_.outputs(state_, Qc, Kc, Vc, gate != nullptr, pos0, normalizer_, ws_);
       if (probes_) record_probes(pos0, r, Kc, Vc);
       if (out) out->middleRows(a, r) = nm;
       if (output_) output_->update_rows(pos0, MatrixRef<double>(nm));
@@ -309,7 +331,7 @@ double CausalStream::prepare_step(const MatrixRef<T>& q, const MatrixRef<T>& k, 
   state_.features().transform_into(q, step_phi_q_.data(), t);
   state_.features().transform_into(k, step_phi_k_.data(), t);
   const double den = state_.step_normalizer(step_phi_q_.data(), step_phi_k_.data(), f);
-  return norm_.eps != 0.0 ? den + norm_.eps : den;
+  return normalizer_.eps != 0.0 ? den + normalizer_.eps : den;
 }
 
 template <class T>
@@ -335,12 +357,12 @@ void CausalStream::step_impl(const VectorRef<T>& q, const VectorRef<T>& k, const
   const double f = std::exp(log_gate);
   const double den = prepare_step(Q, K, f);
   step_v_ = v.template cast<double>();
-  if (norm_.normalize) {
+  if (normalizer_.normalize) {
     // Checked before the state changes, so a refused step leaves the stream as it was.
     detail::require_positive_normalizers(Eigen::Matrix<double, 1, 1>(den), tokens_, degree(), kernel());
   }
   state_.step_rows(step_phi_q_.data(), step_phi_k_.data(), step_v_.data(), f, out.data());
-  if (norm_.normalize) out /= den;
+  if (normalizer_.normalize) out /= den;
   if (output_) output_->update_rows(tokens_, MatrixRef<double>(as_row(VectorRef<double>(out))));
   ++tokens_;
 }
@@ -365,30 +387,29 @@ void CausalStream::step(const VectorRef<double>& q, const VectorRef<double>& k, 
 
 std::size_t CausalStream::nbytes() const {
   std::size_t b = state_.nbytes();
-  if (probes_) b += probes_->exact.nbytes() + sizeof(double) * static_cast<std::size_t>(probes_->approx.size()) + probes_->evaluated.size();
+  if (probes_) b += probes_->nbytes();
   if (output_) b += output_->nbytes();
   return b;
 }
 
 std::string CausalStream::repr() const {
-  return message("CausalStream(d=", d(), ", dv=", dv(), ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()),
-                 "', scale=", scale(), ", t=", dim(), norm_.eps != 0.0 ? message(", eps=", norm_.eps) : "",
-                 norm_.normalize ? "" : ", normalize=False",
-                 ", chunk=", chunk_, ", tokens_seen=", tokens_, probes_ ? message(", probes=", probes_->positions.size()) : "",
-                 output_ ? message(", output_sketch=(n=", output_->n(), ", k=", output_->k(), ")") : "", ", nbytes=", nbytes(), ")");
+  return message("CausalStream(d=", d(), ", dv=", dv(), ", degree=", degree(), ", kernel='",
+                 feature_kernel_name(kernel()), "', scale=", scale(), ", t=", dim(),
+                 normalizer_.eps != 0.0 ? message(", eps=", normalizer_.eps) : "",
+                 normalizer_.normalize ? "" : ", normalize=False", ", chunk=", chunk_, ", tokens_seen=", tokens_,
+                 probes_ ? message(", probes=", probes_->positions.size()) : "",
+                 output_ ? message(", output_sketch=(n=", output_->n(), ", k=", output_->k(), ")") : "",
+                 ", nbytes=", nbytes(), ")");
 }
 
 std::vector<std::uint8_t> CausalStream::to_bytes() const {
   ByteWriter w(ObjectKind::causal_stream);
   w.u64(static_cast<std::uint64_t>(chunk_));
   w.u64(tokens_);
-  state_.write(w);
-  w.f64(norm_.eps);
-  w.u8(norm_.normalize ? 1 : 0);
-  w.u8(probes_ ? 1 : 0);
-  if (probes_) probes_->write(w);
-  w.u8(output_ ? 1 : 0);
-  if (output_) output_->write_payload(w);
+  state_.write_payload(w);
+  w.f64(normalizer_.eps);
+  w.u8(normalizer_.normalize ? 1 : 0);
+  detail::write_stream_extras(w, probes_, output_);
   return w.finish();
 }
 
@@ -396,7 +417,7 @@ CausalStream CausalStream::from_bytes(const std::uint8_t* data, std::size_t size
   ByteReader r(data, size, ObjectKind::causal_stream);
   const std::uint64_t chunk = r.u64(), tokens = r.u64();
   r.check(chunk >= 1 && chunk <= (std::uint64_t{1} << 16), "chunk out of range");
-  PolyPrefixState st = PolyPrefixState::read(r);
+  PolyPrefixState st = PolyPrefixState::read_payload(r);
   r.check(st.tokens() == tokens, "token counts disagree");
   CausalStream cs(st.d(), st.dv(), st.degree(), st.scale(), static_cast<Index>(chunk), st.features().max_bytes(),
                   st.kernel());
@@ -409,16 +430,8 @@ CausalStream CausalStream::from_bytes(const std::uint8_t* data, std::size_t size
   norm.normalize = normalize == 1;
   r.check(std::isfinite(norm.eps) && norm.eps >= 0.0 && (norm.normalize || norm.eps == 0.0),
           "normalizer eps out of range");
-  cs.norm_ = norm;
-  const std::uint8_t has_probes = r.u8();
-  r.check(has_probes <= 1, "probe flag is not 0/1");
-  if (has_probes) cs.probes_ = ProbeSet::read(r, cs.d(), cs.dv(), cs.scale());
-  const std::uint8_t has_output = r.u8();
-  r.check(has_output <= 1, "output-sketch flag is not 0/1");
-  if (has_output) {
-    cs.output_ = SparseRecoveryMatrix::read_payload(r);
-    r.check(cs.output_->columns() == cs.dv() && cs.output_->n() >= tokens, "output sketch does not match the stream");
-  }
+  cs.normalizer_ = norm;
+  detail::read_stream_extras(r, cs.d(), cs.dv(), cs.scale(), tokens, cs.probes_, cs.output_);
   r.finish();
   return cs;
 }

@@ -31,7 +31,8 @@ Certificate make_certificate(RowMatrix<double> exact, RowMatrix<double> approx, 
     sum_abs += diff.cwiseAbs().sum();
     count += diff.size();
     const double norm = exact.row(i).norm();
-    const double rel = norm > 0 ? diff.norm() / norm : (diff.norm() > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+    const double rel =
+        norm > 0 ? diff.norm() / norm : (diff.norm() > 0 ? std::numeric_limits<double>::infinity() : 0.0);
     c.max_rel_error = std::max(c.max_rel_error, rel);
     ++c.evaluated;
   }

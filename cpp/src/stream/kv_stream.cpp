@@ -3,9 +3,9 @@
 #include <cmath>
 #include <limits>
 
+#include "streamattn/core/validate.hpp"
 #include "streamattn/sketch/ams_sketch.hpp"
 #include "streamattn/sketch/gaussian_sketch.hpp"
-#include "streamattn/core/validate.hpp"
 
 namespace streamattn {
 
@@ -17,29 +17,22 @@ StateKind parse_state_kind(const std::string& name) {
 
 const char* state_kind_name(StateKind k) { return k == StateKind::exact ? "exact" : "sketched"; }
 
-namespace {
-/// d or dv of a stream, checked against limits::max_stream_dim.
-Index stream_dim(Index v, const char* name) {
-  require_range(v, 1, limits::max_stream_dim, name);
-  return v;
-}
-}  // namespace
-
 KVStream::KVStream(Index d, Index dv, int degree, std::optional<double> scale, StateKind state, SketchOptions sketch,
                    std::uint64_t first_token, std::uint64_t max_bytes, FeatureKernel kernel)
-    : kind_(state), features_(stream_dim(d, "d"), degree, scale, max_bytes, kernel), dv_(stream_dim(dv, "dv")),
-      first_(first_token) {
+    : state_kind_(state), features_(checked_range(d, 1, limits::max_stream_dim, "d"), degree, scale, max_bytes, kernel),
+      dv_(checked_range(dv, 1, limits::max_stream_dim, "dv")), first_(first_token) {
   require_range(sketch.size, 1, limits::max_sketch_size, "sketch_size");
   require(first_token <= limits::max_position, "first_token must be < 2^61 - 1, got ", first_token);
-  if (kind_ == StateKind::exact) {
+  if (state_kind_ == StateKind::exact) {
     exact_.emplace(features_, dv);
   } else {
     const long double bytes = static_cast<long double>(sketch.size) * (features_.dim() + dv) * 8.0L;
-    require(bytes <= static_cast<long double>(features_.max_bytes()), "the sketched state needs s*(t+dv)*8 = ",
-            static_cast<double>(bytes), " bytes (s = ", sketch.size, ", t = ", features_.dim(),
-            "), over max_bytes = ", features_.max_bytes(), "; lower s or the degree, or raise max_bytes");
+    require(bytes <= static_cast<long double>(features_.max_bytes()),
+            "the sketched state needs s*(t+dv)*8 = ", static_cast<double>(bytes), " bytes (s = ", sketch.size,
+            ", t = ", features_.dim(), "), over max_bytes = ", features_.max_bytes(),
+            "; lower s or the degree, or raise max_bytes");
     sketch_.emplace(sketch.distribution, sketch.size, sketch.seed, features_.dim() + dv);
-    norm_ = Eigen::VectorXd::Zero(features_.dim());
+    normalizer_state_ = Eigen::VectorXd::Zero(features_.dim());
   }
 }
 
@@ -56,7 +49,7 @@ RowMatrix<double> KVStream::numerator_state() const {
 }
 
 const Eigen::VectorXd& KVStream::normalizer_state() const {
-  return exact_ ? exact_->normalizer_state() : norm_;
+  return exact_ ? exact_->normalizer_state() : normalizer_state_;
 }
 
 const DenseSketch& KVStream::sketch() const {
@@ -66,11 +59,7 @@ const DenseSketch& KVStream::sketch() const {
 
 template <class T>
 void KVStream::add_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
-  require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());
-  require(V.cols() == dv_, "V must have dv = ", dv_, " columns, got ", V.cols());
-  require(V.rows() == K.rows(), "K and V must have the same number of rows, got ", K.rows(), " and ", V.rows());
-  detail::require_clean_rows(K, scale(), "K");
-  detail::require_clean_values(V, "V");
+  detail::require_stream_keys(K, V, d(), dv_, scale());
   const std::uint64_t n = static_cast<std::uint64_t>(K.rows());
   require(first_ + tokens_ + n < (std::uint64_t{1} << 61) - 1, "key positions would pass 2^61 - 1");
   if (n == 0) return;
@@ -86,7 +75,7 @@ void KVStream::add_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
       const Index r = std::min(step, K.rows() - a);
       features_.transform_into(K.middleRows(a, r), block.data(), t + dv_);
       block.topRightCorner(r, dv_) = V.middleRows(a, r).template cast<double>();
-      norm_.noalias() += block.topLeftCorner(r, t).colwise().sum().transpose();
+      normalizer_state_.noalias() += block.topLeftCorner(r, t).colwise().sum().transpose();
       sketch_->update_rows(pos + static_cast<std::uint64_t>(a), MatrixRef<double>(block.topRows(r)));
     }
     cached_numerator_.reset();
@@ -116,7 +105,7 @@ RowMatrix<double> KVStream::answer(const MatrixRef<T>& Q) const {
   } else {
     const RowMatrix<double> phi = features_.transform(Q);
     num.noalias() = phi * sketched_numerator();
-    den.noalias() = phi * norm_;
+    den.noalias() = phi * normalizer_state_;
   }
   detail::require_positive_normalizers(den, 0, degree(), kernel());
   return den.cwiseInverse().asDiagonal() * num;
@@ -128,8 +117,8 @@ RowMatrix<double> KVStream::query_impl(const MatrixRef<T>& Q) {
   detail::require_clean_rows(Q, scale(), "Q");
   require(tokens_ > 0 || Q.rows() == 0, "query before any key: add(K, V) first");
   if (output_)
-    require(queries_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(), "the output sketch covers n = ",
-            output_->n(), " query rows; this call would bring the count to ",
+    require(queries_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(),
+            "the output sketch covers n = ", output_->n(), " query rows; this call would bring the count to ",
             queries_ + static_cast<std::uint64_t>(Q.rows()));
   RowMatrix<double> out = answer(Q);
   if (output_ && out.rows() > 0) output_->update_rows(queries_, MatrixRef<double>(out));
@@ -175,13 +164,11 @@ const SparseRecoveryMatrix& KVStream::output_sketch() const {
   return *output_;
 }
 
-std::vector<SparseVector> KVStream::sparse_columns(DecodeMethod method) const {
-  return output_sketch().decode(method);
-}
+std::vector<SparseVector> KVStream::sparse_columns(DecodeMethod method) const { return output_sketch().decode(method); }
 
 void KVStream::merge(const KVStream& o) {
-  require(kind_ == o.kind_, "cannot merge a KVStream with a ", state_kind_name(o.kind_), " state into one with a ",
-          state_kind_name(kind_), " state");
+  require(state_kind_ == o.state_kind_, "cannot merge a KVStream with a ", state_kind_name(o.state_kind_),
+          " state into one with a ", state_kind_name(state_kind_), " state");
   require(d() == o.d() && dv_ == o.dv_ && degree() == o.degree() && scale() == o.scale() && kernel() == o.kernel(),
           "cannot merge KVStream(d=", o.d(), ", dv=", o.dv_, ", degree=", o.degree(), ", scale=", o.scale(),
           ", kernel=", feature_kernel_name(o.kernel()), ") into KVStream(d=", d(), ", dv=", dv_, ", degree=", degree(),
@@ -194,7 +181,8 @@ void KVStream::merge(const KVStream& o) {
   if (output_) output_->require_compatible(*o.output_);
   if (sketch_) {
     sketch_->require_compatible(*o.sketch_);
-    const bool disjoint = o.first_ >= first_ + tokens_ || first_ >= o.first_ + o.tokens_ || tokens_ == 0 || o.tokens_ == 0;
+    const bool disjoint =
+        o.first_ >= first_ + tokens_ || first_ >= o.first_ + o.tokens_ || tokens_ == 0 || o.tokens_ == 0;
     require(disjoint, "cannot merge sketched KVStreams whose key positions overlap ([", first_, ", ", first_ + tokens_,
             ") and [", o.first_, ", ", o.first_ + o.tokens_, ")): give each shard its own first_token");
   }
@@ -203,7 +191,7 @@ void KVStream::merge(const KVStream& o) {
     exact_->merge(*o.exact_);
   } else {
     sketch_->merge(*o.sketch_);
-    norm_ += o.norm_;
+    normalizer_state_ += o.normalizer_state_;
     cached_numerator_.reset();
     if (o.tokens_ > 0 && (tokens_ == 0 || o.first_ < first_)) first_ = o.first_;
   }
@@ -213,46 +201,38 @@ void KVStream::merge(const KVStream& o) {
 }
 
 std::size_t KVStream::nbytes() const {
-  std::size_t b = exact_ ? exact_->nbytes() : sketch_->nbytes() + sizeof(double) * static_cast<std::size_t>(norm_.size());
-  if (probes_) b += probes_->exact.nbytes() + sizeof(double) * static_cast<std::size_t>(probes_->approx.size()) + probes_->evaluated.size();
+  std::size_t b = exact_ ? exact_->nbytes()
+                         : sketch_->nbytes() + sizeof(double) * static_cast<std::size_t>(normalizer_state_.size());
+  if (probes_) b += probes_->nbytes();
   if (output_) b += output_->nbytes();
   return b;
 }
 
 std::string KVStream::repr() const {
-  return message("KVStream(d=", d(), ", dv=", dv_, ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()),
-                 "', scale=", scale(), ", t=", dim(),
-                 ", state='", state_kind_name(kind_), "'",
-                 sketch_ ? message(", sketch=", sketch_->name(), "(s=", sketch_->s(), ", seed=", sketch_->seed(), ")") : "",
-                 ", tokens_seen=", tokens_, ", queries=", queries_,
-                 probes_ ? message(", probes=", probes_->positions.size()) : "",
-                 output_ ? message(", output_sketch=(n=", output_->n(), ", k=", output_->k(), ")") : "",
-                 ", nbytes=", nbytes(), ")");
+  return message(
+      "KVStream(d=", d(), ", dv=", dv_, ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()),
+      "', scale=", scale(), ", t=", dim(), ", state='", state_kind_name(state_kind_), "'",
+      sketch_ ? message(", sketch=", sketch_->name(), "(s=", sketch_->s(), ", seed=", sketch_->seed(), ")") : "",
+      ", tokens_seen=", tokens_, ", queries=", queries_, probes_ ? message(", probes=", probes_->positions.size()) : "",
+      output_ ? message(", output_sketch=(n=", output_->n(), ", k=", output_->k(), ")") : "", ", nbytes=", nbytes(),
+      ")");
 }
 
 std::vector<std::uint8_t> KVStream::to_bytes() const {
   ByteWriter w(ObjectKind::kv_stream);
-  w.u8(static_cast<std::uint8_t>(kind_));
+  w.u8(static_cast<std::uint8_t>(state_kind_));
   w.u64(first_);
   w.u64(tokens_);
   w.u64(queries_);
   if (exact_) {
-    exact_->write(w);
+    exact_->write_payload(w);
   } else {
-    w.u64(static_cast<std::uint64_t>(d()));
-    w.u64(static_cast<std::uint64_t>(dv_));
-    w.u64(static_cast<std::uint64_t>(degree()));
-    w.u8(static_cast<std::uint8_t>(kernel()));
-    w.f64(scale());
-    w.u64(features_.max_bytes());
-    w.f64_array(norm_.data(), static_cast<std::size_t>(norm_.size()));
+    detail::StateParameters::of(features_, dv_).write_payload(w);
+    w.f64_array(normalizer_state_.data(), static_cast<std::size_t>(normalizer_state_.size()));
     w.u8(static_cast<std::uint8_t>(sketch_->distribution()));
     w.blob(sketch_->to_bytes());
   }
-  w.u8(probes_ ? 1 : 0);
-  if (probes_) probes_->write(w);
-  w.u8(output_ ? 1 : 0);
-  if (output_) output_->write_payload(w);
+  detail::write_stream_extras(w, probes_, output_);
   return w.finish();
 }
 
@@ -264,16 +244,13 @@ KVStream KVStream::from_bytes(const std::uint8_t* data, std::size_t size) {
   r.check(first < (std::uint64_t{1} << 61) - 1, "first_token out of range");
   std::optional<KVStream> kv;
   if (kind == 0) {
-    PolyPrefixState st = PolyPrefixState::read(r);
+    PolyPrefixState st = PolyPrefixState::read_payload(r);
     r.check(st.tokens() == tokens, "token counts disagree");
-    kv.emplace(st.d(), st.dv(), st.degree(), st.scale(), StateKind::exact, SketchOptions{}, first, st.features().max_bytes(),
-               st.kernel());
+    kv.emplace(st.d(), st.dv(), st.degree(), st.scale(), StateKind::exact, SketchOptions{}, first,
+               st.features().max_bytes(), st.kernel());
     kv->exact_ = std::move(st);
   } else {
-    const std::uint64_t d = r.u64(), dv = r.u64(), degree = r.u64();
-    const std::uint8_t kernel_byte = r.u8();
-    const double scale = r.f64();
-    const std::uint64_t max_bytes = r.u64();
+    const auto [d, dv, degree, kernel_byte, scale, max_bytes] = detail::StateParameters::read_payload(r);
     r.check(d >= 1 && d <= (std::uint64_t{1} << 20) && dv >= 1 && dv <= (std::uint64_t{1} << 20) &&
                 degree <= static_cast<std::uint64_t>(TaylorFeatures::max_degree) && scale > 0 && std::isfinite(scale),
             "state parameters out of range");
@@ -281,9 +258,10 @@ KVStream KVStream::from_bytes(const std::uint8_t* data, std::size_t size) {
     const auto kernel = static_cast<FeatureKernel>(kernel_byte);
     r.check(kernel != FeatureKernel::power || degree % 2 == 0, "power-kernel state with an odd degree");
     const std::int64_t t = feature_dim(static_cast<Index>(d), static_cast<int>(degree), kernel);
-    r.check(static_cast<long double>(t) * 8 <= static_cast<long double>(r.remaining()), "normalizer exceeds the payload");
-    std::vector<double> norm;
-    r.f64_array(norm, static_cast<std::uint64_t>(t));
+    r.check(static_cast<long double>(t) * 8 <= static_cast<long double>(r.remaining()),
+            "normalizer exceeds the payload");
+    std::vector<double> normalizer_state;
+    r.f64_array(normalizer_state, static_cast<std::uint64_t>(t));
     const std::uint8_t dist = r.u8();
     r.check(dist <= 1, "sketch distribution out of range");
     const std::vector<std::uint8_t> blob = r.blob();
@@ -299,26 +277,18 @@ KVStream KVStream::from_bytes(const std::uint8_t* data, std::size_t size) {
     r.check(sk->columns() == t + static_cast<Index>(dv), "sketch columns do not match t + dv");
     SketchOptions opt{sk->distribution(), sk->s(), sk->seed()};
     try {
-      kv.emplace(static_cast<Index>(d), static_cast<Index>(dv), static_cast<int>(degree), scale, StateKind::sketched, opt,
-                 first, max_bytes, kernel);
+      kv.emplace(static_cast<Index>(d), static_cast<Index>(dv), static_cast<int>(degree), scale, StateKind::sketched,
+                 opt, first, max_bytes, kernel);
     } catch (const std::invalid_argument& e) {
       r.check(false, std::string("state parameters rejected: ") + e.what());
     }
     kv->sketch_ = std::move(sk);
-    kv->norm_ = Eigen::Map<const Eigen::VectorXd>(norm.data(), t);
-    r.check(kv->norm_.allFinite(), "normalizer is not finite");
+    kv->normalizer_state_ = Eigen::Map<const Eigen::VectorXd>(normalizer_state.data(), t);
+    r.check(kv->normalizer_state_.allFinite(), "normalizer is not finite");
   }
   kv->tokens_ = tokens;
   kv->queries_ = queries;
-  const std::uint8_t has_probes = r.u8();
-  r.check(has_probes <= 1, "probe flag is not 0/1");
-  if (has_probes) kv->probes_ = ProbeSet::read(r, kv->d(), kv->dv(), kv->scale());
-  const std::uint8_t has_output = r.u8();
-  r.check(has_output <= 1, "output-sketch flag is not 0/1");
-  if (has_output) {
-    kv->output_ = SparseRecoveryMatrix::read_payload(r);
-    r.check(kv->output_->columns() == kv->dv() && kv->output_->n() >= queries, "output sketch does not match the stream");
-  }
+  detail::read_stream_extras(r, kv->d(), kv->dv(), kv->scale(), queries, kv->probes_, kv->output_);
   r.finish();
   return std::move(*kv);
 }

@@ -31,9 +31,8 @@ VecMap<T> row_of(const MatrixRef<T>& m, Index i) {
 }  // namespace
 
 MultiHeadCausalStream::MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree,
-                                             std::optional<double> scale,
-                                             Index chunk, std::uint64_t max_bytes, FeatureKernel kernel,
-                                             Normalizer norm, int threads)
+                                             std::optional<double> scale, Index chunk, std::uint64_t max_bytes,
+                                             FeatureKernel kernel, Normalizer norm, int threads)
     : kv_heads_(kv_heads), threads_(resolve_threads(threads)) {
   require_range(heads, 1, limits::max_heads, "heads");
   require_range(kv_heads, 1, limits::max_heads, "kv_heads");
@@ -89,13 +88,15 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
   const double c = scale();
   for (Index h = 0; h < H; ++h) {
     const auto& q = Q[static_cast<std::size_t>(h)];
-    require(q.rows() == n && q.cols() == d(), "Q[", h, "] must be ", n, " x ", d(), ", got ", q.rows(), " x ", q.cols());
+    require(q.rows() == n && q.cols() == d(), "Q[", h, "] must be ", n, " x ", d(), ", got ", q.rows(), " x ",
+            q.cols());
     detail::require_clean_rows(q, c, "Q");
   }
   for (Index g = 0; g < G; ++g) {
     const auto& k = K[static_cast<std::size_t>(g)];
     const auto& v = V[static_cast<std::size_t>(g)];
-    require(k.rows() == n && k.cols() == d(), "K[", g, "] must be ", n, " x ", d(), ", got ", k.rows(), " x ", k.cols());
+    require(k.rows() == n && k.cols() == d(), "K[", g, "] must be ", n, " x ", d(), ", got ", k.rows(), " x ",
+            k.cols());
     require(v.rows() == n && v.cols() == dv(), "V[", g, "] must be ", n, " x ", dv(), ", got ", v.rows(), " x ",
             v.cols());
     detail::require_clean_rows(k, c, "K");
@@ -176,7 +177,8 @@ template <class T>
 void MultiHeadCausalStream::step_impl(const MatrixRef<T>& q, const MatrixRef<T>& k, const MatrixRef<T>& v,
                                       Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate) {
   const Index H = heads(), G = kv_heads_;
-  require(q.rows() == H && q.cols() == d(), "q must be heads x d = ", H, " x ", d(), ", got ", q.rows(), " x ", q.cols());
+  require(q.rows() == H && q.cols() == d(), "q must be heads x d = ", H, " x ", d(), ", got ", q.rows(), " x ",
+          q.cols());
   require(k.rows() == G && k.cols() == d(), "k must be kv_heads x d = ", G, " x ", d(), ", got ", k.rows(), " x ",
           k.cols());
   require(v.rows() == G && v.cols() == dv(), "v must be kv_heads x dv = ", G, " x ", dv(), ", got ", v.rows(), " x ",
@@ -192,8 +194,8 @@ void MultiHeadCausalStream::step_impl(const MatrixRef<T>& q, const MatrixRef<T>&
   // A step can only fail on a normalizer <= 0 (power kernel at eps = 0, or odd degree): then
   // every head's denominator is computed first (O(t) each, no state change), so a refused step
   // changes no head.
-  const bool may_fail = normalizer().normalize &&
-                        (degree() % 2 == 1 || (kernel() == FeatureKernel::power && normalizer().eps == 0.0));
+  const bool may_fail =
+      normalizer().normalize && (degree() % 2 == 1 || (kernel() == FeatureKernel::power && normalizer().eps == 0.0));
   if (may_fail) {
     for (Index h = 0; h < H; ++h) {
       const Index g = kv_head_of(h);
@@ -230,9 +232,10 @@ std::size_t MultiHeadCausalStream::nbytes() const {
 std::string MultiHeadCausalStream::repr() const {
   const Normalizer& nz = normalizer();
   return message("MultiHeadCausalStream(heads=", heads(), ", kv_heads=", kv_heads_, ", d=", d(), ", dv=", dv(),
-                 ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()), "', scale=", scale(), ", t=", dim(),
-                 nz.eps != 0.0 ? message(", eps=", nz.eps) : "", nz.normalize ? "" : ", normalize=False",
-                 ", chunk=", chunk(), ", tokens_seen=", tokens_seen(), ", threads=", threads_, ", nbytes=", nbytes(), ")");
+                 ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()), "', scale=", scale(),
+                 ", t=", dim(), nz.eps != 0.0 ? message(", eps=", nz.eps) : "", nz.normalize ? "" : ", normalize=False",
+                 ", chunk=", chunk(), ", tokens_seen=", tokens_seen(), ", threads=", threads_, ", nbytes=", nbytes(),
+                 ")");
 }
 
 std::vector<std::uint8_t> MultiHeadCausalStream::to_bytes() const {

@@ -50,14 +50,15 @@ TEST_CASE("OnlineSoftmax equals direct softmax for any block split and large sco
 
 TEST_CASE("OnlineSoftmax survives serialization", "[probe]") {
   std::mt19937_64 g(3);
-  const RowMatrix<double> K = test::normal_matrix(50, 4, g), V = test::normal_matrix(50, 3, g), Q = test::normal_matrix(2, 4, g);
+  const RowMatrix<double> K = test::normal_matrix(50, 4, g), V = test::normal_matrix(50, 3, g),
+                          Q = test::normal_matrix(2, 4, g);
   OnlineSoftmax os(Q, {}, 0.25, 3);
   os.absorb(0, MatrixRef<double>(K), MatrixRef<double>(V));
   ByteWriter w(ObjectKind::kv_stream);
-  os.write(w);
+  os.write_payload(w);
   const auto bytes = w.finish();
   ByteReader r(bytes.data(), bytes.size(), ObjectKind::kv_stream);
-  const OnlineSoftmax back = OnlineSoftmax::read(r);
+  const OnlineSoftmax back = OnlineSoftmax::read_payload(r);
   r.finish();
   CHECK(back.result() == os.result());
 }

@@ -42,7 +42,8 @@ double max_abs_diff(const RowMatrix<double>& a, const RowMatrix<double>& b) { re
 
 TEST_CASE("exact_attention equals the dense softmax, causal and cross", "[poly]") {
   for (auto [nq, nk] : {std::pair<Index, Index>{70, 70}, {30, 600}, {600, 90}}) {
-    const RowMatrix<double> Q = test::normal_matrix(nq, 8, 1), K = test::normal_matrix(nk, 8, 2), V = test::normal_matrix(nk, 3, 3);
+    const RowMatrix<double> Q = test::normal_matrix(nq, 8, 1), K = test::normal_matrix(nk, 8, 2),
+                            V = test::normal_matrix(nk, 3, 3);
     for (bool causal : {false, true}) {
       if (causal && nq > nk) {
         REQUIRE_THROWS_AS(exact_attention(Q, K, V, std::nullopt, causal), std::invalid_argument);
@@ -66,7 +67,8 @@ TEST_CASE("exact_attention equals the dense softmax, causal and cross", "[poly]"
 TEST_CASE("poly_attention: chunked causal equals the non-chunked computation", "[poly]") {
   const Index chunk = 32;
   for (Index n : {Index{5}, chunk, chunk + 1, 3 * chunk + 7}) {
-    const RowMatrix<double> Q = test::normal_matrix(n, 6, 10, 0.4), K = test::normal_matrix(n, 6, 11, 0.4), V = test::normal_matrix(n, 2, 12);
+    const RowMatrix<double> Q = test::normal_matrix(n, 6, 10, 0.4), K = test::normal_matrix(n, 6, 11, 0.4),
+                            V = test::normal_matrix(n, 2, 12);
     const double c = 1.0 / std::sqrt(6.0);
     for (int g : {1, 2, 4}) {
       for (bool causal : {false, true}) {
@@ -78,7 +80,8 @@ TEST_CASE("poly_attention: chunked causal equals the non-chunked computation", "
 }
 
 TEST_CASE("poly_attention error is within the returned bound", "[poly]") {
-  const RowMatrix<double> Q = test::normal_matrix(200, 8, 20, 0.25), K = test::normal_matrix(200, 8, 21, 0.25), V = test::normal_matrix(200, 3, 22);
+  const RowMatrix<double> Q = test::normal_matrix(200, 8, 20, 0.25), K = test::normal_matrix(200, 8, 21, 0.25),
+                          V = test::normal_matrix(200, 3, 22);
   for (int g : {2, 4, 6}) {
     const PolyStats st = poly_attention_stats(Q, K, V, g);
     REQUIRE(st.eps < 1.0);
@@ -91,7 +94,8 @@ TEST_CASE("poly_attention error is within the returned bound", "[poly]") {
 }
 
 TEST_CASE("PolyPrefixState: absorb in pieces, merge, apply", "[poly]") {
-  const RowMatrix<double> K = test::normal_matrix(120, 5, 30, 0.5), V = test::normal_matrix(120, 2, 31), Q = test::normal_matrix(10, 5, 32, 0.5);
+  const RowMatrix<double> K = test::normal_matrix(120, 5, 30, 0.5), V = test::normal_matrix(120, 2, 31),
+                          Q = test::normal_matrix(10, 5, 32, 0.5);
   PolyPrefixState whole(5, 2, 4, 0.4), a(5, 2, 4, 0.4), b(5, 2, 4, 0.4);
   whole.absorb(K, V);
   a.absorb(K.topRows(50), V.topRows(50));
@@ -114,7 +118,8 @@ TEST_CASE("PolyPrefixState: absorb in pieces, merge, apply", "[poly]") {
 }
 
 TEST_CASE("bad arguments are clear errors", "[poly]") {
-  const RowMatrix<double> Q = test::normal_matrix(4, 3, 40), K = test::normal_matrix(5, 3, 41), V = test::normal_matrix(5, 2, 42);
+  const RowMatrix<double> Q = test::normal_matrix(4, 3, 40), K = test::normal_matrix(5, 3, 41),
+                          V = test::normal_matrix(5, 2, 42);
   REQUIRE_THROWS_AS(poly_attention(Q, K, V, 9), std::invalid_argument);
   REQUIRE_THROWS_AS(poly_attention(Q, K, V, -1), std::invalid_argument);
   REQUIRE_THROWS_AS(poly_attention(Q, K, V, 2, 0.0), std::invalid_argument);

@@ -13,13 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "streamattn/sketch/ams_sketch.hpp"
-#include "streamattn/stream/causal_stream.hpp"
-#include "streamattn/sketch/count_sketch.hpp"
-#include "streamattn/sketch/gaussian_sketch.hpp"
-#include "streamattn/stream/kv_stream.hpp"
 #include "streamattn/core/serialize.hpp"
 #include "streamattn/recovery/sparse_recovery.hpp"
+#include "streamattn/sketch/ams_sketch.hpp"
+#include "streamattn/sketch/count_sketch.hpp"
+#include "streamattn/sketch/gaussian_sketch.hpp"
+#include "streamattn/stream/causal_stream.hpp"
+#include "streamattn/stream/kv_stream.hpp"
 
 using namespace streamattn;
 using Bytes = std::vector<std::uint8_t>;
@@ -39,7 +39,8 @@ struct Target {
 
 std::vector<Target> targets() {
   std::vector<Target> t;
-  const RowMatrix<double> Q = test::normal_matrix(6, 3, 1, 0.5), K = test::normal_matrix(6, 3, 2, 0.5), V = test::normal_matrix(6, 2, 3, 1.0);
+  const RowMatrix<double> Q = test::normal_matrix(6, 3, 1, 0.5), K = test::normal_matrix(6, 3, 2, 0.5),
+                          V = test::normal_matrix(6, 2, 3, 1.0);
   CountSketch cs(2, 3, 1, 2, 50);
   const std::int64_t idx[2] = {1, 7};
   cs.update(idx, 2, MatrixRef<double>(test::normal_matrix(2, 2, 4, 0.5)));
@@ -148,8 +149,10 @@ TEST_CASE("from_bytes: payload mutations behind a valid checksum", "[bytes]") {
 
 TEST_CASE("from_bytes: seeded random multi-byte mutations behind a valid checksum", "[bytes]") {
   std::mt19937_64 g(20240607);
+  // clang-format off
   const std::uint64_t big[] = {0, 1, 255, 1u << 16, 1u << 24, std::uint64_t{1} << 31, std::uint64_t{1} << 32,
                                std::uint64_t{1} << 40, (std::uint64_t{1} << 61) - 1, std::uint64_t{1} << 63, ~std::uint64_t{0}};
+  // clang-format on
   for (const Target& t : targets()) {
     INFO(t.name);
     for (int it = 0; it < 3000; ++it) {

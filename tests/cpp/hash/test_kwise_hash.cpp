@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "streamattn/kernels/isa.hpp"
 #include "streamattn/hash/kwise_hash.hpp"
+#include "streamattn/kernels/isa.hpp"
 
 using streamattn::Isa;
 using streamattn::KWiseHash;
@@ -23,8 +23,10 @@ std::uint64_t reference_hash(const KWiseHash& h, std::uint64_t key) {
 
 std::vector<std::uint64_t> test_keys() {
   const std::uint64_t p = KWiseHash::prime;
+  // clang-format off
   std::vector<std::uint64_t> keys = {0, 1, 2, p - 1, p, p + 1, std::uint64_t{1} << 61, ~std::uint64_t{0},
                                      ~std::uint64_t{0} - 1, std::uint64_t{1} << 63};
+  // clang-format on
   std::uint64_t z = 12345;
   for (int i = 0; i < 10007; ++i) {  // not a multiple of any vector width
     z = z * 6364136223846793005ULL + 1442695040888963407ULL;

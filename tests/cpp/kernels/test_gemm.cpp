@@ -11,9 +11,9 @@
 #include <stdexcept>
 #include <vector>
 
-#include "streamattn/stream/causal_stream.hpp"
 #include "streamattn/kernels/gemm.hpp"
 #include "streamattn/kernels/isa.hpp"
+#include "streamattn/stream/causal_stream.hpp"
 
 using streamattn::gemm;
 using streamattn::Index;
@@ -77,7 +77,8 @@ TEST_CASE("gemm equals a long-double reference for every shape, transpose and st
     for (Index n : sizes)
       for (Index k : ks) {
         if ((m * n * k) % 5 != 0 && m * n * k > 20000) continue;  // a spread of shapes, not all of them
-        const RowMatrix<double> A = streamattn::test::normal_matrix(m, k, rng), B = streamattn::test::normal_matrix(k, n, rng);
+        const RowMatrix<double> A = streamattn::test::normal_matrix(m, k, rng),
+                                B = streamattn::test::normal_matrix(k, n, rng);
         RowMatrix<double> C, mag;
         reference(A, B, C, mag);
         const RowMatrix<double> C0 = streamattn::test::normal_matrix(m, n, rng);
@@ -108,7 +109,8 @@ TEST_CASE("gemm: k = 0, empty results, overwrite ignores what C held, shape erro
   REQUIRE((C.array() == 2.0).all());
 
   std::mt19937_64 rng(3);
-  const RowMatrix<double> X = streamattn::test::normal_matrix(10, 300, rng), Y = streamattn::test::normal_matrix(300, 9, rng);
+  const RowMatrix<double> X = streamattn::test::normal_matrix(10, 300, rng),
+                          Y = streamattn::test::normal_matrix(300, 9, rng);
   RowMatrix<double> D = RowMatrix<double>::Constant(10, 9, std::numeric_limits<double>::infinity());
   gemm(X, Trans::no, Y, Trans::no, D, false);  // k > KC: the first block overwrites, later ones add
   REQUIRE(D.allFinite());
@@ -121,7 +123,8 @@ TEST_CASE("gemm: k = 0, empty results, overwrite ignores what C held, shape erro
 
 TEST_CASE("gemm gives the same bits on every ISA path", "[gemm][isa]") {
   std::mt19937_64 rng(5);
-  const RowMatrix<double> A = streamattn::test::normal_matrix(131, 517, rng), B = streamattn::test::normal_matrix(517, 67, rng);
+  const RowMatrix<double> A = streamattn::test::normal_matrix(131, 517, rng),
+                          B = streamattn::test::normal_matrix(517, 67, rng);
   const RowMatrix<double> C0 = streamattn::test::normal_matrix(131, 67, rng);
   std::vector<RowMatrix<double>> results;
   for (Isa isa : streamattn::available_isas()) {
@@ -139,7 +142,8 @@ TEST_CASE("gemm gives the same bits on every ISA path", "[gemm][isa]") {
 TEST_CASE("the causal stream's rows have the same bits on every ISA path", "[gemm][isa][stream]") {
   std::mt19937_64 rng(9);
   const Index n = 300, d = 8, dv = 5;
-  const RowMatrix<double> Q = 0.5 * streamattn::test::normal_matrix(n, d, rng), K = 0.5 * streamattn::test::normal_matrix(n, d, rng),
+  const RowMatrix<double> Q = 0.5 * streamattn::test::normal_matrix(n, d, rng),
+                          K = 0.5 * streamattn::test::normal_matrix(n, d, rng),
                           V = streamattn::test::normal_matrix(n, dv, rng);
   std::vector<RowMatrix<double>> outs;
   for (Isa isa : streamattn::available_isas()) {

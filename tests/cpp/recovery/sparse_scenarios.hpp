@@ -18,15 +18,15 @@
 namespace sparse_scenarios {
 
 enum class Kind {
-  exact_sparse,   // exactly k-sparse, magnitudes log-uniform in [1e-3, 1e6], random signs
-  sparse_noise,   // k heavies (log-uniform around the recovery threshold) + Gaussian noise
-  zipf08,         // x_(rank) = ±rank^-0.8 at pseudo-random positions
+  exact_sparse,  // exactly k-sparse, magnitudes log-uniform in [1e-3, 1e6], random signs
+  sparse_noise,  // k heavies (log-uniform around the recovery threshold) + Gaussian noise
+  zipf08,        // x_(rank) = ±rank^-0.8 at pseudo-random positions
   zipf10,
   zipf15,
-  planted,        // k equal heavies at 2·sqrt(ε/k)·‖noise‖ in Gaussian noise
-  flat,           // i.i.d. N(0, 1): OPT is large
-  turnstile,      // inserts of k survivors and many transients, then exact deletions
-  adversarial,    // heavies at 0, n-1, powers of two, a consecutive run; Gaussian noise
+  planted,      // k equal heavies at 2·sqrt(ε/k)·‖noise‖ in Gaussian noise
+  flat,         // i.i.d. N(0, 1): OPT is large
+  turnstile,    // inserts of k survivors and many transients, then exact deletions
+  adversarial,  // heavies at 0, n-1, powers of two, a consecutive run; Gaussian noise
 };
 
 inline const std::vector<Kind>& all_kinds() {
@@ -107,14 +107,16 @@ inline Trial make_trial(Kind kind, std::int64_t n, std::int64_t k, double eps, s
   const double noise_norm = 1.0, sigma = noise_norm / std::sqrt(static_cast<double>(n));
   switch (kind) {
     case Kind::exact_sparse: {
-      for (auto p : distinct_positions(rng, n, k)) x[static_cast<std::size_t>(p)] = rng.sign() * std::pow(10.0, -3.0 + 9.0 * rng.uniform());
+      for (auto p : distinct_positions(rng, n, k))
+        x[static_cast<std::size_t>(p)] = rng.sign() * std::pow(10.0, -3.0 + 9.0 * rng.uniform());
       break;
     }
     case Kind::sparse_noise: {
       add_noise(rng, x, sigma);
       // Heavies from 0.1x to 10x the threshold sqrt(eps/k)·OPT: some matter, some do not.
       const double thr = std::sqrt(eps / static_cast<double>(k)) * noise_norm;
-      for (auto p : distinct_positions(rng, n, k)) x[static_cast<std::size_t>(p)] += rng.sign() * thr * std::pow(10.0, -1.0 + 2.0 * rng.uniform());
+      for (auto p : distinct_positions(rng, n, k))
+        x[static_cast<std::size_t>(p)] += rng.sign() * thr * std::pow(10.0, -1.0 + 2.0 * rng.uniform());
       break;
     }
     case Kind::zipf08:
@@ -128,8 +130,9 @@ inline Trial make_trial(Kind kind, std::int64_t n, std::int64_t k, double eps, s
       } while (std::gcd(mul, static_cast<std::uint64_t>(n)) != 1);
       const std::uint64_t off = rng.below(static_cast<std::uint64_t>(n));
       for (std::int64_t r = 0; r < n; ++r) {
-        const auto p = static_cast<std::size_t>((static_cast<unsigned __int128>(mul) * static_cast<std::uint64_t>(r) + off) %
-                                                static_cast<std::uint64_t>(n));
+        const auto p =
+            static_cast<std::size_t>((static_cast<unsigned __int128>(mul) * static_cast<std::uint64_t>(r) + off) %
+                                     static_cast<std::uint64_t>(n));
         x[p] = rng.sign() * std::pow(static_cast<double>(r + 1), -a);
       }
       break;
@@ -254,8 +257,9 @@ inline void feed(streamattn::SparseRecovery& sk, const Trial& t) {
     sk.update(idx.data(), static_cast<streamattn::Index>(idx.size()),
               Eigen::Map<const Eigen::VectorXd>(val.data(), static_cast<Eigen::Index>(val.size())));
   } else if (!t.stream_indices.empty()) {
-    sk.update(t.stream_indices.data(), static_cast<streamattn::Index>(t.stream_indices.size()),
-              Eigen::Map<const Eigen::VectorXd>(t.stream_values.data(), static_cast<Eigen::Index>(t.stream_values.size())));
+    sk.update(
+        t.stream_indices.data(), static_cast<streamattn::Index>(t.stream_indices.size()),
+        Eigen::Map<const Eigen::VectorXd>(t.stream_values.data(), static_cast<Eigen::Index>(t.stream_values.size())));
   } else {
     sk.update_dense(0, Eigen::Map<const Eigen::VectorXd>(t.x.data(), static_cast<Eigen::Index>(t.x.size())));
   }

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "sparse_scenarios.hpp"
-#include "streamattn/kernels/isa.hpp"
 #include "streamattn/hash/kwise_hash.hpp"
+#include "streamattn/kernels/isa.hpp"
 #include "streamattn/recovery/sparse_recovery.hpp"
 
 using namespace streamattn;
@@ -125,8 +125,10 @@ TEST_CASE("sizing rule", "[sparse]") {
 TEST_CASE("exactly k-sparse vectors are recovered exactly by both decoders", "[sparse]") {
   for (std::uint64_t n : {std::uint64_t{5000}, std::uint64_t{1} << 40}) {
     SparseRecovery sk(n, 8, 0.5, 0.01, 42);
+    // clang-format off
     const std::vector<std::int64_t> idx = {0, 1, 2, 1024, static_cast<std::int64_t>(n / 2),
                                            static_cast<std::int64_t>(n - 2), static_cast<std::int64_t>(n - 1), 512};
+    // clang-format on
     const std::vector<double> val = {1e6, -1e-3, 3.5, -2.0, 0.25, 1e3, -7.0, 1e-2};
     sk.update(idx.data(), static_cast<Index>(idx.size()), vec(val));
     for (auto method : {DecodeMethod::standard, DecodeMethod::sublinear}) {
@@ -185,8 +187,8 @@ TEST_CASE("SparseRecoveryMatrix decodes every column like a one-column sketch", 
   const Index C = 3;
   RowMatrix<double> X(static_cast<Index>(n), C);
   for (Index c = 0; c < C; ++c) {
-    const auto t = sparse_scenarios::make_trial(c == 1 ? Kind::zipf15 : Kind::sparse_noise, static_cast<std::int64_t>(n), 4,
-                                                0.5, static_cast<std::uint64_t>(c));
+    const auto t = sparse_scenarios::make_trial(c == 1 ? Kind::zipf15 : Kind::sparse_noise,
+                                                static_cast<std::int64_t>(n), 4, 0.5, static_cast<std::uint64_t>(c));
     for (Index i = 0; i < static_cast<Index>(n); ++i) X(i, c) = t.x[static_cast<std::size_t>(i)];
   }
   SparseRecoveryMatrix M(n, C, 4, 0.5, 0.01, 11);

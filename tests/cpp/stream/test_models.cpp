@@ -11,9 +11,9 @@
 #include <random>
 #include <stdexcept>
 
+#include "streamattn/features/taylor_features.hpp"
 #include "streamattn/stream/causal_stream.hpp"
 #include "streamattn/stream/multi_head_stream.hpp"
-#include "streamattn/features/taylor_features.hpp"
 
 // Counts heap allocations of this test binary, to prove that a decode step allocates nothing.
 namespace {
@@ -82,7 +82,8 @@ TEST_CASE("power features: phi(q).phi(k) = (c q.k)^p, t = C(d+p-1, p); odd p ref
 TEST_CASE("gated power attention: update, blocks and step equal the O(n^2) formula", "[models]") {
   const Index n = 200, d = 5, dv = 3;
   const double c = 1.0 / std::sqrt(5.0);
-  const RowMatrix<double> Q = test::normal_matrix(n, d, 3), K = test::normal_matrix(n, d, 4), V = test::normal_matrix(n, dv, 5);
+  const RowMatrix<double> Q = test::normal_matrix(n, d, 3), K = test::normal_matrix(n, d, 4),
+                          V = test::normal_matrix(n, dv, 5);
   Eigen::VectorXd gate = -test::normal_matrix(n, 1, 6, 0.05).cwiseAbs();
   for (int p : {2, 4}) {
     const RowMatrix<double> ref = power_reference(Q, K, V, c, p, gate);

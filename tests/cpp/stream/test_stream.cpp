@@ -15,7 +15,8 @@ using namespace streamattn;
 TEST_CASE("CausalStream equals the direct O(n^2) formula for any block split", "[stream]") {
   std::mt19937_64 g(11);
   const Index n = 300, d = 5, dv = 3;
-  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.4), K = test::normal_matrix(n, d, g, 0.4), V = test::normal_matrix(n, dv, g, 1.0);
+  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.4), K = test::normal_matrix(n, d, g, 0.4),
+                          V = test::normal_matrix(n, dv, g, 1.0);
   const double c = 1.0 / std::sqrt(5.0);
   RowMatrix<double> want(n, dv);
   for (Index j = 0; j < n; ++j) {
@@ -45,15 +46,18 @@ TEST_CASE("CausalStream equals the direct O(n^2) formula for any block split", "
 TEST_CASE("CausalStream checkpoint resumes bit for bit and rejects corrupted bytes", "[stream]") {
   std::mt19937_64 g(5);
   const Index n = 200, d = 3, dv = 2;
-  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.5), K = test::normal_matrix(n, d, g, 0.5), V = test::normal_matrix(n, dv, g, 1.0);
+  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.5), K = test::normal_matrix(n, d, g, 0.5),
+                          V = test::normal_matrix(n, dv, g, 1.0);
   CausalStream a(d, dv, 2, 0.5, 16), b(d, dv, 2, 0.5, 16);
   a.update(MatrixRef<double>(Q.topRows(80)), MatrixRef<double>(K.topRows(80)), MatrixRef<double>(V.topRows(80)));
   b.update(MatrixRef<double>(Q.topRows(80)), MatrixRef<double>(K.topRows(80)), MatrixRef<double>(V.topRows(80)));
   auto bytes = b.to_bytes();
   CausalStream c = CausalStream::from_bytes(bytes.data(), bytes.size());
   RowMatrix<double> oa, oc;
-  a.update(MatrixRef<double>(Q.bottomRows(120)), MatrixRef<double>(K.bottomRows(120)), MatrixRef<double>(V.bottomRows(120)), &oa);
-  c.update(MatrixRef<double>(Q.bottomRows(120)), MatrixRef<double>(K.bottomRows(120)), MatrixRef<double>(V.bottomRows(120)), &oc);
+  a.update(MatrixRef<double>(Q.bottomRows(120)), MatrixRef<double>(K.bottomRows(120)),
+           MatrixRef<double>(V.bottomRows(120)), &oa);
+  c.update(MatrixRef<double>(Q.bottomRows(120)), MatrixRef<double>(K.bottomRows(120)),
+           MatrixRef<double>(V.bottomRows(120)), &oc);
   CHECK(oa == oc);
   bytes[bytes.size() / 2] ^= 0x10;
   CHECK_THROWS_AS(CausalStream::from_bytes(bytes.data(), bytes.size()), std::invalid_argument);
@@ -63,7 +67,8 @@ TEST_CASE("CausalStream checkpoint resumes bit for bit and rejects corrupted byt
 TEST_CASE("KVStream shards merge and a rejected add leaves the state unchanged", "[stream]") {
   std::mt19937_64 g(9);
   const Index d = 4, dv = 3;
-  const RowMatrix<double> K = test::normal_matrix(100, d, g, 0.5), V = test::normal_matrix(100, dv, g, 1.0), Q = test::normal_matrix(5, d, g, 0.5);
+  const RowMatrix<double> K = test::normal_matrix(100, d, g, 0.5), V = test::normal_matrix(100, dv, g, 1.0),
+                          Q = test::normal_matrix(5, d, g, 0.5);
   KVStream whole(d, dv, 2, 0.5), a(d, dv, 2, 0.5), b(d, dv, 2, 0.5);
   whole.add(MatrixRef<double>(K), MatrixRef<double>(V));
   a.add(MatrixRef<double>(K.topRows(40)), MatrixRef<double>(V.topRows(40)));

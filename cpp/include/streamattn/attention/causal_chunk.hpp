@@ -45,9 +45,9 @@ class CausalChunker {
   /// keys in `state` and the chunk's own keys up to each row. Returns r x dv rows in the
   /// chunker's scratch (valid until the next call). first_row numbers the rows in errors.
   template <class T>
-  Eigen::Ref<RowMatrix<double>> outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc,
-                                          const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
-                                          std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws);
+  Eigen::Ref<RowMatrix<double>> outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc, const MatrixRef<T>& Kc,
+                                        const MatrixRef<T>& Vc, bool gated, std::uint64_t first_row,
+                                        const Normalizer& norm, PolyWorkspace& ws);
 
   /// Adds the chunk's keys and values to the state (decayed by the gates when gated).
   template <class T>

@@ -29,9 +29,8 @@ namespace streamattn {
 /// Throws std::invalid_argument on mismatched shapes, NaN/Inf (naming the row), bad scale.
 RowMatrix<double> exact_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                   std::optional<double> scale = std::nullopt, bool causal = false);
-RowMatrix<double> exact_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K,
-                                  const MatrixRef<double>& V, std::optional<double> scale = std::nullopt,
-                                  bool causal = false);
+RowMatrix<double> exact_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                                  std::optional<double> scale = std::nullopt, bool causal = false);
 
 namespace detail {
 /// The boundary checks shared by the attention functions; returns the scale to use.

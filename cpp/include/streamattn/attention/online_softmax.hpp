@@ -48,8 +48,10 @@ class OnlineSoftmax {
   void merge(const OnlineSoftmax& other);
 
   std::size_t nbytes() const;
-  void write(ByteWriter& w) const;
-  static OnlineSoftmax read(ByteReader& r);
+  /// Appends the probes' queries, limits, scale and running sums to a payload.
+  void write_payload(ByteWriter& w) const;
+  /// Reads what write_payload() wrote; every size and value is checked (std::invalid_argument).
+  static OnlineSoftmax read_payload(ByteReader& r);
 
  private:
   template <class T>

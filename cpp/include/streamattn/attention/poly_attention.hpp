@@ -45,8 +45,8 @@
 #include <optional>
 #include <string>
 
-#include "streamattn/core/common.hpp"
 #include "streamattn/attention/prefix_state.hpp"
+#include "streamattn/core/common.hpp"
 
 namespace streamattn {
 
@@ -56,7 +56,7 @@ struct PolyStats {
   double eps;    ///< taylor_error(beta, degree) (infinity if beta overflows)
   double bound;  ///< 2 eps / (1 - eps) * ||V||_max, infinity when eps >= 1 (vacuous)
   int degree;
-  Index dim;     ///< t = C(d + g, g)
+  Index dim;  ///< t = C(d + g, g)
 
   std::string repr() const;
 };
@@ -76,10 +76,9 @@ struct PolyOptions {
 RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                  int degree, std::optional<double> scale = std::nullopt, bool causal = false,
                                  Index chunk = 32, std::uint64_t max_bytes = 0, const PolyOptions& options = {});
-RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K,
-                                 const MatrixRef<double>& V, int degree, std::optional<double> scale = std::nullopt,
-                                 bool causal = false, Index chunk = 32, std::uint64_t max_bytes = 0,
-                                 const PolyOptions& options = {});
+RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
+                                 int degree, std::optional<double> scale = std::nullopt, bool causal = false,
+                                 Index chunk = 32, std::uint64_t max_bytes = 0, const PolyOptions& options = {});
 
 /// Throws unless `options` describe the Taylor approximation of softmax that PolyStats bounds:
 /// kernel taylor, eps = 0, normalize, no log_gate.

@@ -59,7 +59,7 @@ class PolyPrefixState {
   /// M = U2^T V over the absorbed rows (t x dv).
   const RowMatrix<double>& numerator_state() const { return M_; }
   /// s = U2^T 1 over the absorbed rows (t).
-  const Eigen::VectorXd& normalizer_state() const { return s_; }
+  const Eigen::VectorXd& normalizer_state() const { return normalizer_state_; }
 
   /// Adds the rows of K (n x d) and V (n x dv): M += phi(K)^T V, s += phi(K)^T 1. Checks
   /// shapes and finiteness before touching the state (a rejected call changes nothing).
@@ -85,8 +85,7 @@ class PolyPrefixState {
   /// Kernel: absorb with a weight per row, M += phi(K)^T diag(w) V, s += phi(K)^T w (gating;
   /// w has K.rows() entries). No checks.
   void absorb_rows_weighted(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w, PolyWorkspace& ws);
-  void absorb_rows_weighted(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w,
-                            PolyWorkspace& ws);
+  void absorb_rows_weighted(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w, PolyWorkspace& ws);
   /// Kernel: M *= factor, s *= factor (a gate's decay; factor in [0, 1]).
   void decay(double factor);
   /// Kernel for one token (decode): M = f M + phi_k v^T, s = f s + phi_k, then
@@ -110,9 +109,9 @@ class PolyPrefixState {
   /// Appends d, dv, degree, kernel, scale, max_bytes, tokens, M and s to a payload:
   /// u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes | u64 tokens |
   /// f64[t*dv] M | f64[t] s.
-  void write(ByteWriter& w) const;
-  /// Reads what write() wrote; every size and value is checked (std::invalid_argument).
-  static PolyPrefixState read(ByteReader& r);
+  void write_payload(ByteWriter& w) const;
+  /// Reads what write_payload() wrote; every size and value is checked (std::invalid_argument).
+  static PolyPrefixState read_payload(ByteReader& r);
 
  private:
   template <class T>
@@ -128,12 +127,26 @@ class PolyPrefixState {
   TaylorFeatures features_;
   Index dv_;
   RowMatrix<double> M_;
-  Eigen::VectorXd s_;
+  Eigen::VectorXd normalizer_state_;
   std::uint64_t tokens_ = 0;
   PolyWorkspace ws_;
 };
 
 namespace detail {
+/// The parameters a polynomial state is built from, as its payload starts (PolyPrefixState's, and
+/// the sketched KVStream state's): u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes.
+/// read_payload reads the fields only; each reader checks them.
+struct StateParameters {
+  std::uint64_t d = 0, dv = 0, degree = 0;
+  std::uint8_t kernel = 0;
+  double scale = 0.0;
+  std::uint64_t max_bytes = 0;
+
+  static StateParameters of(const TaylorFeatures& features, Index dv);
+  void write_payload(ByteWriter& w) const;
+  static StateParameters read_payload(ByteReader& r);
+};
+
 /// Throws std::invalid_argument unless every den[i] (the normalizer of stream/query row
 /// first_row + i) is positive and finite, saying why it is not (odd degree, a power kernel
 /// whose scores are all 0, or inputs too large).

@@ -17,6 +17,10 @@
 // fixed word, and w -> w * odd is a bijection, so any change confined to one word (in
 // particular any single flipped bit) always changes the checksum.
 //
+// Naming: to_bytes() / from_bytes() write and read a whole framed object; a part written inside
+// another object's payload has `void write_payload(ByteWriter&) const` and
+// `static T read_payload(ByteReader&)`, which append / read its fields only (no frame).
+//
 // Readers never trust a length: the payload length must equal the buffer's size minus 24,
 // and every array length inside a payload is checked against the bytes that remain before
 // anything is allocated. Every failure is a std::invalid_argument saying what is wrong.
@@ -31,8 +35,9 @@
 
 namespace streamattn {
 
+// The kind is part of the byte format: a value is never reused or renumbered. 1 is reserved
+// (KWiseHash, which pickles as its (k, seed) and has no framed form).
 enum class ObjectKind : std::uint16_t {
-  kwise_hash = 1,
   count_sketch = 2,
   ams_sketch = 3,
   gaussian_sketch = 4,
@@ -60,7 +65,6 @@ class ByteWriter {
 
   void u8(std::uint8_t v) { buf_.push_back(v); }
   void u16(std::uint16_t v) { put(v, 2); }
-  void u32(std::uint32_t v) { put(v, 4); }
   void u64(std::uint64_t v) { put(v, 8); }
   void i64(std::int64_t v) { put(static_cast<std::uint64_t>(v), 8); }
   void f64(double v) {
@@ -91,7 +95,6 @@ class ByteReader {
 
   std::uint8_t u8() { return static_cast<std::uint8_t>(get(1)); }
   std::uint16_t u16() { return static_cast<std::uint16_t>(get(2)); }
-  std::uint32_t u32() { return static_cast<std::uint32_t>(get(4)); }
   std::uint64_t u64() { return get(8); }
   std::int64_t i64() { return static_cast<std::int64_t>(get(8)); }
   double f64() {

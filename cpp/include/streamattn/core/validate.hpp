@@ -35,6 +35,12 @@ inline void require_range(std::int64_t v, std::int64_t lo, std::int64_t hi, cons
   require(v >= lo && v <= hi, name, " must be in [", lo, ", ", hi, "], got ", v);
 }
 
+/// require_range, then returns v (for member initializer lists).
+inline std::int64_t checked_range(std::int64_t v, std::int64_t lo, std::int64_t hi, const char* name) {
+  require_range(v, lo, hi, name);
+  return v;
+}
+
 /// The score scale c: `scale` if given (finite, > 0), else 1/sqrt(d), the attention default.
 inline double resolve_scale(const std::optional<double>& scale, Index d) {
   if (!scale) return 1.0 / std::sqrt(static_cast<double>(d));
@@ -66,8 +72,8 @@ void require_finite(const MatrixRef<T>& x, const char* name) {
     for (Index j = 0; j < x.cols(); ++j) {
       const T v = x(i, j);
       if (!std::isfinite(v)) {
-        throw std::invalid_argument(message(name, " has a non-finite value (", v, ") at row ", i,
-                                            ", column ", j, "; remove NaN/Inf before streaming"));
+        throw std::invalid_argument(message(name, " has a non-finite value (", v, ") at row ", i, ", column ", j,
+                                            "; remove NaN/Inf before streaming"));
       }
     }
   }
@@ -79,8 +85,8 @@ void require_finite(const VectorRef<T>& x, const char* name) {
   if (x.allFinite()) return;
   for (Index i = 0; i < x.size(); ++i) {
     if (!std::isfinite(x[i])) {
-      throw std::invalid_argument(message(name, " has a non-finite value (", x[i], ") at index ", i,
-                                          "; remove NaN/Inf before streaming"));
+      throw std::invalid_argument(
+          message(name, " has a non-finite value (", x[i], ") at index ", i, "; remove NaN/Inf before streaming"));
     }
   }
 }
@@ -105,6 +111,11 @@ void require_clean_rows(const MatrixRef<T>& X, double scale, const char* name);
 /// require_finite and require_bounded_values in one pass.
 template <class T>
 void require_clean_values(const MatrixRef<T>& V, const char* name);
+/// A stream's keys K (n x d) and values V (n x dv): the shapes, then (values) require_clean_rows
+/// on K and require_clean_values on V.
+template <class T>
+void require_stream_keys(const MatrixRef<T>& K, const MatrixRef<T>& V, Index d, Index dv, double scale,
+                         bool values = true);
 }  // namespace detail
 
 }  // namespace streamattn

@@ -107,9 +107,6 @@ class TaylorFeatures {
   /// t = C(d + g, g) (taylor) or C(d + g - 1, g) (power).
   Index dim() const { return t_; }
   std::uint64_t max_bytes() const { return max_bytes_; }
-  /// Offset of the first degree-p feature in the full Taylor layout (p = 0 .. degree+1); for
-  /// the power kernel, feature f of the output is feature degree_offset(degree) + f of it.
-  Index degree_offset(int p) const { return deg_start_[static_cast<std::size_t>(p)]; }
 
   /// phi(X): X.rows() x dim(), float64. Checks X (d columns, finite).
   RowMatrix<double> transform(const MatrixRef<float>& X) const;

@@ -18,10 +18,9 @@ constexpr std::uint64_t kMersenne61 = (std::uint64_t{1} << 61) - 1;
 // sign:   out[i] = +1.0 if hash is even, -1.0 if odd.
 using HashFn = void (*)(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
                         std::uint64_t* out);
-using BucketFn = void (*)(const std::uint64_t* coeffs, int k, const std::uint64_t* keys,
-                          std::size_t n, std::uint64_t b, std::int64_t* out);
-using SignFn = void (*)(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n,
-                        double* out);
+using BucketFn = void (*)(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, std::uint64_t b,
+                          std::int64_t* out);
+using SignFn = void (*)(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, double* out);
 
 struct HashKernels {
   HashFn hash;

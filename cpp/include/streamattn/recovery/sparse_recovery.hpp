@@ -23,17 +23,22 @@
 //              O(r_bit·b·(L + r)) = O(k/ε · log n · log(n/δ)) time: polylog in n.
 //              Extra space: r_bit·b·L counters, the O(log n) factor, counted in nbytes().
 //
-// Sizing rule (plan()), validated by tests/cpp/recovery/test_sparse_recovery.cpp over ≥ 200 seeds per
+// Sizing rule (SparseRecoveryPlan::make), validated by tests/cpp/recovery/test_sparse_recovery.cpp over ≥ 200 seeds per
 // scenario and measured by bench/sparse_recovery_sizing:
 //     b     = ceil(8·k/ε)                                         (buckets)
-//     r     = the odd number ≥ max(7, ln(n/δ)/2)                  (CountSketch rows)
+//     r     = max(7, 2·ceil(ln(n/δ) / ln(b/(2k))) − 1)            (CountSketch rows, odd)
 //     r_bit = min(r, 3 + ceil(log2(k)/2))                          (rows with bit counters)
 //     L     = max(1, ceil(log2 n))                                (bits per bucket)
+// (SparseRecoveryPlan::rule states the same rule.)
 // Why these constants: with b = 4k/ε the (1+ε) bound fails in 2–75% of trials
-// (docs/design.md §2.3); 8k/ε keeps the expected squared error of the k estimates at ≈ ε/8·OPT². r grows
-// with ln(n/δ) because the median estimate of each of the n coordinates must hold at once
-// (a union bound), and odd r makes the median an actual counter, so a coordinate whose
-// buckets are empty in most rows is estimated as exactly 0 (exact recovery of k-sparse x).
+// (docs/design.md §2.3); 8k/ε keeps the expected squared error of the k estimates at ≈ ε/8·OPT².
+// r grows with ln(n/δ)/ln(b/(2k)) because the median estimate of each of the n coordinates must
+// hold at once (a union bound): a coordinate outside the support gets a nonzero median only if
+// more than half of its r buckets hold a heavy coordinate, probability ≤ C(r, m)·(k/b)^m with
+// m = (r+1)/2; m = ceil(ln(n/δ)/ln(b/(2k))) gives n·(2k/b)^m ≤ δ, the binomial coefficient
+// absorbed empirically (tests: exact k-sparse recovery, 200 seeds). Odd r makes the
+// median an actual counter, so a coordinate whose buckets are empty in most rows is estimated as
+// exactly 0 (exact recovery of k-sparse x).
 // r_bit: a heavy coordinate is found when it dominates its bucket in one bit row; each row
 // fails independently with probability ≈ k/b + (per-bit noise), and more heavies need more
 // rows for all of them to be found.
@@ -53,9 +58,9 @@
 #include <vector>
 
 #include "streamattn/core/common.hpp"
-#include "streamattn/sketch/count_sketch.hpp"
 #include "streamattn/core/serialize.hpp"
 #include "streamattn/recovery/sparse_vector.hpp"
+#include "streamattn/sketch/count_sketch.hpp"
 
 namespace streamattn {
 
@@ -63,7 +68,6 @@ enum class DecodeMethod { standard, sublinear };
 
 /// "standard" / "sublinear" -> DecodeMethod; std::invalid_argument otherwise.
 DecodeMethod parse_decode_method(const std::string& name);
-const char* decode_method_name(DecodeMethod m);
 
 /// Sizes of a sparse-recovery sketch, from the rule above (or explicit overrides).
 struct SparseRecoveryPlan {
@@ -126,9 +130,9 @@ class SparseRecoveryMatrix {
   Index k() const { return plan_.k; }
   std::uint64_t seed() const { return seed_; }
   /// The CountSketch whose median estimates both decoders rank.
-  const CountSketch& count_sketch() const { return base_; }
+  const CountSketch& count_sketch() const { return count_sketch_; }
   /// Bit counters, (bit row, bucket, column, bit) order.
-  const std::vector<double>& bit_counters() const { return bits_; }
+  const std::vector<double>& bit_counters() const { return bit_counters_; }
 
   /// Turnstile update X[indices[i], :] += values[i, :] (values is m x columns).
   void update(const std::int64_t* indices, Index m, const MatrixRef<float>& values);
@@ -175,8 +179,8 @@ class SparseRecoveryMatrix {
 
   SparseRecoveryPlan plan_;
   std::uint64_t seed_;
-  CountSketch base_;
-  std::vector<double> bits_;
+  CountSketch count_sketch_;
+  std::vector<double> bit_counters_;
 };
 
 /// Sparse recovery of one vector x ∈ R^n (a SparseRecoveryMatrix with one column).
@@ -187,12 +191,12 @@ class SparseRecovery {
   SparseRecovery(std::uint64_t n, Index k, double eps, double delta = 0.01, std::uint64_t seed = 0);
   explicit SparseRecovery(const SparseRecoveryPlan& plan, std::uint64_t seed = 0);
 
-  const SparseRecoveryPlan& plan() const { return m_.plan(); }
-  std::uint64_t n() const { return m_.n(); }
-  Index k() const { return m_.k(); }
-  std::uint64_t seed() const { return m_.seed(); }
-  const CountSketch& count_sketch() const { return m_.count_sketch(); }
-  const SparseRecoveryMatrix& matrix() const { return m_; }
+  const SparseRecoveryPlan& plan() const { return matrix_.plan(); }
+  std::uint64_t n() const { return matrix_.n(); }
+  Index k() const { return matrix_.k(); }
+  std::uint64_t seed() const { return matrix_.seed(); }
+  const CountSketch& count_sketch() const { return matrix_.count_sketch(); }
+  const SparseRecoveryMatrix& matrix() const { return matrix_; }
 
   /// Turnstile update x[indices[i]] += values[i].
   void update(const std::int64_t* indices, Index m, const VectorRef<float>& values);
@@ -201,22 +205,22 @@ class SparseRecovery {
   void update_dense(std::uint64_t start, const VectorRef<float>& values);
   void update_dense(std::uint64_t start, const VectorRef<double>& values);
 
-  void merge(const SparseRecovery& other) { m_.merge(other.m_); }
+  void merge(const SparseRecovery& other) { matrix_.merge(other.matrix_); }
   SparseVector decode(DecodeMethod method = DecodeMethod::standard, int threads = 0) const {
-    return m_.decode_column(0, method, threads);
+    return matrix_.decode_column(0, method, threads);
   }
   /// Median estimates of x[indices].
   std::vector<double> estimate(const std::int64_t* indices, Index m) const;
 
-  std::size_t nbytes() const { return m_.nbytes(); }
+  std::size_t nbytes() const { return matrix_.nbytes(); }
   std::string repr() const;
 
   std::vector<std::uint8_t> to_bytes() const;
   static SparseRecovery from_bytes(const std::uint8_t* data, std::size_t size);
 
  private:
-  explicit SparseRecovery(SparseRecoveryMatrix m) : m_(std::move(m)) {}
-  SparseRecoveryMatrix m_;
+  explicit SparseRecovery(SparseRecoveryMatrix m) : matrix_(std::move(m)) {}
+  SparseRecoveryMatrix matrix_;
 };
 
 }  // namespace streamattn

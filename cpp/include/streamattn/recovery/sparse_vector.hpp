@@ -40,9 +40,7 @@ struct SparseVector {
   /// "SparseVector(n=..., nnz=..., indices=[...], values=[...])", long lists elided.
   std::string repr() const;
 
-  bool operator==(const SparseVector& o) const {
-    return n == o.n && indices == o.indices && values == o.values;
-  }
+  bool operator==(const SparseVector& o) const { return n == o.n && indices == o.indices && values == o.values; }
   bool operator!=(const SparseVector& o) const { return !(*this == o); }
 };
 

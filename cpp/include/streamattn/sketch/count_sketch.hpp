@@ -34,8 +34,7 @@ class CountSketch {
   /// @param seed     64-bit seed of every hash function
   /// @param columns  c, number of columns of the sketched matrix (1 for a vector)
   /// @param dim      declared length of the sketched vector: indices must lie in [0, dim)
-  CountSketch(Index rows, Index buckets, std::uint64_t seed, Index columns = 1,
-              std::uint64_t dim = max_dim);
+  CountSketch(Index rows, Index buckets, std::uint64_t seed, Index columns = 1, std::uint64_t dim = max_dim);
 
   Index rows() const { return rows_; }
   Index buckets() const { return buckets_; }
@@ -60,7 +59,6 @@ class CountSketch {
 
   /// Counters, (row, bucket, column) order.
   const std::vector<double>& table() const { return table_; }
-  std::vector<double>& mutable_table() { return table_; }
 
   /// The hashes of one row (0 .. rows() - 1; std::invalid_argument otherwise).
   const KWiseHash& bucket_hash(Index row) const;
@@ -77,14 +75,23 @@ class CountSketch {
   void require_compatible(const CountSketch& other) const;
 
   /// Kernel (no validation): for sketch row r and keys, fill bucket indices and signs.
-  void hash_row(Index r, const std::uint64_t* keys, std::size_t n, std::int64_t* bucket_out,
-                double* sign_out) const;
+  void hash_row(Index r, const std::uint64_t* keys, std::size_t n, std::int64_t* bucket_out, double* sign_out) const;
+
+  /// Kernel (no validation): for i < m, adds signs[i] * values.row(first + i) to the counters of
+  /// sketch row r at bucket buckets[i] (the row's hashes of m keys, as hash_row gives them).
+  void add_to_row(Index r, const std::int64_t* buckets, const double* signs, std::size_t m,
+                  const MatrixRef<float>& values, Index first);
+  void add_to_row(Index r, const std::int64_t* buckets, const double* signs, std::size_t m,
+                  const MatrixRef<double>& values, Index first);
 
  private:
   template <class T>
   void update_impl(const std::int64_t* indices, Index n, const MatrixRef<T>& values);
   template <class T>
   void update_rows_impl(std::uint64_t start, const MatrixRef<T>& X);
+  template <class T>
+  void add_to_row_impl(Index r, const std::int64_t* bkt, const double* sgn, std::size_t m, const MatrixRef<T>& values,
+                       Index first);
 
   Index rows_, buckets_, columns_;
   std::uint64_t dim_, seed_;

@@ -45,7 +45,8 @@ class DenseSketch {
   virtual ~DenseSketch() = default;
 
   Distribution distribution() const { return dist_; }
-  Index s() const { return s_; }
+  /// s, the sketch size (rows of Psi).
+  Index s() const { return size_; }
   Index columns() const { return columns_; }
   std::uint64_t seed() const { return seed_; }
   std::uint64_t tokens() const { return tokens_; }
@@ -62,7 +63,6 @@ class DenseSketch {
 
   /// The accumulated s x columns state.
   const RowMatrix<double>& value() const { return value_; }
-  RowMatrix<double>& mutable_value() { return value_; }
 
   void merge(const DenseSketch& other);
   void require_compatible(const DenseSketch& other) const;
@@ -73,14 +73,15 @@ class DenseSketch {
   std::vector<std::uint8_t> to_bytes() const;
 
  protected:
-  static void read_payload(DenseSketch& out, const std::uint8_t* data, std::size_t n);
+  /// from_bytes of AMSSketch / GaussianSketch: reads framed bytes of out's distribution into out.
+  static void from_bytes_into(DenseSketch& out, const std::uint8_t* data, std::size_t n);
 
  private:
   template <class T>
   void update_rows_impl(std::uint64_t start, const MatrixRef<T>& X);
 
   Distribution dist_;
-  Index s_, columns_;
+  Index size_, columns_;
   std::uint64_t seed_, tokens_ = 0;
   std::vector<KWiseHash> sign_hashes_;  // AMS only
   RowMatrix<double> value_;

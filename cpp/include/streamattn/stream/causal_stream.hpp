@@ -49,7 +49,7 @@
 // Gates are refused together with probes (the probes' exact reference is ungated softmax).
 //
 // Serialized payload (kind causal_stream): u64 chunk | u64 tokens | state block
-// (PolyPrefixState::write: u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes |
+// (PolyPrefixState::write_payload: u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes |
 // u64 tokens | f64[t*dv] M | f64[t] s) | f64 eps | u8 normalize | u8 has_probes [probe block] |
 // u8 has_output [SparseRecoveryMatrix payload]. Probe block: OnlineSoftmax state, then
 // u64 p | i64[p] positions | u8[p] evaluated | f64[p*dv] approximations.
@@ -61,12 +61,12 @@
 #include <string>
 #include <vector>
 
-#include "streamattn/stream/certificate.hpp"
-#include "streamattn/core/common.hpp"
-#include "streamattn/attention/online_softmax.hpp"
 #include "streamattn/attention/causal_chunk.hpp"
+#include "streamattn/attention/online_softmax.hpp"
 #include "streamattn/attention/prefix_state.hpp"
+#include "streamattn/core/common.hpp"
 #include "streamattn/recovery/sparse_recovery.hpp"
+#include "streamattn/stream/certificate.hpp"
 
 namespace streamattn {
 
@@ -77,10 +77,23 @@ struct ProbeSet {
   std::vector<std::uint8_t> evaluated;  ///< approximation recorded?
   RowMatrix<double> approx;             ///< p x dv
 
-  void write(ByteWriter& w) const;
-  static ProbeSet read(ByteReader& r, Index d, Index dv, double scale);
+  void write_payload(ByteWriter& w) const;
+  static ProbeSet read_payload(ByteReader& r, Index d, Index dv, double scale);
   Certificate certificate() const;
+  /// Bytes of the exact accumulators, the approximations and their flags.
+  std::size_t nbytes() const;
 };
+
+namespace detail {
+/// The optional parts that end a stream's payload (CausalStream's and KVStream's):
+/// u8 has_probes [probe block] | u8 has_output [SparseRecoveryMatrix payload].
+void write_stream_extras(ByteWriter& w, const std::optional<ProbeSet>& probes,
+                         const std::optional<SparseRecoveryMatrix>& output);
+/// Reads them back for a stream of these d, dv and scale whose output sketch has had `rows` rows
+/// added (it must have dv columns and n >= rows).
+void read_stream_extras(ByteReader& r, Index d, Index dv, double scale, std::uint64_t rows,
+                        std::optional<ProbeSet>& probes, std::optional<SparseRecoveryMatrix>& output);
+}  // namespace detail
 
 class CausalStream {
  public:
@@ -95,15 +108,15 @@ class CausalStream {
   /// @param max_bytes TaylorFeatures memory limit (0 = default)
   /// @param kernel    taylor or power (even degree)
   /// @param norm      eps added to each denominator (>= 0), or normalize = false
-  CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk = default_chunk, std::uint64_t max_bytes = 0,
-               FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {});
+  CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk = default_chunk,
+               std::uint64_t max_bytes = 0, FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {});
 
   Index d() const { return state_.d(); }
   Index dv() const { return state_.dv(); }
   int degree() const { return state_.degree(); }
   double scale() const { return state_.scale(); }
   FeatureKernel kernel() const { return state_.kernel(); }
-  const Normalizer& normalizer() const { return norm_; }
+  const Normalizer& normalizer() const { return normalizer_; }
   Index chunk() const { return chunk_; }
   Index dim() const { return state_.dim(); }
   std::uint64_t tokens_seen() const { return tokens_; }
@@ -204,7 +217,7 @@ class CausalStream {
   void check_block(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, bool values = true) const;
 
   PolyPrefixState state_;
-  Normalizer norm_;
+  Normalizer normalizer_;
   Index chunk_;
   std::uint64_t max_bytes_;
   std::uint64_t tokens_ = 0;

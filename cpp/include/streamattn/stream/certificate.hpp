@@ -15,14 +15,14 @@
 namespace streamattn {
 
 struct Certificate {
-  Index probes = 0;                    ///< number of probe queries
-  Index evaluated = 0;                 ///< probes whose approximation and exact output both exist
-  double max_abs_error = 0;            ///< max over evaluated probes of max_i |approx - exact|
-  double mean_abs_error = 0;           ///< mean over evaluated probes and columns of |approx - exact|
-  double max_rel_error = 0;            ///< max over probes of ||approx - exact||_2 / ||exact||_2
-  RowMatrix<double> exact;             ///< probes x dv (NaN rows where not evaluated)
-  RowMatrix<double> approx;            ///< probes x dv (NaN rows where not evaluated)
-  std::vector<std::int64_t> positions; ///< stream position of each probe (-1: keys-first, all keys)
+  Index probes = 0;                     ///< number of probe queries
+  Index evaluated = 0;                  ///< probes whose approximation and exact output both exist
+  double max_abs_error = 0;             ///< max over evaluated probes of max_i |approx - exact|
+  double mean_abs_error = 0;            ///< mean over evaluated probes and columns of |approx - exact|
+  double max_rel_error = 0;             ///< max over probes of ||approx - exact||_2 / ||exact||_2
+  RowMatrix<double> exact;              ///< probes x dv (NaN rows where not evaluated)
+  RowMatrix<double> approx;             ///< probes x dv (NaN rows where not evaluated)
+  std::vector<std::int64_t> positions;  ///< stream position of each probe (-1: keys-first, all keys)
 
   std::string repr() const;
 };

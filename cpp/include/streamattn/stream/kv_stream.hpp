@@ -39,8 +39,8 @@
 #include <string>
 #include <vector>
 
-#include "streamattn/stream/causal_stream.hpp"
 #include "streamattn/sketch/dense_sketch.hpp"
+#include "streamattn/stream/causal_stream.hpp"
 
 namespace streamattn {
 
@@ -71,7 +71,7 @@ class KVStream {
   double scale() const { return features_.scale(); }
   FeatureKernel kernel() const { return features_.kernel(); }
   Index dim() const { return features_.dim(); }
-  StateKind state_kind() const { return kind_; }
+  StateKind state_kind() const { return state_kind_; }
   std::uint64_t first_token() const { return first_; }
   std::uint64_t tokens_seen() const { return tokens_; }
   /// The exact state (throws for the sketched state).
@@ -122,12 +122,12 @@ class KVStream {
   RowMatrix<double> answer(const MatrixRef<T>& Q) const;
   const RowMatrix<double>& sketched_numerator() const;
 
-  StateKind kind_;
+  StateKind state_kind_;
   TaylorFeatures features_;
   Index dv_;
   std::optional<PolyPrefixState> exact_;  // exact state: M, s
   std::optional<DenseSketch> sketch_;     // sketched state: Psi [U2 | V] ...
-  Eigen::VectorXd norm_;                  // ... and the exact normalizer s
+  Eigen::VectorXd normalizer_state_;      // ... and the exact normalizer s
   std::uint64_t first_, tokens_ = 0;
   std::uint64_t queries_ = 0;
   std::optional<ProbeSet> probes_;

@@ -44,9 +44,9 @@ class MultiHeadCausalStream {
   /// @param heads, kv_heads query and key/value heads (heads % kv_heads == 0, both >= 1)
   /// @param d, dv, degree, scale, chunk, max_bytes, kernel, norm  as for CausalStream (per head)
   /// @param threads  threads for update(): 0 = std::thread::hardware_concurrency()
-  MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree, std::optional<double> scale, Index chunk = CausalStream::default_chunk,
-                        std::uint64_t max_bytes = 0, FeatureKernel kernel = FeatureKernel::taylor,
-                        Normalizer norm = {}, int threads = 0);
+  MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree, std::optional<double> scale,
+                        Index chunk = CausalStream::default_chunk, std::uint64_t max_bytes = 0,
+                        FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {}, int threads = 0);
 
   Index heads() const { return static_cast<Index>(streams_.size()); }
   Index kv_heads() const { return kv_heads_; }

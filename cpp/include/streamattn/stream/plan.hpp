@@ -27,19 +27,19 @@
 namespace streamattn {
 
 struct PlanRequest {
-  std::uint64_t n = 0;             ///< tokens (rows of the output)
+  std::uint64_t n = 0;  ///< tokens (rows of the output)
   Index d = 0;
-  Index dv = 0;                    ///< 0 = d
-  std::optional<Index> k;          ///< sparsity of output columns (output sketch), if any
-  std::optional<double> eps1;      ///< sparse-recovery epsilon (default 0.25 when k is given)
-  std::optional<double> eps2;      ///< sketched-state epsilon
+  Index dv = 0;                ///< 0 = d
+  std::optional<Index> k;      ///< sparsity of output columns (output sketch), if any
+  std::optional<double> eps1;  ///< sparse-recovery epsilon (default 0.25 when k is given)
+  std::optional<double> eps2;  ///< sketched-state epsilon
   double delta = 0.01;
-  std::optional<double> beta;      ///< c * max|q| * max|k|
+  std::optional<double> beta;  ///< c * max|q| * max|k|
   std::optional<int> degree;
-  std::optional<double> eps;       ///< Taylor target (chooses the degree when beta is given)
-  std::string state = "exact";     ///< "exact" | "sketched"
+  std::optional<double> eps;         ///< Taylor target (chooses the degree when beta is given)
+  std::string state = "exact";       ///< "exact" | "sketched"
   std::optional<Index> sketch_size;  ///< s of the sketched state (overrides eps2)
-  Index chunk = 32;  ///< CausalStream::default_chunk
+  Index chunk = 32;                  ///< CausalStream::default_chunk
 };
 
 struct StreamPlan {
@@ -48,19 +48,19 @@ struct StreamPlan {
   std::string degree_reason;
   Index t = 0;
   std::string state;
-  Index sketch_size = 0;            ///< s (sketched state only)
-  double sketch_eps2 = 0;           ///< the eps2 that s guarantees at delta (sketched state)
+  Index sketch_size = 0;   ///< s (sketched state only)
+  double sketch_eps2 = 0;  ///< the eps2 that s guarantees at delta (sketched state)
   std::size_t state_bytes = 0;
   std::optional<SparseRecoveryPlan> output;  ///< output-sketch sizes
-  std::size_t total_bytes = 0;      ///< state + output sketch
-  double update_flops_per_token = 0;  ///< causal update, approximately
-  double query_flops = 0;           ///< one keys-first query
+  std::size_t total_bytes = 0;               ///< state + output sketch
+  double update_flops_per_token = 0;         ///< causal update, approximately
+  double query_flops = 0;                    ///< one keys-first query
   // Error terms (NaN/absent without beta).
   std::optional<double> taylor_eps;
   std::optional<double> attention_bound;  ///< times ||V||_max; +inf when vacuous
   std::optional<double> column_bound;     ///< times ||V_col||_max
   bool vacuous = false;
-  std::optional<int> suggested_degree;    ///< smallest even degree with a non-vacuous bound
+  std::optional<int> suggested_degree;  ///< smallest even degree with a non-vacuous bound
   std::vector<std::string> notes;
 
   std::string repr() const;
