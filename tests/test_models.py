@@ -415,3 +415,15 @@ def test_multi_head_bad_input_changes_nothing(rng):
         assert mh.to_bytes() == before
     with pytest.raises(ValueError, match="corrupted"):
         sa.MultiHeadCausalStream.from_bytes(before[:-9] + bytes([before[-9] ^ 1]) + before[-8:])
+
+
+def test_multi_head_threads_can_be_set_and_are_checked():
+    m = sa.MultiHeadCausalStream(4, 2, 8, threads=1)
+    assert m.threads == 1
+    m.threads = 2
+    assert m.threads == 2
+    with pytest.raises(ValueError, match="threads"):
+        m.threads = -1
+    with pytest.raises(TypeError, match="threads"):
+        m.threads = 1.5
+    assert m.threads == 2

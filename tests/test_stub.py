@@ -89,14 +89,30 @@ def is_property(fn: ast.FunctionDef) -> bool:
 def stub_functions() -> dict[str, list[ast.FunctionDef]]:
     """'name' or 'Class.name' -> its definitions (several for an overload)."""
     tree = ast.parse(STUB.read_text(encoding="utf-8"))
+    classes = {node.name: node for node in tree.body if isinstance(node, ast.ClassDef)}
+
+    def methods(cls: ast.ClassDef) -> dict[str, list[ast.FunctionDef]]:
+        # A stub-only private base (e.g. _Stream) lends its methods to each runtime class.
+        own: dict[str, list[ast.FunctionDef]] = {}
+        for base in cls.bases:
+            if isinstance(base, ast.Name) and base.id in classes:
+                own.update(methods(classes[base.id]))
+        inherited = set(own)
+        for item in cls.body:
+            if isinstance(item, ast.FunctionDef) and not is_property(item):
+                if item.name in inherited:
+                    own[item.name] = []
+                    inherited.discard(item.name)
+                own.setdefault(item.name, []).append(item)
+        return own
+
     found: dict[str, list[ast.FunctionDef]] = {}
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             found.setdefault(node.name, []).append(node)
-        elif isinstance(node, ast.ClassDef):
-            for item in node.body:
-                if isinstance(item, ast.FunctionDef) and not is_property(item):
-                    found.setdefault(f"{node.name}.{item.name}", []).append(item)
+        elif isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+            for name, defs in methods(node).items():
+                found[f"{node.name}.{name}"] = defs
     return found
 
 

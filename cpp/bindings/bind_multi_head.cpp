@@ -127,8 +127,10 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
       .def_property_readonly("chunk", &MultiHeadCausalStream::chunk)
       .def_property_readonly("dim", &MultiHeadCausalStream::dim, "Feature dimension t per head.")
       .def_property_readonly("tokens_seen", &MultiHeadCausalStream::tokens_seen)
-      .def_property("threads", &MultiHeadCausalStream::threads, &MultiHeadCausalStream::set_threads,
-                    "Threads for update() (0 = hardware concurrency).")
+      .def_property(
+          "threads", &MultiHeadCausalStream::threads,
+          [](MultiHeadCausalStream& s, py::handle t) { s.set_threads(to_cint(t, "threads")); },
+          "Threads for update() (0 = hardware concurrency).")
       .def_property_readonly("nbytes", &MultiHeadCausalStream::nbytes, "Bytes of every head's state.")
       .def("__repr__", &MultiHeadCausalStream::repr);
   def_bytes(c, "whole multi-head stream (every head; park a conversation and resume it bit for bit)");

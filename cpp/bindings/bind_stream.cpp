@@ -393,7 +393,7 @@ void bind_plan(py::module_& m) {
       },
       py::arg("n"), py::arg("d"), py::arg("dv"), py::arg("k"), py::arg("eps1"), py::arg("eps2"), py::arg("delta"),
       py::arg("beta"), py::arg("degree"), py::arg("eps"), py::arg("state"), py::arg("sketch_size"), py::arg("chunk"),
-      "(plan dict, text): see streamattn.plan.");
+      "The Plan of a stream: see streamattn.plan.");
 }
 
 }  // namespace

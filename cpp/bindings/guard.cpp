@@ -162,7 +162,9 @@ void install_thread_guards(py::module_& m) {
         if (fget.is_none()) continue;
         py::object doc = value.attr("__doc__");
         py::object g = wrap(fget, false, cname + "." + name, classes, name, doc_of(fget));
-        cls.attr(name.c_str()) = property(g, py::none(), py::none(), doc);
+        py::object fset = value.attr("fset");
+        py::object s = fset.is_none() ? py::none() : wrap(fset, true, cname + "." + name, classes, name, doc_of(fset));
+        cls.attr(name.c_str()) = property(g, s, py::none(), doc);
       } else if (PyInstanceMethod_Check(value.ptr())) {
         py::object fn = py::reinterpret_borrow<py::object>(PyInstanceMethod_GET_FUNCTION(value.ptr()));
         const bool write = read_only_methods().count(name) == 0;
