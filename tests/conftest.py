@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -23,3 +25,15 @@ def each_isa(request):
 def pytest_report_header(config):
     info = streamattn.build_info()
     return f"streamattn {info['version']}: ISAs available {info['isas_available']}, selected {info['isa_selected']}"
+
+
+# Tests of the optional integrations (torch, flash-linear-attention) are marked `extras` and skip
+# with the reason where those packages are missing. CI installs them and sets
+# STREAMATTN_REQUIRE_EXTRAS=1: then such a skip is a failure, so nothing is hidden by a missing extra.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("STREAMATTN_REQUIRE_EXTRAS") == "1" and report.skipped and item.get_closest_marker("extras"):
+        report.outcome = "failed"
+        report.longrepr = f"STREAMATTN_REQUIRE_EXTRAS=1 but this test was skipped: {report.longrepr}"

@@ -3,19 +3,22 @@ k-sparse columns, probes), plan, JSON output, and bad input (message on stderr, 
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import streamattn as sa
-from streamattn.cli import main
+from streamattn.cli import _human, build_parser, main
 
 RUN_FIELDS = {"tokens", "seconds", "tokens_per_second", "state_bytes", "peak_rss_bytes", "plan", "certificate"}
 
@@ -211,6 +214,120 @@ def test_plan_subcommand(capsys):
     assert got == {k: (None if isinstance(v, float) and math.isinf(v) else v) for k, v in want.items()}
 
 
+# --- help: every option explained, its default stated once and truthfully --------------------
+def subparsers() -> dict[str, argparse.ArgumentParser]:
+    (action,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(action.choices)
+
+
+# How a help text writes a default that is not its str().
+SHOWN = {1 << 20: "2^20"}
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+def test_help_states_each_default_once(command, capsys):
+    for action in subparsers()[command]._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        name = action.option_strings[0]
+        assert action.help, f"{command} {name} has no help text"
+        assert action.help.count("default") == 1, f"{command} {name}: {action.help!r}"
+        if action.default is False:  # a flag
+            assert "(default off" in action.help, f"{command} {name}: {action.help!r}"
+        elif action.default is not None:  # argparse's own default, as the help states it
+            shown = SHOWN.get(action.default, str(action.default))
+            assert f"(default {shown})" in action.help, f"{command} {name}: {action.help!r} vs {action.default!r}"
+    assert main([command, "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "(default: " not in text and "None" not in text  # no second, formatter-written default
+
+
+def test_defaults_the_help_computes_hold(capsys):
+    """The defaults that are None in the parser, as the help texts state them."""
+    r = run_json(capsys, "--n", "256", "--mode", "keys-first", "--state", "sketched", "--k", "2", "--probes", "2")
+    assert (r["d"], r["dv"], r["degree"], r["beta"]) == (16, 16, 2, 0.5)
+    assert r["plan"]["sketch_size"] == 256 and r["sparse_columns"]["eps1"] == 0.25
+    assert main(["plan", "--json", "--k", "2", "--state", "sketched"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert (got["n"], got["d"], got["dv"], got["degree"], got["sketch_size"]) == (1 << 20, 16, 16, 2, 256)
+    assert got["output_sketch"]["eps1"] == 0.25 and got["output_sketch"]["delta"] == 0.01
+
+
+# --- state bytes: what the plan calls the state, and what else the stream holds ----------------
+def test_state_bytes_breakdown_causal(capsys):
+    r = run_json(capsys, "--n", "500", "--d", "4", "--dv", "3", "--probes", "5", "--k", "2")
+    parts = r["state_bytes_breakdown"]
+    assert sum(parts.values()) == r["state_bytes"]
+    assert parts["state"] == r["plan"]["state_bytes"] == sa.CausalStream(4, 3).nbytes
+    probed = sa.CausalStream(4, 3, probes=np.zeros((5, 4)), probe_positions=[0] * 5)
+    assert parts["probes"] == probed.nbytes - sa.CausalStream(4, 3).nbytes > 0
+    assert parts["output_sketch"] == r["plan"]["output_sketch"]["nbytes"] == r["sparse_columns"]["sketch_bytes"]
+    assert main(["run", "--n", "500", "--d", "4", "--dv", "3", "--probes", "5", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    s, pr = parts["state"], parts["probes"]
+    assert f"state bytes      {s + pr} = {s} state + {pr} probes; independent of n" in out
+    assert f"state            exact, {s} bytes" in out  # the plan's figure, under the same name
+
+
+@pytest.mark.parametrize("state", ["exact", "sketched"])
+def test_state_bytes_breakdown_keys_first(capsys, state):
+    size = ["--sketch-size", "16"] if state == "sketched" else []
+    r = run_json(capsys, "--n", "300", "--d", "4", "--mode", "keys-first", "--state", state, *size)
+    parts = r["state_bytes_breakdown"]
+    bare = sa.KVStream(4, 4, state=state, sketch_size=16)
+    assert parts == {"state": bare.nbytes, "probes": r["state_bytes"] - bare.nbytes, "output_sketch": 0}
+    probed = sa.KVStream(4, 4, state=state, sketch_size=16, probes=np.zeros((8, 4)))
+    assert parts["probes"] == probed.nbytes - bare.nbytes > 0
+
+
+# --- suggested_degree: passed through from the core, None when there is no suggestion ----------
+def test_suggested_degree_is_the_plans(capsys):
+    for beta, want in (("2", 6), ("3", None)):  # vacuous at g = 2: degree 6 fixes it; at beta 3 none does
+        assert sa.plan(1000, 4, beta=float(beta)).suggested_degree == want
+        assert main(["plan", "--n", "1000", "--d", "4", "--beta", beta, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["suggested_degree"] == want
+        r = run_json(capsys, "--n", "200", "--d", "4", "--beta", beta, "--probes", "0")
+        assert r["plan"]["suggested_degree"] == want
+    assert main(["plan", "--json"]) == 0  # no beta, no suggestion
+    assert json.loads(capsys.readouterr().out)["suggested_degree"] is None
+
+
+def test_no_suggested_degree_when_the_bound_holds(capsys):
+    r = run_json(capsys, "--n", "200", "--d", "4", "--probes", "0")  # beta 0.5: the bound holds at g = 2
+    assert r["plan"]["vacuous"] is False
+    assert r["plan"]["suggested_degree"] is None
+
+
+# --- floats for humans ------------------------------------------------------------------------
+LONG_FLOAT = re.compile(r"\d\.\d{9,}")
+
+
+def test_human_shortens_the_cores_17_digit_floats():
+    assert _human("eps(beta=0.29999999999999999, g) <= 9.9999999999999995e-07") == "eps(beta=0.3, g) <= 1e-06"
+    assert _human("got 1.1000000000000001, -2.0000000000000004") == "got 1.1, -2"
+    assert _human("x 0.12345678901234568 y") == "x 0.1235 y"  # not short: 4 significant digits
+    for keep in ("1.18e+04 728819784 0.03435 1e-30", "/tmp/0.12345678901234567.npy", "v0.1.0"):
+        assert _human(keep) == keep
+
+
+def test_text_output_has_no_long_floats(capsys):
+    argv = ["plan", "--n", "2^30", "--d", "32", "--beta", "0.3", "--eps", "1e-6", "--k", "16", "--eps1", "0.1"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert not LONG_FLOAT.search(out), out
+    assert "eps(beta=0.3, g) <= 1e-06" in out and "eps1=0.1:" in out
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["beta"] == 0.3  # JSON keeps full precision
+    run = ["run", "--n", "600", "--d", "4", "--beta", "0.3", "--eps", "1e-6", "--k", "2", "--eps1", "0.1"]
+    assert main([*run, "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert not LONG_FLOAT.search(out), out
+    assert "eps1 = 0.1:" in out and "beta             0.3 (" in out
+    assert main(["plan", "--k", "2", "--eps1", "1.1"]) == 2
+    err = capsys.readouterr().err
+    assert "got 1.1" in err and not LONG_FLOAT.search(err), err
+
+
 # --- bad input --------------------------------------------------------------------------------
 @pytest.fixture
 def files(tmp_path, rng):
@@ -308,3 +425,58 @@ def test_progress_bar_goes_to_stderr():
     )
     assert p.returncode == 0, p.stderr
     assert "tokens" in p.stderr and "100%" in p.stderr and "tokens/s" in p.stdout
+
+
+def run_on_a_terminal(argv: list[str], columns: int = 100) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Runs the command with stderr on a pseudo-terminal (columns wide) and stdout on a pipe."""
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's last writer has gone
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=slave, text=True, timeout=120)
+    finally:
+        os.close(slave)
+        reader.join(timeout=10)
+        os.close(master)
+    return p, b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="needs a POSIX pseudo-terminal")
+def test_json_shows_progress_on_a_terminal():
+    argv = [*command(), "run", "--n", "3000", "--d", "4", "--block", "500", "--mode", "keys-first", "--json"]
+    p, err = run_on_a_terminal(argv)
+    assert p.returncode == 0, err
+    assert_sane(json.loads(p.stdout), 3000)  # stdout: exactly one JSON object
+    assert p.stdout.count("\n") == 1
+    assert "keys" in err and "queries" in err and "100%" in err
+    p, err = run_on_a_terminal(argv, columns=0)  # a terminal that does not know its width still gets a bar
+    assert p.returncode == 0 and "100%" in err, err
+    p, err = run_on_a_terminal([*argv, "--no-progress"])
+    assert p.returncode == 0 and err == ""
+
+
+def test_json_beta_pre_pass_progress(tmp_path, rng, capsys, monkeypatch):
+    _, files = write_inputs(tmp_path, rng, n=700)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # capsys's stderr, taken for a terminal
+    assert main(["run", "--json", *files, "--block", "100"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["beta_source"].startswith("measured")
+    assert "beta pre-pass" in err and "1.40k/1.40k" in err and "tokens" in err

@@ -87,7 +87,11 @@ def test_fences_are_closed():
                 assert closed, f"{path.relative_to(ROOT)}:{fence_line}: this ``` fence is never closed"
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[b.name for b in BLOCKS])
+@pytest.mark.parametrize(
+    "block",
+    [pytest.param(b, marks=pytest.mark.extras) if b.requires else b for b in BLOCKS],
+    ids=[b.name for b in BLOCKS],
+)
 def test_python_block_runs(block: Block, tmp_path: Path):
     missing = [m for m in block.requires if m and importlib.util.find_spec(m) is None]
     if missing:

@@ -214,6 +214,7 @@ def _fla_based():
     return torch, naive.naive_parallel_based
 
 
+@pytest.mark.extras
 @pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-5), (np.float64, 1e-10)])
 def test_based_equals_flash_linear_attention(dtype, tol):
     """fla's naive_parallel_based: q scaled by d^-1/2, kernel 1 + x + x^2/2 (Taylor degree 2),

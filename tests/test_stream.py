@@ -397,3 +397,14 @@ def test_plan_rejects_bad_requests():
     ]:
         with pytest.raises(ValueError, match=match):
             sa.plan(**kwargs)
+
+
+@pytest.mark.parametrize("sketch", ["ams", "gaussian"])
+def test_plan_state_bytes_equal_the_sketched_stream(sketch):
+    # The plan counts what the stream holds: the sketch table, s, and (AMS) the sign hashes.
+    p = sa.plan(4096, 8, state="sketched", sketch=sketch, sketch_size=64)
+    kv = sa.KVStream(8, state="sketched", sketch=sketch, sketch_size=64)
+    kv.add(np.zeros((3, 8)), np.zeros((3, 8)))
+    assert p.state_bytes == kv.nbytes
+    with pytest.raises(ValueError, match="sketch"):
+        sa.plan(4096, 8, state="sketched", sketch="srht")  # type: ignore[arg-type]

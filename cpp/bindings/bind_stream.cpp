@@ -373,8 +373,8 @@ void bind_plan(py::module_& m) {
   m.def(
       "_plan",
       [](py::handle n, py::handle d, py::handle dv, py::handle k, py::handle eps1, py::handle eps2, py::handle delta,
-         py::handle beta, py::handle degree, py::handle eps, py::handle state, py::handle sketch_size,
-         py::handle chunk) {
+         py::handle beta, py::handle degree, py::handle eps, py::handle state, py::handle sketch,
+         py::handle sketch_size, py::handle chunk) {
         PlanRequest r;
         r.n = to_count(n, "n");
         r.d = to_index(d, "d");
@@ -387,13 +387,14 @@ void bind_plan(py::module_& m) {
         if (!degree.is_none()) r.degree = to_cint(degree, "degree");
         r.eps = opt_float(eps, "eps");
         r.state = to_str(state, "state");
+        r.sketch = to_str(sketch, "sketch");
         if (!sketch_size.is_none()) r.sketch_size = to_index(sketch_size, "sketch_size");
         r.chunk = to_index(chunk, "chunk");
         return plan(r);
       },
       py::arg("n"), py::arg("d"), py::arg("dv"), py::arg("k"), py::arg("eps1"), py::arg("eps2"), py::arg("delta"),
-      py::arg("beta"), py::arg("degree"), py::arg("eps"), py::arg("state"), py::arg("sketch_size"), py::arg("chunk"),
-      "The Plan of a stream: see streamattn.plan.");
+      py::arg("beta"), py::arg("degree"), py::arg("eps"), py::arg("state"), py::arg("sketch"), py::arg("sketch_size"),
+      py::arg("chunk"), "The Plan of a stream: see streamattn.plan.");
 }
 
 }  // namespace

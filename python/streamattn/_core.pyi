@@ -616,6 +616,7 @@ def _plan(
     degree: _Int | None,
     eps: _Float | None,
     state: _StateKind,
+    sketch: _SketchKind,
     sketch_size: _Int | None,
     chunk: _Int,
 ) -> Plan: ...

@@ -21,6 +21,7 @@ def plan(
     state: Literal["exact", "sketched"] = "exact",
     *,
     eps: float | None = None,
+    sketch: Literal["ams", "gaussian"] = "ams",
     sketch_size: int | None = None,
     chunk: int = _core.CausalStream.default_chunk,
 ) -> Plan:
@@ -31,4 +32,4 @@ def plan(
     a vacuous bound (eps >= 1) is flagged, with the degree that would make it non-vacuous.
     With eps (a Taylor target) and beta, the degree is the smallest even one meeting it.
     """
-    return _core._plan(n, d, dv, k, eps1, eps2, delta, beta, degree, eps, state, sketch_size, chunk)
+    return _core._plan(n, d, dv, k, eps1, eps2, delta, beta, degree, eps, state, sketch, sketch_size, chunk)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import re
 import sys
 import time
@@ -167,13 +168,15 @@ class NpySource:
     def q_at(self, positions: np.ndarray) -> np.ndarray:
         return np.array(self.Q[np.asarray(positions, dtype=np.int64)], dtype=np.float64).reshape(-1, self.d)
 
-    def max_row_norm(self, which: str, block: int) -> float:
+    def max_row_norm(self, which: str, block: int, advance: Callable[[int], object] | None = None) -> float:
         a = self.Q if which == "Q" else self.K
         m = 0.0
         for lo in range(0, a.shape[0], block):
             x = np.asarray(a[lo : lo + block], dtype=np.float64)
             if x.size:
                 m = max(m, float(np.sqrt(np.max(np.einsum("ij,ij->i", x, x)))))
+            if advance is not None:
+                advance(len(x))
         return m
 
     def describe(self) -> str:
@@ -192,6 +195,29 @@ def _call_block(fn: Callable[[], Any], a: int, b: int) -> Any:
     except ValueError as e:
         msg = re.sub(r"\brow (\d+)", lambda m: f"row {a + int(m.group(1))}", str(e))
         raise CliError(f"in input rows [{a}, {b}): {msg}") from None
+
+
+# --- numbers for humans ----------------------------------------------------------------------
+def _num(x: float) -> str:
+    """A float for a human: 4 significant digits (the JSON report keeps full precision)."""
+    return f"{x:.4g}"
+
+
+def _short(x: float) -> str:
+    """The shortest text of x when it is short (0.3, 1e-06, 1.00001), else 4 significant digits."""
+    r = repr(x)
+    digits = r.split("e")[0].lstrip("-").replace(".", "").strip("0")
+    return r if len(digits) <= 6 else _num(x)
+
+
+# A float written with 15+ significant digits: the core writes its messages at precision 17, so
+# --beta 0.3 comes back as 0.29999999999999999.
+_LONG_FLOAT = re.compile(r"(?<![\w.])-?(?=(?:\d\.?){15})\d+\.\d+(?:[eE][+-]?\d+)?(?![\w.])")
+
+
+def _human(text: str) -> str:
+    """Text for a human: the 17-digit floats of the core's messages shortened."""
+    return _LONG_FLOAT.sub(lambda m: _short(float(m.group(0))), text)
 
 
 # --- run ------------------------------------------------------------------------------------
@@ -213,17 +239,44 @@ def _certificate_summary(cert: Certificate) -> dict[str, Any]:
     }
 
 
-def _progress(args: argparse.Namespace, total: int, desc: str) -> tqdm[NoReturn]:
+def _stderr_is_tty() -> bool:
+    isatty = getattr(sys.stderr, "isatty", None)
+    try:
+        return bool(isatty is not None and isatty())
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    """The bar goes to stderr: always in the text report; with --json only when stderr is a
+    terminal (stdout stays one JSON object, and a script's captured stderr stays empty)."""
+    if args.no_progress:
+        return False
+    return not args.json or _stderr_is_tty()
+
+
+def _terminal_has_width() -> bool:
+    """False for a terminal that reports 0 columns (a pty nobody sized), where tqdm's dynamic
+    width would draw nothing at all."""
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (AttributeError, ValueError, OSError):  # not a terminal, or no file descriptor (io.UnsupportedOperation)
+        return True
+
+
+def _progress(args: argparse.Namespace, total: int, desc: str, unit: str = "tok") -> tqdm[NoReturn]:
     from tqdm import tqdm
 
+    sized = _terminal_has_width()
     return tqdm(
         total=total,
         desc=desc,
-        unit="tok",
+        unit=unit,
         unit_scale=True,
         file=sys.stderr,
-        disable=args.json or args.no_progress,
-        dynamic_ncols=True,
+        disable=not _show_progress(args),
+        dynamic_ncols=sized,
+        ncols=None if sized else 80,
         leave=True,
     )
 
@@ -266,7 +319,12 @@ def _resolve(args: argparse.Namespace) -> tuple[SyntheticSource | NpySource, dic
         if args.beta is not None:
             beta, beta_source = args.beta, "given (--beta)"
         else:
-            beta = scale * src.max_row_norm("Q", args.block) * src.max_row_norm("K", args.block)
+            with _progress(args, src.Q.shape[0] + src.K.shape[0], "beta pre-pass", unit="row") as bar:
+                beta = (
+                    scale
+                    * src.max_row_norm("Q", args.block, bar.update)
+                    * src.max_row_norm("K", args.block, bar.update)
+                )
             beta_source = "measured: scale * max||q|| * max||k|| over the files (a read-only pre-pass)"
     else:
         n_keys = n_q = args.n if args.n is not None else 1 << 20
@@ -298,6 +356,7 @@ def _plan_for(args: argparse.Namespace, f: dict[str, Any]) -> tuple[Plan, Any]:
         degree=args.degree,
         state=args.state,
         eps=args.eps,
+        sketch=args.sketch,
         sketch_size=args.sketch_size,
         chunk=args.chunk,
     )
@@ -308,6 +367,49 @@ def _plan_for(args: argparse.Namespace, f: dict[str, Any]) -> tuple[Plan, Any]:
             "or give --degree and read the certificate"
         )
     return p, eps1
+
+
+def _make_stream(
+    args: argparse.Namespace,
+    f: dict[str, Any],
+    p: Plan,
+    n: int,
+    n_q: int,
+    probes: np.ndarray | None,
+    positions: np.ndarray,
+    out_sketch: tuple[int, float] | None,
+) -> CausalStream | KVStream:
+    try:
+        if args.mode == "causal":
+            return CausalStream(
+                f["d"],
+                f["dv"],
+                degree=p.degree,
+                scale=f["scale"],
+                chunk=args.chunk,
+                probes=probes,
+                probe_positions=positions if probes is not None else None,
+                output_sketch=out_sketch,
+                n=n if out_sketch else None,
+                seed=args.seed,
+                delta=args.delta,
+            )
+        return KVStream(
+            f["d"],
+            f["dv"],
+            degree=p.degree,
+            scale=f["scale"],
+            state=args.state,
+            sketch=args.sketch,
+            sketch_size=cast(int, p.sketch_size) if args.state == "sketched" else 256,
+            seed=args.seed,
+            probes=probes,
+            output_sketch=out_sketch,
+            n=n_q if out_sketch else None,
+            delta=args.delta,
+        )
+    except ValueError as e:
+        raise CliError(str(e)) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -326,46 +428,17 @@ def _run(args: argparse.Namespace) -> int:
     probes = src.q_at(positions) if p_count else None
 
     if not args.json:
-        print(p)
+        print(_human(str(p)))
         print(f"  input            {src.describe()}")
-        print(f"  beta             {f['beta']:.6g} ({f['beta_source']})")
+        print(f"  beta             {_num(f['beta'])} ({f['beta_source']})")
         print(f"  mode             {args.mode}, {n} tokens in blocks of {block}, {p_count} probes")
         print()
         sys.stdout.flush()
 
-    stream: CausalStream | KVStream
-    try:
-        if args.mode == "causal":
-            stream = CausalStream(
-                d,
-                dv,
-                degree=g,
-                scale=f["scale"],
-                chunk=args.chunk,
-                probes=probes,
-                probe_positions=positions if p_count else None,
-                output_sketch=out_sketch,
-                n=n if out_sketch else None,
-                seed=args.seed,
-                delta=args.delta,
-            )
-        else:
-            stream = KVStream(
-                d,
-                dv,
-                degree=g,
-                scale=f["scale"],
-                state=args.state,
-                sketch=args.sketch,
-                sketch_size=cast(int, p.sketch_size) if args.state == "sketched" else 256,
-                seed=args.seed,
-                probes=probes,
-                output_sketch=out_sketch,
-                n=n_q if out_sketch else None,
-                delta=args.delta,
-            )
-    except ValueError as e:
-        raise CliError(str(e)) from None
+    # The state alone (no probes, no output sketch), measured on a bare twin built and dropped before
+    # the stream itself, so that the report can say what the rest of stream.nbytes is.
+    state_only = _make_stream(args, f, p, n, n_q, None, positions, None).nbytes
+    stream = _make_stream(args, f, p, n, n_q, probes, positions, out_sketch)
 
     # Output rows are computed in every run (that is the work measured); they are kept only when
     # --out names a .npy file, written block by block through a memory map.
@@ -436,7 +509,15 @@ def _run(args: argparse.Namespace) -> int:
         out.flush()
         del out
         report["out"] = str(args.out)
-    report["state_bytes"] = int(stream.nbytes)
+    # state_bytes is everything the stream holds; the plan's "state" is the first part alone.
+    total = int(stream.nbytes)
+    sketch_bytes = int(cast(SparseRecoveryPlan, p.output_sketch)["nbytes"]) if out_sketch else 0
+    report["state_bytes"] = total
+    report["state_bytes_breakdown"] = {
+        "state": int(state_only),
+        "probes": total - int(state_only) - sketch_bytes,
+        "output_sketch": sketch_bytes,
+    }
     blob = stream.to_bytes()
     report["serialized_bytes"] = len(blob)
     if args.save_state:
@@ -486,7 +567,14 @@ def _print_report(r: dict[str, Any], p: Plan) -> None:
     print(f"tokens           {r['tokens']} in {r['seconds']:.2f} s: {r['tokens_per_second']:.4g} tokens/s")
     if r["mode"] == "keys-first":
         print(f"                 keys {r['keys_per_second']:.4g}/s, queries {r['queries_per_second']:.4g}/s")
-    print(f"state bytes      {r['state_bytes']} (serialized {r['serialized_bytes']}); independent of n")
+    parts = r["state_bytes_breakdown"]
+    what = f"{parts['state']} state + {parts['probes']} probes"
+    if parts["output_sketch"]:
+        what += f" + {parts['output_sketch']} output sketch"
+    print(f"state bytes      {r['state_bytes']} = {what}; independent of n")
+    if parts["state"] != r["plan"]["state_bytes"]:
+        print(f"                 (the plan counted {r['plan']['state_bytes']} bytes of state)")
+    print(f"                 serialized {r['serialized_bytes']}")
     for key, what in (("out", "output rows written to"), ("state_saved_to", "state saved to")):
         if key in r:
             print(f"                 {what} {r[key]}")
@@ -494,7 +582,7 @@ def _print_report(r: dict[str, Any], p: Plan) -> None:
     sc = r.get("sparse_columns")
     if sc:
         print(
-            f"sparse columns   {sc['columns']} columns, k = {sc['k']}, eps1 = {sc['eps1']}: nnz {sc['nnz']}, "
+            f"sparse columns   {sc['columns']} columns, k = {sc['k']}, eps1 = {_num(sc['eps1'])}: nnz {sc['nnz']}, "
             f"decoded ({sc['method']}) in {sc['decode_seconds'] * 1e3:.2f} ms; sketch {sc['sketch_bytes']} bytes"
         )
         if "saved_to" in sc:
@@ -536,13 +624,14 @@ def _plan_cmd(args: argparse.Namespace) -> int:
         degree=args.degree,
         state=args.state,
         eps=args.eps,
+        sketch=args.sketch,
         sketch_size=args.sketch_size,
         chunk=args.chunk,
     )
     if args.json:
         print(json.dumps({k: _json_float(v) for k, v in p.as_dict().items()}))
     else:
-        print(p)
+        print(_human(str(p)))
     return 0
 
 
@@ -579,6 +668,9 @@ def _sparsity(s: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser. Every option's help says what it does and, once, its default ("(default X)"),
+    written by hand so that defaults computed later (2^20 synthetic tokens, 1/sqrt(d), the plan's
+    s = 256) read as they behave; tests/test_cli.py checks each against the parser's own default."""
     parser = argparse.ArgumentParser(prog="streamattn", description=__doc__.split("\n\n")[0])
     parser.add_argument("--version", action="version", version=f"streamattn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,plan}")
@@ -589,100 +681,223 @@ def build_parser() -> argparse.ArgumentParser:
         description="Stream a long input through a CausalStream (causal) or a KVStream (keys-first) in memory "
         "that does not depend on --n; print the plan, a progress bar, tokens/s, state bytes, peak RSS and the "
         "probe certificate (the measured error on probe queries).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    i = r.add_argument_group("input (default: a seeded synthetic generator)")
-    i.add_argument("--q-file", "--q", dest="q", metavar="Q.npy", help="queries (n x d, float32/float64), memory-mapped")
+    i = r.add_argument_group(
+        "input", "A seeded synthetic generator, or three .npy files (--q-file, --k-file, --v-file together)."
+    )
+    i.add_argument(
+        "--q-file",
+        "--q",
+        dest="q",
+        metavar="Q.npy",
+        help="queries, n x d, float32 or float64, memory-mapped (default none: the synthetic generator)",
+    )
     i.add_argument(
         "--k-file",
         "--keys",
         dest="k_file",
         metavar="K.npy",
-        help="keys (n x d), memory-mapped (--k is the output-column sparsity, as in plan())",
+        help="keys, n x d, memory-mapped; --k is the output-column sparsity, as in plan() "
+        "(default none: the synthetic generator)",
     )
-    i.add_argument("--v-file", "--v", dest="v", metavar="V.npy", help="values (n x dv), memory-mapped")
     i.add_argument(
-        "--n", type=_tokens, default=None, help="tokens (2^k accepted); default 2^20 synthetic, all rows of the files"
+        "--v-file",
+        "--v",
+        dest="v",
+        metavar="V.npy",
+        help="values, n x dv, memory-mapped (default none: the synthetic generator)",
     )
-    i.add_argument("--d", type=int, default=None, help="query/key dimension (synthetic; default 16)")
-    i.add_argument("--dv", type=int, default=None, help="value dimension (synthetic; default d)")
+    i.add_argument(
+        "--n",
+        type=_tokens,
+        default=None,
+        metavar="N",
+        help="tokens, 2^k accepted (default 2^20 synthetic; with files, all their rows)",
+    )
+    i.add_argument(
+        "--d", type=int, default=None, help="query/key dimension of the synthetic input (default 16; files set it)"
+    )
+    i.add_argument(
+        "--dv", type=int, default=None, help="value dimension of the synthetic input (default d; files set it)"
+    )
     i.add_argument(
         "--beta",
         type=float,
         default=None,
-        help="score bound scale*max||q||*max||k||: the synthetic generator's bound (default 0.5); "
-        "for files, measured by a read-only pre-pass unless given",
+        metavar="B",
+        help="score bound scale*max||q||*max||k||, which sets the guaranteed error (default 0.5 for the "
+        "synthetic generator, whose entries it bounds; with files, measured by a read-only pre-pass)",
     )
-    i.add_argument("--seed", type=int, default=0, help="generator, probe positions and sketch seed")
+    i.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed of the generator, probe positions and sketches (default 0)",
+    )
     a = r.add_argument_group("attention")
-    a.add_argument("--mode", choices=["causal", "keys-first"], default="causal")
-    a.add_argument("--degree", type=int, default=None, help="Taylor degree g (default 2 unless --eps)")
+    a.add_argument(
+        "--mode",
+        choices=["causal", "keys-first"],
+        default="causal",
+        help="causal: (q, k, v) blocks through a CausalStream; keys-first: every key into a KVStream, then the "
+        "queries (default causal)",
+    )
+    a.add_argument(
+        "--degree", type=int, default=None, metavar="G", help="Taylor degree g, 0..8 (default 2, or as --eps chooses)"
+    )
     a.add_argument(
         "--eps",
         type=float,
         default=None,
-        help="target Taylor error eps(beta, g): the smallest even degree reaching it at the data's beta",
+        help="target Taylor error eps(beta, g): chooses the smallest even degree reaching it at the data's beta "
+        "(default none: --degree decides)",
     )
-    a.add_argument("--scale", type=float, default=None, help="score scale c (default 1/sqrt(d))")
-    a.add_argument("--chunk", type=int, default=32, help="causal intra-chunk rows")
+    a.add_argument("--scale", type=float, default=None, metavar="C", help="score scale c (default 1/sqrt(d))")
+    a.add_argument("--chunk", type=int, default=32, metavar="ROWS", help="causal intra-chunk rows (default 32)")
     a.add_argument(
         "--state",
         choices=["exact", "sketched"],
         default="exact",
-        help="keys-first state: exact (M, s) or the paper's sketched layout",
+        help="keys-first state: exact (M, s) or the paper's sketched layout (default exact)",
     )
-    a.add_argument("--sketch", choices=["ams", "gaussian"], default="ams", help="sketched state's Psi")
-    a.add_argument("--sketch-size", type=int, default=None, help="sketched state's s (default: the plan's, 256)")
+    a.add_argument(
+        "--sketch", choices=["ams", "gaussian"], default="ams", help="Psi of the sketched state (default ams)"
+    )
+    a.add_argument(
+        "--sketch-size",
+        type=int,
+        default=None,
+        metavar="S",
+        help="rows s of the sketched state; the keys cost grows with s (default 256, the plan's)",
+    )
     o = r.add_argument_group("output columns and certificate")
-    o.add_argument("--k", type=_sparsity, default=None, help="collect k-sparse output columns (sparse-recovery sketch)")
-    o.add_argument("--eps1", type=float, default=None, help="sparse-recovery eps1 (default 0.25 with --k)")
-    o.add_argument("--delta", type=float, default=0.01, help="failure probability of the sketches")
-    o.add_argument("--decode", choices=["sublinear", "standard"], default="sublinear", help="column decoder")
+    o.add_argument(
+        "--k",
+        type=_sparsity,
+        default=None,
+        help="collect k-sparse output columns through a sparse-recovery sketch (default none: no columns)",
+    )
+    o.add_argument(
+        "--eps1", type=float, default=None, metavar="E1", help="sparse-recovery eps1, with --k (default 0.25)"
+    )
+    o.add_argument("--delta", type=float, default=0.01, help="failure probability of the sketches (default 0.01)")
+    o.add_argument(
+        "--decode",
+        choices=["sublinear", "standard"],
+        default="sublinear",
+        help="decoder of the output columns (default sublinear)",
+    )
     o.add_argument(
         "--columns-out",
         metavar="FILE.npz",
         default=None,
-        help="save the decoded columns (indices_j, values_j) to an .npz file",
+        help="save the decoded columns (indices_j, values_j) to an .npz file (default none: not saved)",
     )
-    o.add_argument("--probes", type=int, default=8, help="probe queries at seeded positions (0: no certificate)")
+    o.add_argument(
+        "--probes",
+        type=int,
+        default=8,
+        metavar="P",
+        help="probe queries at seeded positions, certified in the same pass; 0 for no certificate (default 8)",
+    )
     x = r.add_argument_group("execution and results")
     x.add_argument(
         "--out",
         metavar="OUT.npy",
         default=None,
-        help="write the output rows (queries x dv, float64) to a .npy file, block by block",
+        help="write the output rows (queries x dv, float64) to a .npy file, block by block "
+        "(default none: computed, then dropped)",
     )
     x.add_argument(
         "--save-state",
         metavar="FILE",
         default=None,
-        help="write the final stream (to_bytes(); load with CausalStream/KVStream.from_bytes)",
+        help="write the final stream (to_bytes(); load with CausalStream/KVStream.from_bytes) "
+        "(default none: not saved)",
     )
-    x.add_argument("--block", type=int, default=8192, help="rows per block read and streamed")
-    x.add_argument("--json", action="store_true", help="print one JSON object (no plan text, no progress bar)")
-    x.add_argument("--no-progress", action="store_true", help="no progress bar")
+    x.add_argument(
+        "--block", type=int, default=8192, metavar="ROWS", help="rows per block read and streamed (default 8192)"
+    )
+    x.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object on stdout instead of the text report; the progress bar still goes to "
+        "stderr when it is a terminal (default off)",
+    )
+    x.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (default off: a bar on stderr; with --json only when stderr is a terminal)",
+    )
     r.set_defaults(func=_run)
 
     p = sub.add_parser(
         "plan",
         help="print the plan of a run (sizes, bytes, cost, guaranteed error) alone",
         description="Every size, cost and guaranteed error of a stream, before any data is read (streamattn.plan).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--n", type=_tokens, default=1 << 20, help="tokens (2^k accepted)")
-    p.add_argument("--d", type=int, default=16)
-    p.add_argument("--dv", type=int, default=None)
-    p.add_argument("--k", type=int, default=None, help="sparsity of the output columns")
-    p.add_argument("--eps1", type=float, default=None)
-    p.add_argument("--eps2", type=float, default=None, help="sketched-state error target (chooses s)")
-    p.add_argument("--delta", type=float, default=0.01)
-    p.add_argument("--beta", type=float, default=None, help="scale * max||q|| * max||k||")
-    p.add_argument("--degree", type=int, default=None)
-    p.add_argument("--eps", type=float, default=None, help="Taylor target (with --beta chooses the degree)")
-    p.add_argument("--state", choices=["exact", "sketched"], default="exact")
-    p.add_argument("--sketch-size", type=int, default=None)
-    p.add_argument("--chunk", type=int, default=32)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--n", type=_tokens, default=1 << 20, metavar="N", help="tokens, 2^k accepted (default 2^20)")
+    p.add_argument("--d", type=int, default=16, help="query/key dimension (default 16)")
+    p.add_argument("--dv", type=int, default=None, help="value dimension (default d)")
+    p.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        help="sparsity of the output columns: plans the output sketch (default none: no output sketch)",
+    )
+    p.add_argument(
+        "--eps1", type=float, default=None, metavar="E1", help="sparse-recovery eps1, with --k (default 0.25)"
+    )
+    p.add_argument(
+        "--eps2",
+        type=float,
+        default=None,
+        metavar="E2",
+        help="sketched-state error target, which chooses s (default none: --sketch-size decides)",
+    )
+    p.add_argument("--delta", type=float, default=0.01, help="failure probability of the sketches (default 0.01)")
+    p.add_argument(
+        "--beta",
+        type=float,
+        default=None,
+        metavar="B",
+        help="score bound scale*max||q||*max||k||: gives eps(beta, g) and the guaranteed error "
+        "(default none: no guarantee)",
+    )
+    p.add_argument(
+        "--degree", type=int, default=None, metavar="G", help="Taylor degree g, 0..8 (default 2, or as --eps chooses)"
+    )
+    p.add_argument(
+        "--eps",
+        type=float,
+        default=None,
+        help="target Taylor error: with --beta, chooses the smallest even degree reaching it "
+        "(default none: --degree decides)",
+    )
+    p.add_argument(
+        "--state",
+        choices=["exact", "sketched"],
+        default="exact",
+        help="exact (M, s) or the paper's sketched layout (default exact)",
+    )
+    p.add_argument(
+        "--sketch",
+        choices=["ams", "gaussian"],
+        default="ams",
+        help="Psi of the sketched state; ams also holds its sign hashes (default ams)",
+    )
+    p.add_argument(
+        "--sketch-size",
+        type=int,
+        default=None,
+        metavar="S",
+        help="rows s of the sketched state; overrides --eps2 (default 256)",
+    )
+    p.add_argument("--chunk", type=int, default=32, metavar="ROWS", help="causal intra-chunk rows (default 32)")
+    p.add_argument(
+        "--json", action="store_true", help="print the plan's fields as one JSON object (default off: the text plan)"
+    )
     p.set_defaults(func=_plan_cmd)
     return parser
 
@@ -695,11 +910,8 @@ def main(argv: list[str] | None = None) -> int:
         return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
     try:
         return cast(int, args.func(args))
-    except CliError as e:
-        print(f"streamattn {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except (ValueError, TypeError, OverflowError, OSError) as e:
-        print(f"streamattn {args.command}: error: {e}", file=sys.stderr)
+    except (CliError, ValueError, TypeError, OverflowError, OSError) as e:
+        print(f"streamattn {args.command}: error: {_human(str(e))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("streamattn: interrupted", file=sys.stderr)

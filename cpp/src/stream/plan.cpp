@@ -6,6 +6,7 @@
 
 #include "streamattn/core/validate.hpp"
 #include "streamattn/features/taylor_features.hpp"
+#include "streamattn/sketch/dense_sketch.hpp"
 #include "streamattn/stream/causal_stream.hpp"
 
 namespace streamattn {
@@ -76,7 +77,10 @@ void plan_state(const PlanRequest& req, Index dv, StreamPlan& p) {
       p.sketch_size = 256;
     }
     p.sketch_eps2 = std::sqrt(2.0 / (req.delta * static_cast<double>(p.sketch_size)));
-    p.state_bytes = static_cast<std::size_t>(8.0 * (static_cast<double>(p.sketch_size) * (tt + dvv) + tt));
+    // The sketch's table and s, plus the AMS sign hashes (4 coefficients of 8 bytes per row).
+    const double hashes = DenseSketch::parse_distribution(req.sketch) == DenseSketch::Distribution::ams ? 32.0 : 0.0;
+    p.state_bytes = static_cast<std::size_t>(8.0 * (static_cast<double>(p.sketch_size) * (tt + dvv) + tt) +
+                                             hashes * static_cast<double>(p.sketch_size));
     p.notes.push_back(
         message("sketched state: s = ", p.sketch_size, " rows; Frobenius error of U2^T V <= ", num(p.sketch_eps2),
                 " ||U2||_F ||V||_F with probability >= ", num(1 - req.delta),
@@ -104,7 +108,7 @@ void plan_error_bounds(const PlanRequest& req, StreamPlan& p) {
     const double inf = std::numeric_limits<double>::infinity();
     p.attention_bound = p.vacuous ? inf : 2.0 * eps / (1.0 - eps);
     p.column_bound = p.vacuous ? inf : std::sqrt(static_cast<double>(req.n)) * *p.attention_bound;
-    for (int g = 0; g <= TaylorFeatures::max_degree; g += 2) {
+    for (int g = 0; p.vacuous && g <= TaylorFeatures::max_degree; g += 2) {
       if (taylor_error(*req.beta, g) < 1.0) {
         p.suggested_degree = g;
         break;

@@ -11,6 +11,7 @@
 
 #include <Eigen/Core>
 
+#include <charconv>
 #include <cstdint>
 #include <sstream>
 #include <stdexcept>
@@ -34,15 +35,33 @@ template <class T>
 using VectorRef = Eigen::Ref<const Eigen::Matrix<T, Eigen::Dynamic, 1>, 0, Eigen::InnerStride<>>;
 
 namespace detail {
+/// A float or double as the shortest text that reads back to the same value ("0.3", not
+/// "0.29999999999999999"): exact and readable.
+inline void put(std::ostringstream& os, double v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  os.write(buf, r.ptr - buf);
+}
+inline void put(std::ostringstream& os, float v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  os.write(buf, r.ptr - buf);
+}
+template <class T>
+void put(std::ostringstream& os, T&& v) {
+  os << std::forward<T>(v);
+}
+
 inline void append_all(std::ostringstream&) {}
 template <class First, class... Rest>
 void append_all(std::ostringstream& os, First&& first, Rest&&... rest) {
-  os << std::forward<First>(first);
+  put(os, std::forward<First>(first));
   append_all(os, std::forward<Rest>(rest)...);
 }
 }  // namespace detail
 
-/// Builds a message from its parts (streamed with operator<<).
+/// Builds a message from its parts (streamed with operator<<; floats and doubles in their
+/// shortest exact form).
 template <class... Parts>
 std::string message(Parts&&... parts) {
   std::ostringstream os;

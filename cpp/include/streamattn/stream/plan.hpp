@@ -38,6 +38,7 @@ struct PlanRequest {
   std::optional<int> degree;
   std::optional<double> eps;         ///< Taylor target (chooses the degree when beta is given)
   std::string state = "exact";       ///< "exact" | "sketched"
+  std::string sketch = "ams";        ///< Psi of the sketched state: "ams" (holds 4-wise sign hashes) | "gaussian"
   std::optional<Index> sketch_size;  ///< s of the sketched state (overrides eps2)
   Index chunk = 32;                  ///< CausalStream::default_chunk
 };
@@ -60,7 +61,7 @@ struct StreamPlan {
   std::optional<double> attention_bound;  ///< times ||V||_max; +inf when vacuous
   std::optional<double> column_bound;     ///< times ||V_col||_max
   bool vacuous = false;
-  std::optional<int> suggested_degree;  ///< smallest even degree with a non-vacuous bound
+  std::optional<int> suggested_degree;  ///< when vacuous: the smallest even degree whose bound is not
   std::vector<std::string> notes;
 
   std::string repr() const;
