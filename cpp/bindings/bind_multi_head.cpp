@@ -98,14 +98,11 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
           "step",
           [](MultiHeadCausalStream& s, py::handle q, py::handle k, py::handle v, py::handle log_gate) {
             py::array qa = float_array(q, "q", 2), ka = float_array(k, "k", 2), va = float_array(v, "v", 2);
-            std::optional<GateArray> gate;
-            if (!log_gate.is_none()) gate = gate_vector(log_gate);
+            const GateVector gate(log_gate);
             RowMatrix<double> out(s.heads(), s.dv());
             with_float3(qa, ka, va, [&](const auto& rq, const auto& rk, const auto& rv) {
-              std::optional<VectorRef<double>> g;
-              if (gate) g.emplace(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0)));
               py::gil_scoped_release nogil;
-              s.step(rq, rk, rv, out, g ? &*g : nullptr);
+              s.step(rq, rk, rv, out, gate.get());
             });
             return to_numpy(out);
           },

@@ -152,11 +152,8 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
         opt.norm.eps = to_float(eps, "eps");
         opt.norm.normalize = normalize;
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
-        std::optional<py::array_t<double, py::array::c_style | py::array::forcecast>> gate;
-        if (!log_gate.is_none()) gate = gate_vector(log_gate);
-        std::optional<VectorRef<double>> gate_ref;
-        if (gate) gate_ref.emplace(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0)));
-        opt.log_gate = gate_ref ? &*gate_ref : nullptr;
+        const GateVector gate(log_gate);
+        opt.log_gate = gate.get();
         if (return_stats) require_stats_options(opt);
         PolyStats st{};
         RowMatrix<double> out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {

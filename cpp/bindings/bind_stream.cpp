@@ -172,21 +172,17 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
         [](CausalStream& s, py::handle Q, py::handle K, py::handle V, py::handle return_rows_arg, py::handle log_gate) {
           const bool return_rows = to_bool(return_rows_arg, "return_rows");
           py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
-          std::optional<py::array_t<double, py::array::c_style | py::array::forcecast>> gate;
-          if (!log_gate.is_none()) gate = gate_vector(log_gate);
+          const GateVector gate(log_gate);
           // The rows go straight into the numpy array returned (no copy of the n x dv output).
           const Index n = q.ndim() == 2 ? static_cast<Index>(q.shape(0)) : 0;
           py::array_t<double> out;
           if (return_rows) out = py::array_t<double>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())});
           with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
-            std::optional<VectorRef<double>> g;
-            if (gate) g.emplace(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0)));
             py::gil_scoped_release nogil;
             if (return_rows)
-              s.update_into(rq, rk, rv, g ? &*g : nullptr,
-                            Eigen::Map<RowMatrix<double>>(out.mutable_data(), n, s.dv()));
-            else if (g)
-              s.update(rq, rk, rv, *g);
+              s.update_into(rq, rk, rv, gate.get(), Eigen::Map<RowMatrix<double>>(out.mutable_data(), n, s.dv()));
+            else if (gate.get())
+              s.update(rq, rk, rv, *gate.get());
             else
               s.update(rq, rk, rv);
           });
@@ -201,12 +197,11 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
           "prefill",
           [](CausalStream& s, py::handle K, py::handle V, py::handle log_gate) {
             py::array k = float_array(K, "K", 2), v = float_array(V, "V", 2);
-            std::optional<py::array_t<double, py::array::c_style | py::array::forcecast>> gate;
-            if (!log_gate.is_none()) gate = gate_vector(log_gate);
+            const GateVector gate(log_gate);
             with_float2(k, v, [&](const auto& rk, const auto& rv) {
               py::gil_scoped_release nogil;
-              if (gate)
-                s.prefill(rk, rv, VectorRef<double>(Eigen::Map<const Eigen::VectorXd>(gate->data(), gate->shape(0))));
+              if (gate.get())
+                s.prefill(rk, rv, *gate.get());
               else
                 s.prefill(rk, rv);
             });

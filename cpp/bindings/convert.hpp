@@ -194,4 +194,20 @@ void def_result(py::class_<T>& c, AsDict as_dict) {
 /// A 1-D float array (float32/float64) as a C-contiguous float64 array: per-token log-gates.
 /// Values and length are the C++ API's to check.
 py::array_t<double, py::array::c_style | py::array::forcecast> gate_vector(py::handle h, const char* name = "log_gate");
+
+/// An optional log_gate argument: None, or gate_vector(h) viewed as a VectorRef (no copy).
+class GateVector {
+ public:
+  explicit GateVector(py::handle h) {
+    if (h.is_none()) return;
+    array_ = gate_vector(h);
+    ref_.emplace(Eigen::Map<const Eigen::VectorXd>(array_.data(), array_.shape(0)));
+  }
+  /// The view, or nullptr for None.
+  const VectorRef<double>* get() const { return ref_ ? &*ref_ : nullptr; }
+
+ private:
+  py::array_t<double, py::array::c_style | py::array::forcecast> array_;
+  std::optional<VectorRef<double>> ref_;
+};
 }  // namespace streamattn::py_bind
