@@ -43,70 +43,51 @@ void KWiseHash::sign(const std::uint64_t* keys, std::size_t n, double* out) cons
 }
 
 namespace {
-inline std::uint64_t add_mod(std::uint64_t a, std::uint64_t b) {
-  const std::uint64_t s = a + b;  // < 2^62, no overflow
-  return s >= KWiseHash::prime ? s - KWiseHash::prime : s;
-}
 inline std::uint64_t sub_mod(std::uint64_t a, std::uint64_t b) { return a >= b ? a - b : a + KWiseHash::prime - b; }
 
-// Emits h(start), h(start+1), ... by forward differences. kLanes interleaved sequences (keys
-// start + l + kLanes*t, each again a polynomial of degree D in t) break the loop-carried
-// dependency of one long chain of additions. d[l][j] = Delta^j of lane l at t = 0 on entry.
-constexpr int kLanes = 4;
-
-template <int D>
-void forward_differences(std::uint64_t (*d)[KWiseHash::max_k], int deg, std::size_t n, std::uint64_t* out) {
-  const int dd = D > 0 ? D : deg;
-  std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int l = 0; l < kLanes; ++l) {
-      out[i + static_cast<std::size_t>(l)] = d[l][0];
-      for (int j = 0; j < dd; ++j) d[l][j] = add_mod(d[l][j], d[l][j + 1]);
+// Hashes, buckets or signs (detail::RangeKind) of the keys start .. start+n-1 by forward
+// differences: kRangeLanes interleaved sequences (keys start + l + kRangeLanes*t, each again a
+// polynomial of degree k-1 in t) run on the selected ISA (detail::HashKernels::range). Exact in
+// GF(p), and every value is the canonical residue: the bits of hash().
+void range(const KWiseHash& h, std::uint64_t start, std::size_t n, int kind, std::uint64_t b, void* out) {
+  constexpr int W = detail::kRangeLanes;
+  const int deg = h.k() - 1;
+  require(start < KWiseHash::prime && n <= KWiseHash::prime - start,
+          "hash_range: keys start .. start+n-1 must lie below 2^61 - 1");
+  if (n <= static_cast<std::size_t>(W * (deg + 1))) {
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t v = h.hash(start + i);
+      if (kind == detail::kRangeHash) {
+        static_cast<std::uint64_t*>(out)[i] = v;
+      } else if (kind == detail::kRangeBucket) {
+        static_cast<std::int64_t*>(out)[i] = KWiseHash::bucket_of(v, b);
+      } else {
+        static_cast<double*>(out)[i] = KWiseHash::sign_of(v);
+      }
     }
+    return;
   }
-  for (int l = 0; i < n; ++i, ++l) out[i] = d[l][0];
+  std::uint64_t d[KWiseHash::max_k * W];  // d[j*W + l] = Delta^j of lane l
+  for (int l = 0; l < W; ++l) {
+    for (int j = 0; j <= deg; ++j) d[j * W + l] = h.hash(start + static_cast<std::uint64_t>(l + W * j));
+    for (int lvl = 1; lvl <= deg; ++lvl)
+      for (int j = deg; j >= lvl; --j) d[j * W + l] = sub_mod(d[j * W + l], d[(j - 1) * W + l]);
+  }
+  detail::hash_kernels().range(d, deg, n, kind, b, out);
 }
 }  // namespace
 
 void KWiseHash::hash_range(std::uint64_t start, std::size_t n, std::uint64_t* out) const {
-  const int deg = k() - 1;
-  require(start < prime && n <= prime - start, "hash_range: keys start .. start+n-1 must lie below 2^61 - 1");
-  if (n <= static_cast<std::size_t>(kLanes * (deg + 1))) {
-    for (std::size_t i = 0; i < n; ++i) out[i] = hash(start + i);
-    return;
-  }
-  // Exact in GF(p), and every emitted value is the canonical residue: the bits of hash().
-  std::uint64_t d[kLanes][max_k];
-  for (int l = 0; l < kLanes; ++l) {
-    for (int j = 0; j <= deg; ++j) d[l][j] = hash(start + static_cast<std::uint64_t>(l + kLanes * j));
-    for (int lvl = 1; lvl <= deg; ++lvl)
-      for (int j = deg; j >= lvl; --j) d[l][j] = sub_mod(d[l][j], d[l][j - 1]);
-  }
-  switch (deg) {
-    case 1: forward_differences<1>(d, deg, n, out); return;
-    case 2: forward_differences<2>(d, deg, n, out); return;
-    case 3: forward_differences<3>(d, deg, n, out); return;
-    default: forward_differences<0>(d, deg, n, out); return;
-  }
+  range(*this, start, n, detail::kRangeHash, 0, out);
 }
 
 void KWiseHash::bucket_range(std::uint64_t start, std::size_t n, std::uint64_t buckets, std::int64_t* out) const {
   require(buckets >= 1 && buckets <= max_buckets, "buckets must be in [1, 2^32 - 1], got ", buckets);
-  static_assert(sizeof(std::int64_t) == sizeof(std::uint64_t), "hash values are written in place");
-  auto* h = reinterpret_cast<std::uint64_t*>(out);
-  hash_range(start, n, h);
-  for (std::size_t i = 0; i < n; ++i) out[i] = bucket_of(h[i], buckets);
+  range(*this, start, n, detail::kRangeBucket, buckets, out);
 }
 
 void KWiseHash::sign_range(std::uint64_t start, std::size_t n, double* out) const {
-  // Each chunk restarts the forward differences (k * 4 direct evaluations): large chunks.
-  constexpr std::size_t kChunk = 1024;
-  std::uint64_t h[kChunk];
-  for (std::size_t b0 = 0; b0 < n; b0 += kChunk) {
-    const std::size_t m = std::min(kChunk, n - b0);
-    hash_range(start + b0, m, h);
-    for (std::size_t i = 0; i < m; ++i) out[b0 + i] = sign_of(h[i]);
-  }
+  range(*this, start, n, detail::kRangeSign, 0, out);
 }
 
 }  // namespace streamattn

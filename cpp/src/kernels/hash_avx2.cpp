@@ -3,6 +3,8 @@
 // 2^61 = 1 (mod p), which yields the unique residue, so results equal the scalar path's bits.
 #include <immintrin.h>
 
+#include <cstring>
+
 #include "streamattn/kernels/hash_kernels.hpp"
 
 namespace streamattn::detail {
@@ -144,8 +146,133 @@ void sign_avx2(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, st
   });
 }
 
+// Forward differences (hash_kernels.hpp), the 8 lanes in two vectors.
+template <int D>
+void range_lanes(std::uint64_t* d, int deg, std::size_t n, int kind, std::uint64_t b, void* out) {
+  static_assert(kRangeLanes == 8, "two vectors of lanes");
+  const Consts c = make_consts();
+  const int dd = D > 0 ? D : deg;
+  __m256i v[2][kMaxK];
+  for (int j = 0; j <= dd; ++j)
+    for (int h = 0; h < 2; ++h) v[h][j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(d + 8 * j + 4 * h));
+  const __m256i vb = _mm256_set1_epi64x(static_cast<long long>(b));
+  const __m256i one_bits = _mm256_castpd_si256(_mm256_set1_pd(1.0));
+  for (std::size_t i = 0; i < n; i += 8) {
+    for (int h = 0; h < 2; ++h) {
+      const std::size_t at = i + 4 * static_cast<std::size_t>(h);
+      if (at >= n) break;
+      const std::size_t cnt = n - at >= 4 ? 4 : n - at;
+      const __m256i x = v[h][0];
+      alignas(32) std::uint64_t buf[4];
+      if (kind == kRangeHash) {
+        _mm256_store_si256(reinterpret_cast<__m256i*>(buf), x);
+      } else if (kind == kRangeBucket) {
+        const __m256i hi = _mm256_mul_epu32(_mm256_srli_epi64(x, 32), vb);
+        const __m256i lo = _mm256_srli_epi64(_mm256_mul_epu32(x, vb), 32);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(buf), _mm256_srli_epi64(_mm256_add_epi64(hi, lo), 29));
+      } else {
+        const __m256i sgn = _mm256_xor_si256(one_bits, _mm256_slli_epi64(_mm256_and_si256(x, c.one), 63));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(buf), sgn);
+      }
+      if (cnt == 4) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(static_cast<std::uint64_t*>(out) + at),
+                            _mm256_load_si256(reinterpret_cast<const __m256i*>(buf)));
+      } else {
+        for (std::size_t j = 0; j < cnt; ++j) std::memcpy(static_cast<std::uint64_t*>(out) + at + j, buf + j, 8);
+      }
+    }
+    for (int h = 0; h < 2; ++h)
+      for (int j = 0; j < dd; ++j) v[h][j] = cond_sub_p(_mm256_add_epi64(v[h][j], v[h][j + 1]), c);
+  }
+  for (int j = 0; j <= dd; ++j)
+    for (int h = 0; h < 2; ++h) _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 8 * j + 4 * h), v[h][j]);
+}
+
+void range_avx2(std::uint64_t* d, int deg, std::size_t n, int kind, std::uint64_t b, void* out) {
+  switch (deg) {
+    case 1: range_lanes<1>(d, deg, n, kind, b, out); return;
+    case 3: range_lanes<3>(d, deg, n, kind, b, out); return;
+    default: range_lanes<0>(d, deg, n, kind, b, out); return;
+  }
+}
+
+// The loops that follow a hash (hash_kernels.hpp): 4 columns per vector, the rest one by one.
+
+void add_rows_avx2(double* table, std::size_t C, const std::int64_t* bkt, const double* sgn, std::size_t m,
+                   const double* x, std::size_t ld) {
+  const std::size_t C4 = C & ~std::size_t{3};
+  for (std::size_t i = 0; i < m; ++i) {
+    double* cell = table + static_cast<std::size_t>(bkt[i]) * C;
+    const double s = sgn[i], *xr = x + i * ld;
+    const __m256d vs = _mm256_set1_pd(s);
+    std::size_t c = 0;
+    for (; c < C4; c += 4)
+      _mm256_storeu_pd(cell + c, _mm256_add_pd(_mm256_loadu_pd(cell + c), _mm256_mul_pd(vs, _mm256_loadu_pd(xr + c))));
+    for (; c < C; ++c) cell[c] += s * xr[c];
+  }
+}
+
+void add_bits_avx2(double* cells, int L, std::size_t C, const std::uint64_t* keys, const std::int64_t* bkt,
+                   const double* sgn, std::size_t m, const double* x, std::size_t ld) {
+  const std::size_t stride = static_cast<std::size_t>(L) * C, C4 = C & ~std::size_t{3};
+  const __m256d zero = _mm256_setzero_pd();
+  for (std::size_t i = 0; i < m; ++i) {
+    const double s = sgn[i], *xr = x + i * ld;
+    bool any = false;
+    std::size_t c = 0;
+    for (; c < C4 && !any; c += 4)
+      any = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(xr + c), zero, _CMP_NEQ_OQ)) != 0;
+    for (; c < C && !any; ++c) any = xr[c] != 0.0;
+    if (!any) continue;
+    double* cell = cells + static_cast<std::size_t>(bkt[i]) * stride;
+    const __m256d vs = _mm256_set1_pd(s);
+    for (std::uint64_t rest = keys[i]; rest != 0; rest &= rest - 1) {
+      double* p = cell + static_cast<std::size_t>(__builtin_ctzll(rest)) * C;
+      std::size_t j = 0;
+      for (; j < C4; j += 4)
+        _mm256_storeu_pd(p + j, _mm256_add_pd(_mm256_loadu_pd(p + j), _mm256_mul_pd(vs, _mm256_loadu_pd(xr + j))));
+      for (; j < C; ++j) p[j] += s * xr[j];
+    }
+  }
+}
+
+std::size_t count_beyond_avx2(const double* table, std::size_t B, std::size_t stride, std::size_t cols,
+                              const std::int64_t* bkt, std::size_t ld_bkt, std::size_t R, std::size_t m,
+                              const double* tau, std::size_t need, std::uint64_t* out) {
+  std::size_t found = 0;
+  const __m256d sign = _mm256_set1_pd(-0.0), one = _mm256_set1_pd(1.0);
+  const __m256d vneed = _mm256_set1_pd(static_cast<double>(need));
+  for (std::size_t i = 0; i < m; ++i) {
+    for (std::size_t c4 = 0; c4 < cols; c4 += 4) {
+      const std::size_t lanes = cols - c4 < 4 ? cols - c4 : 4;
+      const __m256i live = _mm256_set_epi64x(lanes > 3 ? -1 : 0, lanes > 2 ? -1 : 0, lanes > 1 ? -1 : 0, -1);
+      const __m256d vtau = _mm256_maskload_pd(tau + c4, live);
+      __m256d cnt = _mm256_setzero_pd();  // 0 in the lanes past the last column: never >= need >= 1
+      bool hopeless = false;
+      for (std::size_t r = 0; r < R; ++r) {
+        const double* cell = table + (r * B + static_cast<std::size_t>(bkt[r * ld_bkt + i])) * stride + c4;
+        const __m256d v = _mm256_andnot_pd(sign, _mm256_maskload_pd(cell, live));
+        cnt = _mm256_add_pd(cnt, _mm256_and_pd(_mm256_cmp_pd(v, vtau, _CMP_GT_OQ), one));
+        // After row r, R-1-r rows remain: a column below need-(R-1-r) cannot reach need.
+        if (r + need >= R && r + 1 < R &&
+            _mm256_movemask_pd(
+                _mm256_cmp_pd(cnt, _mm256_set1_pd(static_cast<double>(need - (R - 1 - r))), _CMP_GE_OQ)) == 0) {
+          hopeless = true;
+          break;
+        }
+      }
+      if (hopeless) continue;
+      for (unsigned pass = static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(cnt, vneed, _CMP_GE_OQ))); pass != 0;
+           pass &= pass - 1)
+        out[found++] = i * cols + c4 + static_cast<std::size_t>(__builtin_ctz(pass));
+    }
+  }
+  return found;
+}
+
 }  // namespace
 
-const HashKernels hash_kernels_avx2{hash_avx2, bucket_avx2, sign_avx2};
+const HashKernels hash_kernels_avx2{hash_avx2,     bucket_avx2,   sign_avx2,        range_avx2,
+                                    add_rows_avx2, add_bits_avx2, count_beyond_avx2};
 
 }  // namespace streamattn::detail

@@ -6,6 +6,8 @@
 // here, so it does not pay for this modulus.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "streamattn/kernels/hash_kernels.hpp"
 
 namespace streamattn::detail {
@@ -91,8 +93,135 @@ void sign_avx512(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, 
   });
 }
 
+// Forward differences (hash_kernels.hpp), the 8 lanes in one vector.
+template <int D>
+void range_lanes(std::uint64_t* d, int deg, std::size_t n, int kind, std::uint64_t b, void* out) {
+  static_assert(kRangeLanes == 8, "one vector of lanes");
+  const Consts c = make_consts();
+  const int dd = D > 0 ? D : deg;
+  __m512i v[kMaxK];
+  for (int j = 0; j <= dd; ++j) v[j] = _mm512_loadu_si512(d + 8 * j);
+  const __m512i vb = _mm512_set1_epi64(static_cast<long long>(b));
+  const __m512i one_bits = _mm512_castpd_si512(_mm512_set1_pd(1.0)), lsb = _mm512_set1_epi64(1);
+  for (std::size_t i = 0; i < n; i += 8) {
+    const __mmask8 m = n - i >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (n - i)) - 1u);
+    const __m512i h = v[0];
+    if (kind == kRangeHash) {
+      _mm512_mask_storeu_epi64(static_cast<std::uint64_t*>(out) + i, m, h);
+    } else if (kind == kRangeBucket) {
+      const __m512i hi = _mm512_mul_epu32(_mm512_srli_epi64(h, 32), vb);
+      const __m512i lo = _mm512_srli_epi64(_mm512_mul_epu32(h, vb), 32);
+      _mm512_mask_storeu_epi64(static_cast<std::int64_t*>(out) + i, m, _mm512_srli_epi64(_mm512_add_epi64(hi, lo), 29));
+    } else {
+      const __m512i sgn = _mm512_xor_si512(one_bits, _mm512_slli_epi64(_mm512_and_si512(h, lsb), 63));
+      _mm512_mask_storeu_pd(static_cast<double*>(out) + i, m, _mm512_castsi512_pd(sgn));
+    }
+    for (int j = 0; j < dd; ++j) v[j] = cond_sub_p(_mm512_add_epi64(v[j], v[j + 1]), c);
+  }
+  for (int j = 0; j <= dd; ++j) _mm512_storeu_si512(d + 8 * j, v[j]);
+}
+
+void range_avx512(std::uint64_t* d, int deg, std::size_t n, int kind, std::uint64_t b, void* out) {
+  switch (deg) {
+    case 1: range_lanes<1>(d, deg, n, kind, b, out); return;
+    case 3: range_lanes<3>(d, deg, n, kind, b, out); return;
+    default: range_lanes<0>(d, deg, n, kind, b, out); return;
+  }
+}
+
+// The loops that follow a hash (hash_kernels.hpp): 8 columns per vector, the rest one by one.
+
+void add_rows_avx512(double* table, std::size_t C, const std::int64_t* bkt, const double* sgn, std::size_t m,
+                     const double* x, std::size_t ld) {
+  const std::size_t C8 = C & ~std::size_t{7};
+  for (std::size_t i = 0; i < m; ++i) {
+    double* cell = table + static_cast<std::size_t>(bkt[i]) * C;
+    const double s = sgn[i], *xr = x + i * ld;
+    const __m512d vs = _mm512_set1_pd(s);
+    std::size_t c = 0;
+    for (; c < C8; c += 8)
+      _mm512_storeu_pd(cell + c, _mm512_add_pd(_mm512_loadu_pd(cell + c), _mm512_mul_pd(vs, _mm512_loadu_pd(xr + c))));
+    for (; c < C; ++c) cell[c] += s * xr[c];
+  }
+}
+
+void add_bits_avx512(double* cells, int L, std::size_t C, const std::uint64_t* keys, const std::int64_t* bkt,
+                     const double* sgn, std::size_t m, const double* x, std::size_t ld) {
+  const std::size_t stride = static_cast<std::size_t>(L) * C, C8 = C & ~std::size_t{7};
+  const __m512d zero = _mm512_setzero_pd();
+  for (std::size_t i = 0; i < m; ++i) {
+    const double s = sgn[i], *xr = x + i * ld;
+    bool any = false;
+    std::size_t c = 0;
+    for (; c < C8 && !any; c += 8) any = _mm512_cmp_pd_mask(_mm512_loadu_pd(xr + c), zero, _CMP_NEQ_OQ) != 0;
+    for (; c < C && !any; ++c) any = xr[c] != 0.0;
+    if (!any) continue;
+    double* cell = cells + static_cast<std::size_t>(bkt[i]) * stride;
+    const __m512d vs = _mm512_set1_pd(s);
+    if (C8 == 8) {
+      // The common width 8..15: the vector part of s·x computed once per key, not once per bit.
+      const __m512d v = _mm512_mul_pd(vs, _mm512_loadu_pd(xr));
+      for (std::uint64_t rest = keys[i]; rest != 0; rest &= rest - 1) {
+        double* p = cell + static_cast<std::size_t>(__builtin_ctzll(rest)) * C;
+        _mm512_storeu_pd(p, _mm512_add_pd(_mm512_loadu_pd(p), v));
+        for (std::size_t j = 8; j < C; ++j) p[j] += s * xr[j];
+      }
+      continue;
+    }
+    for (std::uint64_t rest = keys[i]; rest != 0; rest &= rest - 1) {
+      double* p = cell + static_cast<std::size_t>(__builtin_ctzll(rest)) * C;
+      std::size_t j = 0;
+      for (; j < C8; j += 8)
+        _mm512_storeu_pd(p + j, _mm512_add_pd(_mm512_loadu_pd(p + j), _mm512_mul_pd(vs, _mm512_loadu_pd(xr + j))));
+      for (; j < C; ++j) p[j] += s * xr[j];
+    }
+  }
+}
+
+std::size_t count_beyond_avx512(const double* table, std::size_t B, std::size_t stride, std::size_t cols,
+                                const std::int64_t* bkt, std::size_t ld_bkt, std::size_t R, std::size_t m,
+                                const double* tau, std::size_t need, std::uint64_t* out) {
+  // 16 columns per pass over the rows, in two vectors (the second may be empty).
+  std::size_t found = 0;
+  const __m512i one = _mm512_set1_epi64(1), vneed = _mm512_set1_epi64(static_cast<long long>(need));
+  for (std::size_t c16 = 0; c16 < cols; c16 += 16) {
+    const std::size_t lanes = cols - c16 < 16 ? cols - c16 : 16;
+    const __mmask8 live0 = static_cast<__mmask8>(lanes >= 8 ? 0xffu : (1u << lanes) - 1u);
+    const __mmask8 live1 = static_cast<__mmask8>(lanes >= 16 ? 0xffu : lanes > 8 ? (1u << (lanes - 8)) - 1u : 0u);
+    const __m512d tau0 = _mm512_maskz_loadu_pd(live0, tau + c16), tau1 = _mm512_maskz_loadu_pd(live1, tau + c16 + 8);
+    for (std::size_t i = 0; i < m; ++i) {
+      __m512i cnt0 = _mm512_setzero_si512(), cnt1 = _mm512_setzero_si512();
+      bool hopeless = false;
+      for (std::size_t r = 0; r < R; ++r) {
+        const double* cell = table + (r * B + static_cast<std::size_t>(bkt[r * ld_bkt + i])) * stride + c16;
+        const __m512d v0 = _mm512_abs_pd(_mm512_maskz_loadu_pd(live0, cell));
+        const __m512d v1 = _mm512_abs_pd(_mm512_maskz_loadu_pd(live1, cell + 8));
+        cnt0 = _mm512_mask_add_epi64(cnt0, _mm512_mask_cmp_pd_mask(live0, v0, tau0, _CMP_GT_OQ), cnt0, one);
+        cnt1 = _mm512_mask_add_epi64(cnt1, _mm512_mask_cmp_pd_mask(live1, v1, tau1, _CMP_GT_OQ), cnt1, one);
+        // After row r, R-1-r rows remain: a column below need-(R-1-r) cannot reach need.
+        if (r + need >= R && r + 1 < R) {
+          const __m512i low = _mm512_set1_epi64(static_cast<long long>(need - (R - 1 - r)));
+          if ((_mm512_mask_cmpge_epi64_mask(live0, cnt0, low) | _mm512_mask_cmpge_epi64_mask(live1, cnt1, low)) == 0) {
+            hopeless = true;
+            break;
+          }
+        }
+      }
+      if (hopeless) continue;
+      const unsigned pass = static_cast<unsigned>(_mm512_mask_cmpge_epi64_mask(live0, cnt0, vneed)) |
+                            static_cast<unsigned>(_mm512_mask_cmpge_epi64_mask(live1, cnt1, vneed)) << 8;
+      for (unsigned p = pass; p != 0; p &= p - 1)
+        out[found++] = i * cols + c16 + static_cast<std::size_t>(__builtin_ctz(p));
+    }
+  }
+  // Pairs of different 16-column groups were written group by group: restore (i, c) order.
+  if (cols > 16) std::sort(out, out + found);
+  return found;
+}
+
 }  // namespace
 
-const HashKernels hash_kernels_avx512{hash_avx512, bucket_avx512, sign_avx512};
+const HashKernels hash_kernels_avx512{hash_avx512,     bucket_avx512,   sign_avx512,        range_avx512,
+                                      add_rows_avx512, add_bits_avx512, count_beyond_avx512};
 
 }  // namespace streamattn::detail

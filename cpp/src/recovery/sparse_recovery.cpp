@@ -5,15 +5,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "streamattn/core/seeding.hpp"
 #include "streamattn/core/validate.hpp"
+#include "streamattn/hash/scatter.hpp"
 
 namespace streamattn {
 namespace {
 
-// Keys hashed per pass of the encoder.
-constexpr std::size_t kBlock = 1024;
+// Keys per window of the encoder: every row of the sketch is applied to a whole window before
+// the next row, so that one row's counters stay in cache while the window streams through.
+constexpr std::size_t kWindow = 16384;
 // Purpose number of the CountSketch's seed (seeding.hpp); 0..9 belong to other sketches.
 constexpr std::uint64_t kPurposeCountSketch = 10;
 
@@ -37,6 +40,88 @@ inline int lowest_bit(std::uint64_t v) {
   }
   return t;
 #endif
+}
+
+// The encoder's scratch space for one window (per thread).
+struct EncoderBuffers {
+  std::vector<std::uint64_t> keys;
+  std::vector<std::int64_t> bkt;
+  std::vector<double> sgn;
+};
+
+// Internal order of the bit counters, (bit row, bucket, bit, column): the columns of one bit
+// test are contiguous, as in the CountSketch table, so a key adds one row of values per set bit.
+// The payload (and bit_counters()) uses the documented (bit row, bucket, column, bit) order.
+std::size_t payload_at(std::size_t cell, Index column, int bit, Index C, int L) {
+  return (cell * static_cast<std::size_t>(C) + static_cast<std::size_t>(column)) * static_cast<std::size_t>(L) +
+         static_cast<std::size_t>(bit);
+}
+std::size_t internal_at(std::size_t cell, Index column, int bit, Index C, int L) {
+  return (cell * static_cast<std::size_t>(L) + static_cast<std::size_t>(bit)) * static_cast<std::size_t>(C) +
+         static_cast<std::size_t>(column);
+}
+// Converts between the two orders (to_payload: internal -> payload); one column needs no work.
+std::vector<double> reorder_bits(const std::vector<double>& in, Index C, int L, bool to_payload) {
+  if (C == 1 || in.empty()) return in;
+  std::vector<double> out(in.size());
+  const std::size_t cells = in.size() / (static_cast<std::size_t>(C) * static_cast<std::size_t>(L));
+  for (std::size_t cell = 0; cell < cells; ++cell)
+    for (Index c = 0; c < C; ++c)
+      for (int t = 0; t < L; ++t) {
+        const std::size_t i = internal_at(cell, c, t, C, L), p = payload_at(cell, c, t, C, L);
+        if (to_payload) {
+          out[p] = in[i];
+        } else {
+          out[i] = in[p];
+        }
+      }
+  return out;
+}
+
+// Adds s·X[row, :] to the bit counters of one bucket (`cell`, L x C) for every bit set in key;
+// a row of zeros is skipped. A zero value adds s·0 = ±0, which leaves every counter as it is
+// except a -0.0 one (-0.0 + +0.0 = +0.0), where the scalar encoder before this one skipped the
+// zero. Additions never make a -0.0 counter (x + y is -0.0 only if x and y are), only bytes can
+// hold one, so Exact (which adds -0.0 for a zero value: x + -0.0 == x bit for bit, for every x)
+// is used only for a sketch read with one.
+template <bool Exact, class T>
+void add_key_bits(double* cell, std::uint64_t key, double s, const MatrixRef<T>& X, Index row, Index C) {
+  auto term = [s](T v) { return Exact && v == T(0) ? -0.0 : s * static_cast<double>(v); };
+  if (X.innerStride() == 1) {
+    const T* xr = X.data() + row * X.outerStride();
+    bool any = false;
+    for (Index c = 0; c < C; ++c) any |= xr[c] != T(0);
+    if (!any) return;
+    for (std::uint64_t rest = key; rest != 0; rest &= rest - 1) {
+      double* p = cell + static_cast<Index>(lowest_bit(rest)) * C;
+      for (Index c = 0; c < C; ++c) p[c] += term(xr[c]);
+    }
+  } else {
+    bool any = false;
+    for (Index c = 0; c < C; ++c) any |= X(row, c) != T(0);
+    if (!any) return;
+    for (std::uint64_t rest = key; rest != 0; rest &= rest - 1) {
+      double* p = cell + static_cast<Index>(lowest_bit(rest)) * C;
+      for (Index c = 0; c < C; ++c) p[c] += term(X(row, c));
+    }
+  }
+}
+
+// The bit counters of one bit row (`brow`, buckets x L x C) for the window's m keys, each counter
+// receiving its terms in key order.
+template <bool Exact, class T>
+void add_bits(double* brow, Index C, int L, const EncoderBuffers& buf, std::size_t m, const MatrixRef<T>& X,
+              Index first) {
+  if constexpr (!Exact && std::is_same_v<T, double>) {
+    if (X.innerStride() == 1) {  // the ISA-dispatched loop, same additions (streamattn/hash/scatter.hpp)
+      detail::scatter_bits(brow, L, static_cast<std::size_t>(C), buf.keys.data(), buf.bkt.data(), buf.sgn.data(), m,
+                           X.data() + first * X.outerStride(), static_cast<std::size_t>(X.outerStride()));
+      return;
+    }
+  }
+  const Index stride = static_cast<Index>(L) * C;
+  for (std::size_t i = 0; i < m; ++i)
+    add_key_bits<Exact>(brow + buf.bkt[i] * stride, buf.keys[i], buf.sgn[i], X, first + static_cast<Index>(i), C);
 }
 
 // Threads, then (sublinear) the bit rows the decoder reads.
@@ -73,36 +158,30 @@ SparseRecoveryMatrix::SparseRecoveryMatrix(const SparseRecoveryPlan& plan, std::
       bit_counters_(static_cast<std::size_t>(plan.bit_rows * plan.buckets * plan.columns * plan.bits), 0.0) {}
 
 template <class KeyAt, class T>
-void SparseRecoveryMatrix::add_block(KeyAt key_at, Index first, std::size_t m, const MatrixRef<T>& values,
-                                     bool consecutive) {
-  // One pass per row: hash the block once, feed the CountSketch counters and (on bit rows) the
-  // bit counters of the same bucket, so the bit tests cost no extra hashing.
-  thread_local std::vector<std::uint64_t> keys;
-  thread_local std::vector<std::int64_t> bkt;
-  thread_local std::vector<double> sgn;
-  keys.resize(kBlock);
-  bkt.resize(kBlock);
-  sgn.resize(kBlock);
-  for (std::size_t i = 0; i < m; ++i) keys[i] = key_at(i);
-  const Index B = plan_.buckets, C = plan_.columns, L = plan_.bits;
+void SparseRecoveryMatrix::add_window(KeyAt key_at, Index first, std::size_t m, const MatrixRef<T>& values,
+                                      bool consecutive) {
+  // Row by row over the window: hash the window's keys once, feed the CountSketch counters and
+  // (on bit rows) the bit counters of the same buckets, so the bit tests cost no extra hashing.
+  thread_local EncoderBuffers buf;
+  buf.keys.resize(kWindow);
+  buf.bkt.resize(kWindow);
+  buf.sgn.resize(kWindow);
+  for (std::size_t i = 0; i < m; ++i) buf.keys[i] = key_at(i);
+  const Index B = plan_.buckets, C = plan_.columns;
+  const int L = plan_.bits;
   for (Index r = 0; r < plan_.rows; ++r) {
     if (consecutive) {
-      hash_row_range(count_sketch_, r, keys[0], m, bkt.data(), sgn.data());
+      hash_row_range(count_sketch_, r, buf.keys[0], m, buf.bkt.data(), buf.sgn.data());
     } else {
-      count_sketch_.hash_row(r, keys.data(), m, bkt.data(), sgn.data());
+      count_sketch_.hash_row(r, buf.keys.data(), m, buf.bkt.data(), buf.sgn.data());
     }
-    count_sketch_.add_to_row(r, bkt.data(), sgn.data(), m, values, first);
+    count_sketch_.add_to_row(r, buf.bkt.data(), buf.sgn.data(), m, values, first);
     if (r >= plan_.bit_rows) continue;
-    double* brow = bit_counters_.data() + r * B * C * L;
-    for (std::size_t i = 0; i < m; ++i) {
-      const std::uint64_t key = keys[i];
-      const Index at = first + static_cast<Index>(i);
-      double* cell = brow + bkt[i] * C * L;
-      for (Index c = 0; c < C; ++c, cell += L) {
-        const double sv = sgn[i] * static_cast<double>(values(at, c));
-        if (sv == 0.0) continue;
-        for (std::uint64_t rest = key; rest != 0; rest &= rest - 1) cell[lowest_bit(rest)] += sv;
-      }
+    double* brow = bit_counters_.data() + r * B * L * C;
+    if (negative_zero_bits_) {
+      add_bits<true>(brow, C, L, buf, m, values, first);
+    } else {
+      add_bits<false>(brow, C, L, buf, m, values, first);
     }
   }
 }
@@ -116,10 +195,10 @@ void SparseRecoveryMatrix::update_impl(const std::int64_t* indices, Index m, con
             " is outside [0, n = ", plan_.n, ")");
   }
   require_finite(values, "values");
-  for (Index b0 = 0; b0 < m; b0 += static_cast<Index>(kBlock)) {
-    const std::size_t len = static_cast<std::size_t>(std::min<Index>(kBlock, m - b0));
-    add_block([&](std::size_t i) { return static_cast<std::uint64_t>(indices[b0 + static_cast<Index>(i)]); }, b0, len,
-              values, false);
+  for (Index b0 = 0; b0 < m; b0 += static_cast<Index>(kWindow)) {
+    const std::size_t len = static_cast<std::size_t>(std::min<Index>(kWindow, m - b0));
+    add_window([&](std::size_t i) { return static_cast<std::uint64_t>(indices[b0 + static_cast<Index>(i)]); }, b0, len,
+               values, false);
   }
 }
 
@@ -130,9 +209,9 @@ void SparseRecoveryMatrix::update_rows_impl(std::uint64_t start, const MatrixRef
   require(start <= plan_.n && m <= plan_.n - start, "rows start .. start+len(X) = ", start, " .. ", start + m,
           " exceed n = ", plan_.n);
   require_finite(X, "X");
-  for (std::uint64_t b0 = 0; b0 < m; b0 += kBlock) {
-    const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(kBlock, m - b0));
-    add_block([&](std::size_t i) { return start + b0 + i; }, static_cast<Index>(b0), len, X, true);
+  for (std::uint64_t b0 = 0; b0 < m; b0 += kWindow) {
+    const std::size_t len = static_cast<std::size_t>(std::min<std::uint64_t>(kWindow, m - b0));
+    add_window([&](std::size_t i) { return start + b0 + i; }, static_cast<Index>(b0), len, X, true);
   }
 }
 
@@ -195,6 +274,10 @@ SparseVector SparseRecoveryMatrix::decode_column(Index column, DecodeMethod meth
 // ---------------------------------------------------------------------------------------------
 // Size, repr, bytes
 
+std::vector<double> SparseRecoveryMatrix::bit_counters() const {
+  return reorder_bits(bit_counters_, plan_.columns, plan_.bits, true);
+}
+
 std::size_t SparseRecoveryMatrix::nbytes() const {
   return count_sketch_.nbytes() + bit_counters_.size() * sizeof(double);
 }
@@ -217,7 +300,8 @@ void SparseRecoveryMatrix::write_payload(ByteWriter& w) const {
   w.u64(static_cast<std::uint64_t>(plan_.bits));
   w.u64(seed_);
   w.blob(count_sketch_.to_bytes());
-  w.f64_array(bit_counters_.data(), bit_counters_.size());
+  const std::vector<double> counters = bit_counters();
+  w.f64_array(counters.data(), counters.size());
 }
 
 SparseRecoveryMatrix SparseRecoveryMatrix::read_payload(ByteReader& r) {
@@ -251,8 +335,13 @@ SparseRecoveryMatrix SparseRecoveryMatrix::read_payload(ByteReader& r) {
   r.check(cells * 8 == static_cast<long double>(r.remaining()), "bit counter count does not match the payload");
   SparseRecoveryMatrix out(p, seed);
   out.count_sketch_ = std::move(cs);
-  r.f64_array(out.bit_counters_.data(), out.bit_counters_.size());
-  for (double v : out.bit_counters_) r.check(std::isfinite(v), "a bit counter is not finite");
+  std::vector<double> counters(out.bit_counters_.size());
+  r.f64_array(counters.data(), counters.size());
+  for (double v : counters) {
+    r.check(std::isfinite(v), "a bit counter is not finite");
+    out.negative_zero_bits_ = out.negative_zero_bits_ || (v == 0.0 && std::signbit(v));
+  }
+  out.bit_counters_ = reorder_bits(counters, p.columns, p.bits, false);
   return out;
 }
 

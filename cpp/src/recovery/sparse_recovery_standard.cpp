@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sparse_recovery_decode.hpp"
+#include "streamattn/hash/scatter.hpp"
 
 namespace streamattn {
 
@@ -14,6 +15,8 @@ using namespace sparse_decode;  // the decoders' shared ranking (sparse_recovery
 
 namespace {
 
+// Columns screened per call of detail::count_beyond (bounds its output buffer).
+constexpr Index kScreenColumns = 64;
 // Below this many coordinates per thread, starting a thread costs more than it saves.
 constexpr std::uint64_t kMinPerThread = std::uint64_t{1} << 16;
 
@@ -22,36 +25,50 @@ constexpr std::uint64_t kMinPerThread = std::uint64_t{1} << 16;
 void standard_range(const CountSketch& cs, std::uint64_t lo, std::uint64_t hi, Index c0, Index c1,
                     std::vector<TopK>& tops) {
   Workspace ws(cs.rows());
-  const Index R = cs.rows(), B = cs.buckets(), C = cs.columns();
+  const Index R = cs.rows(), B = cs.buckets(), C = cs.columns(), Cn = c1 - c0;
   const double* table = cs.table().data();
   // |median| > tau needs at least ceil(R/2) values beyond tau in magnitude (for odd or even R),
   // and a counter's magnitude does not depend on the sign: so the buckets of every coordinate are
-  // hashed, the counters beyond tau counted, and only the few coordinates that pass (once the
-  // TopK is full) get their signs hashed and their median taken.
+  // hashed, the counters beyond each column's tau counted (all columns of a bucket at once, they
+  // are contiguous; detail::count_beyond), and only the few (coordinate, column) pairs that pass
+  // (once the column's TopK is full) get their signs hashed and their median taken. tau only
+  // grows: a pair that fails with the block's first tau fails with any later one, and a pair
+  // that passes it is counted again with the current tau.
   const Index need = (R + 1) / 2;
+  std::vector<double> tau(static_cast<std::size_t>(Cn));
+  std::vector<std::uint64_t> pass(kBlock * static_cast<std::size_t>(std::min<Index>(Cn, kScreenColumns)));
+  auto beyond = [&](std::size_t i, Index c) {
+    Index n = 0;
+    for (Index r = 0; r < R; ++r)
+      n += std::abs(table[(r * B + ws.bkt[static_cast<std::size_t>(r) * kBlock + i]) * C + c0 + c]) >
+           tau[static_cast<std::size_t>(c)];
+    return n;
+  };
   for (std::uint64_t b0 = lo; b0 < hi; b0 += kBlock) {
     const std::size_t m = static_cast<std::size_t>(std::min<std::uint64_t>(kBlock, hi - b0));
     for (Index r = 0; r < R; ++r)
       cs.bucket_hash(r).bucket_range(b0, m, static_cast<std::uint64_t>(B),
                                      ws.bkt.data() + static_cast<std::size_t>(r) * kBlock);
-    for (Index c = c0; c < c1; ++c) {
-      TopK& top = tops[static_cast<std::size_t>(c - c0)];
-      double tau = top.threshold();
-      for (std::size_t i = 0; i < m; ++i) {
-        Index beyond = 0;
-        for (Index r = 0; r < R; ++r) {
-          const std::size_t at = static_cast<std::size_t>(r) * kBlock + i;
-          beyond += std::abs(table[(r * B + ws.bkt[at]) * C + c]) > tau;
-        }
-        if (beyond < need) continue;
+    for (Index c = 0; c < Cn; ++c) tau[static_cast<std::size_t>(c)] = tops[static_cast<std::size_t>(c)].threshold();
+    for (Index g0 = 0; g0 < Cn; g0 += kScreenColumns) {
+      const Index G = std::min<Index>(kScreenColumns, Cn - g0);
+      const std::size_t found =
+          detail::count_beyond(table + c0 + g0, static_cast<std::size_t>(B), static_cast<std::size_t>(C),
+                               static_cast<std::size_t>(G), ws.bkt.data(), kBlock, static_cast<std::size_t>(R), m,
+                               tau.data() + g0, static_cast<std::size_t>(need), pass.data());
+      for (std::size_t j = 0; j < found; ++j) {
+        const std::size_t i = static_cast<std::size_t>(pass[j] / static_cast<std::uint64_t>(G));
+        const Index c = g0 + static_cast<Index>(pass[j] % static_cast<std::uint64_t>(G));
+        if (beyond(i, c) < need) continue;
         const std::uint64_t key = b0 + i;
         for (Index r = 0; r < R; ++r) {
           const std::size_t at = static_cast<std::size_t>(r) * kBlock + i;
-          ws.vals[static_cast<std::size_t>(r)] = cs.sign_hash(r).sign(key) * table[(r * B + ws.bkt[at]) * C + c];
+          ws.vals[static_cast<std::size_t>(r)] = cs.sign_hash(r).sign(key) * table[(r * B + ws.bkt[at]) * C + c0 + c];
         }
         const double v = median_inplace(ws.vals.data(), ws.vals.size());
+        TopK& top = tops[static_cast<std::size_t>(c)];
         top.offer(Entry{std::abs(v), static_cast<Index>(key), v});
-        tau = top.threshold();
+        tau[static_cast<std::size_t>(c)] = top.threshold();
       }
     }
   }

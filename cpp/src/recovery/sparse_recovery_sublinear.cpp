@@ -41,16 +41,17 @@ SparseVector SparseRecoveryMatrix::decode_sublinear(Index column) const {
   for (Index r = 0; r < plan_.bit_rows; ++r) {
     row_keys.clear();
     row_buckets.clear();
-    const double* brow = bit_counters_.data() + r * B * C * L;
+    const double* brow = bit_counters_.data() + r * B * L * C;  // (bucket, bit, column) within the row
     for (Index h = 0; h < B; ++h) {
       const double total = table[(r * B + h) * C + column];
       if (total == 0.0) continue;
-      const double* cell = brow + (h * C + column) * L;
+      const double* cell = brow + h * L * C + column;  // bit t at cell[t * C]
       // If one coordinate dominates the bucket, every bit counter is (mostly) its value when
       // its bit is 1 and (mostly) zero when it is 0: compare the two halves of the bucket.
       std::uint64_t idx = 0;
       for (Index t = 0; t < L; ++t) {
-        if (std::abs(cell[t]) > std::abs(total - cell[t])) idx |= std::uint64_t{1} << t;
+        const double bit = cell[t * C];
+        if (std::abs(bit) > std::abs(total - bit)) idx |= std::uint64_t{1} << t;
       }
       if (idx >= plan_.n) continue;
       row_keys.push_back(idx);

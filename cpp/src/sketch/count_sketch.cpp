@@ -4,10 +4,12 @@
 #include <cmath>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 
 #include "streamattn/core/seeding.hpp"
 #include "streamattn/core/serialize.hpp"
 #include "streamattn/core/validate.hpp"
+#include "streamattn/hash/scatter.hpp"
 
 namespace streamattn {
 namespace {
@@ -100,6 +102,16 @@ template <class T>
 void CountSketch::add_to_row_impl(Index r, const std::int64_t* bkt, const double* sgn, std::size_t m,
                                   const MatrixRef<T>& values, Index first) {
   double* base = table_.data() + r * buckets_ * columns_;
+  if constexpr (std::is_same_v<T, double>) {
+    if (values.innerStride() == 1) {
+      // The ISA-dispatched loop (streamattn/hash/scatter.hpp): the same additions in the same
+      // order as below, so the same bits.
+      detail::scatter_rows(base, static_cast<std::size_t>(columns_), bkt, sgn, m,
+                           values.data() + first * values.outerStride(),
+                           static_cast<std::size_t>(values.outerStride()));
+      return;
+    }
+  }
   if (columns_ == 1) {
     for (std::size_t i = 0; i < m; ++i)
       base[bkt[i]] += sgn[i] * static_cast<double>(values(first + static_cast<Index>(i), 0));

@@ -2,10 +2,14 @@
 //
 // Statistical tests: every trial is seeded (seeds 0..199 through sparse_scenarios::make_trial,
 // sketch seed mix64(seed ^ 0x5A5A5A5A)), so a run is deterministic; the success count of every
-// (scenario, k, eps, n) cell is printed and must be >= 99% (198 of 200) for both decoders.
+// (scenario, k, eps, n) cell is printed and must be >= 99% (198 of 200) for both decoders. The
+// sweep runs the nine scenarios of a seed as the nine columns of one sketch (run_sweep), which
+// gives each scenario the counters, and so the outcome, of its own one-column sketch: the test
+// "the sweep's nine-column sketch holds ..." checks that, counter by counter.
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -25,35 +29,73 @@ struct Cell {
   int standard = 0, sublinear = 0, same = 0;
 };
 
-Cell run_cell(const SparseRecoveryPlan& plan, Kind kind) {
+// Every (k, eps) of the grid, every scenario, seeds 0 .. kTrials-1: cells[g][kind]. One seed at a
+// time per thread: each scenario's base vector (noise, Zipf) is drawn once for the four (k, eps)
+// (sparse_scenarios::finish_in_place adds the rest, give_back undoes it), with its sums of squares
+// and largest entries (sparse_scenarios::Summary, patched where finish wrote); for each (k, eps)
+// the nine trials are the nine columns of one SparseRecoveryMatrix, so the hashing of the dense
+// updates and of the standard decoder is shared by the nine scenarios. As before, the nine
+// scenarios of a seed share its sketch seed, and each outcome is that of one SparseRecovery per
+// trial (sparse_scenarios::run_trials): every cell is still judged over kTrials independent seeds.
+std::vector<std::vector<Cell>> run_sweep(std::uint64_t n, const std::vector<std::pair<Index, double>>& grid) {
+  const auto& kinds = sparse_scenarios::all_kinds();
+  Index max_k = 1;
+  for (const auto& ke : grid) max_k = std::max(max_k, ke.first);
   const unsigned T = std::max(1u, std::min(2u, std::thread::hardware_concurrency()));
-  std::vector<Cell> part(T);
+  std::vector<std::vector<std::vector<Cell>>> part(
+      T, std::vector<std::vector<Cell>>(grid.size(), std::vector<Cell>(kinds.size())));
   std::vector<std::thread> pool;
   for (unsigned t = 0; t < T; ++t)
     pool.emplace_back([&, t] {
+      std::vector<sparse_scenarios::TrialBase> bases(kinds.size());  // memory reused from seed to seed
       for (int s = static_cast<int>(t); s < kTrials; s += static_cast<int>(T)) {
-        const auto o = sparse_scenarios::run_trial(plan, kind, static_cast<std::uint64_t>(s));
-        part[t].standard += o.standard_ok;
-        part[t].sublinear += o.sublinear_ok;
-        part[t].same += o.same_support;
+        const auto seed = static_cast<std::uint64_t>(s);
+        for (std::size_t c = 0; c < kinds.size(); ++c)
+          sparse_scenarios::make_base(bases[c], kinds[c], static_cast<std::int64_t>(n), seed);
+        // Sums of squares and largest entries of each base, enough for every (k, eps) after
+        // finish() changes at most k entries.
+        std::vector<sparse_scenarios::Summary> base_sums;
+        for (const auto& b : bases) base_sums.emplace_back(b.x, 2 * static_cast<std::size_t>(max_k));
+        for (std::size_t g = 0; g < grid.size(); ++g) {
+          const auto [k, eps] = grid[g];
+          std::vector<sparse_scenarios::Trial> trials;
+          std::vector<sparse_scenarios::Summary> sums;
+          for (std::size_t c = 0; c < kinds.size(); ++c) {
+            trials.push_back(sparse_scenarios::finish_in_place(bases[c], k, eps));
+            sums.push_back(base_sums[c].after(trials.back(), static_cast<std::size_t>(k)));
+          }
+          const auto plan = SparseRecoveryPlan::make(n, k, eps, 0.01);
+          const auto outcomes = sparse_scenarios::run_trials(plan, trials, seed, true, &sums);
+          for (std::size_t c = 0; c < kinds.size(); ++c) {
+            Cell& cell = part[t][g][c];
+            cell.standard += outcomes[c].standard_ok;
+            cell.sublinear += outcomes[c].sublinear_ok;
+            cell.same += outcomes[c].same_support;
+            sparse_scenarios::give_back(std::move(trials[c]), bases[c]);
+          }
+        }
       }
     });
   for (auto& th : pool) th.join();
-  Cell c;
-  for (const auto& p : part) {
-    c.standard += p.standard;
-    c.sublinear += p.sublinear;
-    c.same += p.same;
-  }
-  return c;
+  std::vector<std::vector<Cell>> cells(grid.size(), std::vector<Cell>(kinds.size()));
+  for (const auto& p : part)
+    for (std::size_t g = 0; g < grid.size(); ++g)
+      for (std::size_t c = 0; c < kinds.size(); ++c) {
+        cells[g][c].standard += p[g][c].standard;
+        cells[g][c].sublinear += p[g][c].sublinear;
+        cells[g][c].same += p[g][c].same;
+      }
+  return cells;
 }
 
 void sweep(std::uint64_t n) {
-  const std::pair<Index, double> grid[] = {{1, 0.5}, {4, 0.5}, {16, 0.25}, {64, 0.1}};
-  for (auto [k, eps] : grid) {
-    const auto plan = SparseRecoveryPlan::make(n, k, eps, 0.01);
-    for (Kind kind : sparse_scenarios::all_kinds()) {
-      const Cell c = run_cell(plan, kind);
+  const std::vector<std::pair<Index, double>> grid = {{1, 0.5}, {4, 0.5}, {16, 0.25}, {64, 0.1}};
+  const auto cells = run_sweep(n, grid);
+  for (std::size_t g = 0; g < grid.size(); ++g) {
+    const auto [k, eps] = grid[g];
+    for (std::size_t ci = 0; ci < sparse_scenarios::all_kinds().size(); ++ci) {
+      const Kind kind = sparse_scenarios::all_kinds()[ci];
+      const Cell& c = cells[g][ci];
       std::printf("sparse recovery n=%llu k=%lld eps=%.2f %-17s standard %3d/%d sublinear %3d/%d same support %3d/%d\n",
                   static_cast<unsigned long long>(n), static_cast<long long>(k), eps,
                   sparse_scenarios::name(kind).c_str(), c.standard, kTrials, c.sublinear, kTrials, c.same, kTrials);
@@ -79,7 +121,8 @@ TEST_CASE("KWiseHash range forms equal the batched forms on every ISA", "[hash][
   for (int k : {2, 3, 4, 5, 8}) {
     const KWiseHash h(k, 77 + static_cast<std::uint64_t>(k));
     for (std::uint64_t start : {std::uint64_t{0}, std::uint64_t{1} << 40, KWiseHash::prime - 3000}) {
-      for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{2500}}) {
+      for (std::size_t n : {std::size_t{1}, std::size_t{3}, std::size_t{2500}, std::size_t{100003}}) {
+        if (n > KWiseHash::prime - start) continue;
         std::vector<std::uint64_t> keys(n), want(n), got(n);
         for (std::size_t i = 0; i < n; ++i) keys[i] = start + i;
         for (Isa isa : available_isas()) {
@@ -213,6 +256,65 @@ TEST_CASE("SparseRecoveryMatrix decodes every column like a one-column sketch", 
   CHECK(M2.decode(DecodeMethod::sublinear)[0] == M.decode(DecodeMethod::sublinear)[0]);
   CHECK_THROWS_AS(SparseRecovery::from_bytes(bytes.data(), bytes.size()), std::invalid_argument);
   (void)plan;
+}
+
+TEST_CASE("the sweep's nine-column sketch holds, column by column, the counters of nine one-column sketches",
+          "[sparse]") {
+  // run_sweep relies on this: a column's counters do not depend on the other columns (adding zero
+  // changes no counter), so each scenario's outcome is that of its own SparseRecovery.
+  const std::uint64_t n = 20000;
+  const auto& kinds = sparse_scenarios::all_kinds();
+  const Index C = static_cast<Index>(kinds.size());
+  for (auto [k, eps] : {std::pair<Index, double>{4, 0.5}, {16, 0.25}}) {
+    const auto plan = SparseRecoveryPlan::make(n, k, eps, 0.01);
+    for (std::uint64_t seed : {0, 7}) {
+      std::vector<sparse_scenarios::Trial> trials;
+      for (Kind kind : kinds) {
+        trials.push_back(sparse_scenarios::make_trial(kind, static_cast<std::int64_t>(n), k, eps, seed));
+        // The sweep's shortcuts: a base's own vector finished in place and given back, and the
+        // judging summary patched from the base's, give what a fresh trial gives.
+        auto base = sparse_scenarios::make_base(kind, static_cast<std::int64_t>(n), seed);
+        const std::vector<double> base_x = base.x;
+        const sparse_scenarios::Summary base_sum(base.x, 2 * static_cast<std::size_t>(k));
+        auto lent = sparse_scenarios::finish_in_place(base, k, eps);
+        CHECK(lent.x == trials.back().x);
+        CHECK(lent.stream_values == trials.back().stream_values);
+        const auto patched = base_sum.after(lent, static_cast<std::size_t>(k));
+        const sparse_scenarios::Summary fresh(trials.back().x, static_cast<std::size_t>(k));
+        CHECK(patched.top == fresh.top);
+        CHECK(sparse_scenarios::opt_squared(patched, lent.x, k) == sparse_scenarios::opt_squared(fresh, lent.x, k));
+        CHECK(patched.squares.total() == fresh.squares.total());
+        sparse_scenarios::give_back(std::move(lent), base);
+        CHECK(base.x == base_x);
+      }
+      auto wide = plan;
+      wide.columns = C;
+      SparseRecoveryMatrix M(wide, sparse_scenarios::sketch_seed(seed));
+      sparse_scenarios::feed(M, trials);
+      const auto outcomes = sparse_scenarios::run_trials(plan, trials, seed);
+      const auto& table = M.count_sketch().table();
+      const auto& bits = M.bit_counters();
+      for (Index c = 0; c < C; ++c) {
+        SparseRecovery one(plan, sparse_scenarios::sketch_seed(seed));
+        sparse_scenarios::feed(one, trials[static_cast<std::size_t>(c)]);
+        const auto& t1 = one.count_sketch().table();
+        const auto& b1 = one.matrix().bit_counters();
+        bool same_table = true, same_bits = true;
+        for (std::size_t i = 0; i < t1.size(); ++i)
+          same_table = same_table && std::memcmp(&t1[i], &table[i * C + c], sizeof(double)) == 0;
+        const std::size_t L = static_cast<std::size_t>(plan.bits);
+        for (std::size_t cell = 0; cell < b1.size() / L; ++cell)
+          same_bits = same_bits && std::memcmp(&b1[cell * L], &bits[(cell * C + c) * L], L * sizeof(double)) == 0;
+        INFO(sparse_scenarios::name(kinds[static_cast<std::size_t>(c)]) << " k=" << k << " seed=" << seed);
+        CHECK(same_table);
+        CHECK(same_bits);
+        const auto o = sparse_scenarios::run_trial(plan, kinds[static_cast<std::size_t>(c)], seed);
+        CHECK(o.standard_ok == outcomes[static_cast<std::size_t>(c)].standard_ok);
+        CHECK(o.sublinear_ok == outcomes[static_cast<std::size_t>(c)].sublinear_ok);
+        CHECK(o.same_support == outcomes[static_cast<std::size_t>(c)].same_support);
+      }
+    }
+  }
 }
 
 TEST_CASE("serialization round trip and hardening", "[sparse]") {

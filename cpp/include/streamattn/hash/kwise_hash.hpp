@@ -56,7 +56,8 @@ class KWiseHash {
 
   /// Consecutive keys start, start+1, ..., start+n-1 (all < p): the same values as the batched
   /// forms, computed by forward differences (k-1 additions mod p per key instead of k-1
-  /// multiplications), exact field arithmetic, so bit-identical to hash() on every ISA.
+  /// multiplications; 8 interleaved lanes, SIMD-dispatched), exact field arithmetic, so
+  /// bit-identical to hash() on every ISA.
   void hash_range(std::uint64_t start, std::size_t n, std::uint64_t* out) const;
   void bucket_range(std::uint64_t start, std::size_t n, std::uint64_t buckets, std::int64_t* out) const;
   void sign_range(std::uint64_t start, std::size_t n, double* out) const;

@@ -131,8 +131,9 @@ class SparseRecoveryMatrix {
   std::uint64_t seed() const { return seed_; }
   /// The CountSketch whose median estimates both decoders rank.
   const CountSketch& count_sketch() const { return count_sketch_; }
-  /// Bit counters, (bit row, bucket, column, bit) order.
-  const std::vector<double>& bit_counters() const { return bit_counters_; }
+  /// A copy of the bit counters in the payload's (bit row, bucket, column, bit) order (held
+  /// internally in (bit row, bucket, bit, column) order).
+  std::vector<double> bit_counters() const;
 
   /// Turnstile update X[indices[i], :] += values[i, :] (values is m x columns).
   void update(const std::int64_t* indices, Index m, const MatrixRef<float>& values);
@@ -172,7 +173,7 @@ class SparseRecoveryMatrix {
   template <class T>
   void update_rows_impl(std::uint64_t start, const MatrixRef<T>& X);
   template <class KeyAt, class T>
-  void add_block(KeyAt key_at, Index first, std::size_t m, const MatrixRef<T>& values, bool consecutive);
+  void add_window(KeyAt key_at, Index first, std::size_t m, const MatrixRef<T>& values, bool consecutive);
 
   std::vector<SparseVector> decode_standard(Index c0, Index c1, int threads) const;
   SparseVector decode_sublinear(Index column) const;
@@ -180,7 +181,8 @@ class SparseRecoveryMatrix {
   SparseRecoveryPlan plan_;
   std::uint64_t seed_;
   CountSketch count_sketch_;
-  std::vector<double> bit_counters_;
+  std::vector<double> bit_counters_;  // (bit row, bucket, bit, column) order
+  bool negative_zero_bits_ = false;   // a bit counter read from bytes is -0.0 (updates never make one)
 };
 
 /// Sparse recovery of one vector x ∈ R^n (a SparseRecoveryMatrix with one column).
