@@ -667,6 +667,32 @@ def _sparsity(s: str) -> int:
         raise argparse.ArgumentTypeError(f"--k takes an integer (the output-column sparsity), got {s!r}") from None
 
 
+# Options that `run` and `plan` share, declared once: name -> add_argument keywords.
+_SHARED: dict[str, dict[str, Any]] = {
+    "--degree": dict(
+        type=int, default=None, metavar="G", help="Taylor degree g, 0..8 (default 2, or as --eps chooses)"
+    ),
+    "--eps1": dict(type=float, default=None, metavar="E1", help="sparse-recovery eps1, with --k (default 0.25)"),
+    "--delta": dict(type=float, default=0.01, help="failure probability of the sketches (default 0.01)"),
+    "--chunk": dict(type=int, default=32, metavar="ROWS", help="causal intra-chunk rows (default 32)"),
+    "--state": dict(
+        choices=["exact", "sketched"],
+        default="exact",
+        help="keys-first state: exact (M, s) or the paper's sketched layout (default exact)",
+    ),
+    "--sketch": dict(
+        choices=["ams", "gaussian"],
+        default="ams",
+        help="Psi of the sketched state; ams also holds its sign hashes (default ams)",
+    ),
+}
+
+
+def _shared(group: Any, *names: str) -> None:
+    for name in names:
+        group.add_argument(name, **_SHARED[name])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser. Every option's help says what it does and, once, its default ("(default X)"),
     written by hand so that defaults computed later (2^20 synthetic tokens, 1/sqrt(d), the plan's
@@ -743,9 +769,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="causal: (q, k, v) blocks through a CausalStream; keys-first: every key into a KVStream, then the "
         "queries (default causal)",
     )
-    a.add_argument(
-        "--degree", type=int, default=None, metavar="G", help="Taylor degree g, 0..8 (default 2, or as --eps chooses)"
-    )
+    _shared(a, "--degree")
     a.add_argument(
         "--eps",
         type=float,
@@ -754,16 +778,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default none: --degree decides)",
     )
     a.add_argument("--scale", type=float, default=None, metavar="C", help="score scale c (default 1/sqrt(d))")
-    a.add_argument("--chunk", type=int, default=32, metavar="ROWS", help="causal intra-chunk rows (default 32)")
-    a.add_argument(
-        "--state",
-        choices=["exact", "sketched"],
-        default="exact",
-        help="keys-first state: exact (M, s) or the paper's sketched layout (default exact)",
-    )
-    a.add_argument(
-        "--sketch", choices=["ams", "gaussian"], default="ams", help="Psi of the sketched state (default ams)"
-    )
+    _shared(a, "--chunk", "--state", "--sketch")
     a.add_argument(
         "--sketch-size",
         type=int,
@@ -778,10 +793,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="collect k-sparse output columns through a sparse-recovery sketch (default none: no columns)",
     )
-    o.add_argument(
-        "--eps1", type=float, default=None, metavar="E1", help="sparse-recovery eps1, with --k (default 0.25)"
-    )
-    o.add_argument("--delta", type=float, default=0.01, help="failure probability of the sketches (default 0.01)")
+    _shared(o, "--eps1", "--delta")
     o.add_argument(
         "--decode",
         choices=["sublinear", "standard"],
@@ -846,9 +858,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="sparsity of the output columns: plans the output sketch (default none: no output sketch)",
     )
-    p.add_argument(
-        "--eps1", type=float, default=None, metavar="E1", help="sparse-recovery eps1, with --k (default 0.25)"
-    )
+    _shared(p, "--eps1")
     p.add_argument(
         "--eps2",
         type=float,
@@ -856,7 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="E2",
         help="sketched-state error target, which chooses s (default none: --sketch-size decides)",
     )
-    p.add_argument("--delta", type=float, default=0.01, help="failure probability of the sketches (default 0.01)")
+    _shared(p, "--delta")
     p.add_argument(
         "--beta",
         type=float,
@@ -865,9 +875,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="score bound scale*max||q||*max||k||: gives eps(beta, g) and the guaranteed error "
         "(default none: no guarantee)",
     )
-    p.add_argument(
-        "--degree", type=int, default=None, metavar="G", help="Taylor degree g, 0..8 (default 2, or as --eps chooses)"
-    )
+    _shared(p, "--degree")
     p.add_argument(
         "--eps",
         type=float,
@@ -875,18 +883,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="target Taylor error: with --beta, chooses the smallest even degree reaching it "
         "(default none: --degree decides)",
     )
-    p.add_argument(
-        "--state",
-        choices=["exact", "sketched"],
-        default="exact",
-        help="exact (M, s) or the paper's sketched layout (default exact)",
-    )
-    p.add_argument(
-        "--sketch",
-        choices=["ams", "gaussian"],
-        default="ams",
-        help="Psi of the sketched state; ams also holds its sign hashes (default ams)",
-    )
+    _shared(p, "--state", "--sketch")
     p.add_argument(
         "--sketch-size",
         type=int,
@@ -894,7 +891,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="rows s of the sketched state; overrides --eps2 (default 256)",
     )
-    p.add_argument("--chunk", type=int, default=32, metavar="ROWS", help="causal intra-chunk rows (default 32)")
+    _shared(p, "--chunk")
     p.add_argument(
         "--json", action="store_true", help="print the plan's fields as one JSON object (default off: the text plan)"
     )
