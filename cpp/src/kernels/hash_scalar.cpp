@@ -2,6 +2,8 @@
 // path must match bit for bit.
 #include "streamattn/kernels/hash_kernels.hpp"
 
+#include "streamattn/core/bits.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -32,19 +34,6 @@ std::uint64_t mulmod(std::uint64_t a, std::uint64_t b) {
   r = (r & P) + (r >> 61);
 #endif
   return r >= P ? r - P : r;
-}
-
-int lowest_bit(std::uint64_t v) {
-#if defined(__GNUC__) || defined(__clang__)
-  return __builtin_ctzll(v);
-#else
-  int t = 0;
-  while (!(v & 1u)) {
-    v >>= 1;
-    ++t;
-  }
-  return t;
-#endif
 }
 
 std::uint64_t horner(const std::uint64_t* c, int k, std::uint64_t x) {

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "streamattn/core/bits.hpp"
 #include "streamattn/core/seeding.hpp"
 #include "streamattn/core/validate.hpp"
 #include "streamattn/hash/scatter.hpp"
@@ -27,19 +28,6 @@ void hash_row_range(const CountSketch& cs, Index r, std::uint64_t start, std::si
                     double* sgn) {
   cs.bucket_hash(r).bucket_range(start, m, static_cast<std::uint64_t>(cs.buckets()), bkt);
   cs.sign_hash(r).sign_range(start, m, sgn);
-}
-
-inline int lowest_bit(std::uint64_t v) {
-#if defined(__GNUC__) || defined(__clang__)
-  return __builtin_ctzll(v);
-#else
-  int t = 0;
-  while (!(v & 1u)) {
-    v >>= 1;
-    ++t;
-  }
-  return t;
-#endif
 }
 
 // The encoder's scratch space for one window (per thread).
@@ -93,7 +81,7 @@ void add_key_bits(double* cell, std::uint64_t key, double s, const MatrixRef<T>&
     for (Index c = 0; c < C; ++c) any |= xr[c] != T(0);
     if (!any) return;
     for (std::uint64_t rest = key; rest != 0; rest &= rest - 1) {
-      double* p = cell + static_cast<Index>(lowest_bit(rest)) * C;
+      double* p = cell + static_cast<Index>(detail::lowest_bit(rest)) * C;
       for (Index c = 0; c < C; ++c) p[c] += term(xr[c]);
     }
   } else {
@@ -101,7 +89,7 @@ void add_key_bits(double* cell, std::uint64_t key, double s, const MatrixRef<T>&
     for (Index c = 0; c < C; ++c) any |= X(row, c) != T(0);
     if (!any) return;
     for (std::uint64_t rest = key; rest != 0; rest &= rest - 1) {
-      double* p = cell + static_cast<Index>(lowest_bit(rest)) * C;
+      double* p = cell + static_cast<Index>(detail::lowest_bit(rest)) * C;
       for (Index c = 0; c < C; ++c) p[c] += term(X(row, c));
     }
   }
