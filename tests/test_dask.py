@@ -118,6 +118,31 @@ def test_sketch_equals_one_pass(client, sd, da, parts, name, make, ndim):
         assert got.decode("sublinear") == want.decode("sublinear")
 
 
+@pytest.mark.parametrize("partitions", [1, 2, 7])
+@pytest.mark.parametrize("kind", ["CountSketch", "SparseRecovery", "SparseRecoveryMatrix"])
+def test_sketch_of_turnstile_updates_in_a_bag(client, sd, partitions, kind):
+    db = pytest.importorskip("dask.bag")
+    rng = np.random.default_rng(partitions)
+    make = {
+        "CountSketch": lambda: sa.CountSketch(rows=5, buckets=32, seed=3, columns=2, dim=1000),
+        "SparseRecovery": lambda: sa.SparseRecovery(1000, 3, 0.5, seed=4),
+        "SparseRecoveryMatrix": lambda: sa.SparseRecoveryMatrix(1000, 2, 3, 0.5, seed=5),
+    }[kind]
+    cols = () if kind == "SparseRecovery" else (2,)
+    # Turnstile: repeated indices, insertions and deletions, integer values (exact counters).
+    updates = [
+        (rng.integers(0, 1000, size=m), rng.integers(-20, 20, size=(m, *cols)).astype(np.float64))
+        for m in rng.integers(1, 40, size=23)
+    ]
+    got = sd.sketch(db.from_sequence(updates, npartitions=partitions), make(), split_every=2)
+    want = make()
+    for i, v in updates:
+        want.update(i, v)
+    assert got.to_bytes() == want.to_bytes()
+    with pytest.raises(TypeError, match="turnstile"):
+        sd.sketch(db.from_sequence(updates), sa.AMSSketch(4, columns=2))
+
+
 def test_sketch_like_is_unchanged_and_result_estimates(client, sd, da):
     x = np.zeros((N, 1))
     x[[5, 77, 250], 0] = [100.0, -40.0, 7.0]
@@ -165,6 +190,31 @@ def test_causal_attention_equals_one_stream(client, sd, da, parts, gated, params
     assert out.chunks == (chunks, (3,))
     want = sa.CausalStream(4, 3, **params).update(Q, K, V, log_gate=gate if gated else None)
     assert rel_err(out.compute(), want) <= REL
+
+
+@pytest.mark.parametrize("gated", [False, True], ids=["ungated", "gated"])
+def test_multi_head_layout_equals_multi_head_stream(client, sd, da, gated):
+    rng = np.random.default_rng(33)
+    heads, kv_heads, n, d, dv = 4, 2, 150, 3, 2
+    Q = rng.normal(scale=0.4, size=(heads, n, d))
+    K, V = rng.normal(scale=0.4, size=(kv_heads, n, d)), rng.normal(size=(kv_heads, n, dv))
+    gate = -rng.uniform(0.0, 0.2, size=(heads, n)) if gated else None
+    chunks = (40, 7, 61, 42)
+    out = sd.causal_attention(
+        da.from_array(Q, chunks=(1, chunks, d)),
+        da.from_array(K, chunks=(2, chunks, d)),
+        da.from_array(V, chunks=(1, chunks, dv)),
+        None if gate is None else da.from_array(gate, chunks=(2, chunks)),
+        degree=2,
+        chunk=8,
+    )
+    assert out.shape == (heads, n, dv) and out.chunks[1] == chunks
+    want = sa.MultiHeadCausalStream(heads, kv_heads, d, dv, degree=2, chunk=8).update(Q, K, V, log_gate=gate)
+    assert rel_err(out.compute(), want) <= REL
+    with pytest.raises(ValueError, match="kv_heads"):
+        sd.causal_attention(da.from_array(Q[:3]), da.from_array(K), da.from_array(V))
+    with pytest.raises(ValueError, match="kv heads"):
+        sd.causal_attention(da.from_array(Q), da.from_array(K), da.from_array(V[:1]))
 
 
 def test_causal_attention_float32_and_a_long_decay(client, sd, da):

@@ -35,12 +35,14 @@ from ._core import (
     CountSketch,
     GaussianSketch,
     KVStream,
+    MultiHeadCausalStream,
     SparseRecovery,
     SparseRecoveryMatrix,
 )
 
 try:
     import dask.array as da
+    import dask.bag as db
     import dask.base
     from dask.delayed import Delayed, delayed
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
@@ -75,8 +77,8 @@ def _require_dask_array(x: object, name: str, ndim: Sequence[int]) -> da.Array:
     if x.ndim not in ndim:
         want = " or ".join(str(n) for n in ndim)
         raise ValueError(f"{name} must have {want} dimensions, got shape {x.shape}")
-    if any(np.isnan(c) for c in x.chunks[0]):
-        raise ValueError(f"{name} has unknown row-chunk sizes; call {name}.compute_chunk_sizes() first")
+    if any(np.isnan(c) for axis in x.chunks for c in axis):
+        raise ValueError(f"{name} has unknown chunk sizes; call {name}.compute_chunk_sizes() first")
     return x
 
 
@@ -149,25 +151,54 @@ def _tree_merge(parts: list[Delayed], split_every: int, name: str) -> Delayed:
 
 
 # --- 1. sketches --------------------------------------------------------------------------------
+# Sketches that take turnstile updates (indices, values).
+_TURNSTILE = (CountSketch, SparseRecovery, SparseRecoveryMatrix)
+
+
 def _fill(like: Sketch, start: int, block: np.ndarray) -> Sketch:
     out = copy.deepcopy(like)
     getattr(out, _ROW_UPDATE[type(like)])(start, block)
     return out
 
 
+def _fill_updates(like: Sketch, updates: Iterable[tuple[Any, Any]]) -> Sketch:
+    out = copy.deepcopy(like)
+    for indices, values in updates:
+        out.update(indices, values)  # type: ignore[union-attr]
+    return out
+
+
+def _sketch_updates(bag: Any, like: Sketch, split_every: int, compute: bool) -> Sketch | Delayed:
+    if not isinstance(like, _TURNSTILE):
+        kinds = ", ".join(t.__name__ for t in _TURNSTILE)
+        raise TypeError(f"turnstile updates need like to be an empty {kinds}; got {type(like).__name__}")
+    token = dask.base.tokenize(bag.name, like.to_bytes(), split_every)
+    name = f"streamattn-sketch-updates-{token}"
+    like_d = delayed(like, pure=True, name=f"{name}-like")
+    parts = [
+        delayed(_fill_updates, pure=True)(like_d, part, dask_key_name=f"{name}-fill-{i}")
+        for i, part in enumerate(bag.to_delayed())
+    ]
+    out = _tree_merge(parts, split_every, name) if parts else like_d
+    return out.compute() if compute else out
+
+
 def sketch(
-    x: da.Array, like: Sketch, *, split_every: int = DEFAULT_SPLIT_EVERY, compute: bool = True
+    x: da.Array | db.Bag, like: Sketch, *, split_every: int = DEFAULT_SPLIT_EVERY, compute: bool = True
 ) -> Sketch | Delayed:
     """The sketch of the rows of the Dask array ``x`` (n or n x c, split into row blocks), as ``like``
     (an empty CountSketch, AMSSketch, GaussianSketch, SparseRecovery or SparseRecoveryMatrix that
     fixes every parameter and the seed) would hold after ``update_rows(0, x)`` (``update_dense``
     for SparseRecovery). Each row block fills a copy of ``like`` at its row offset; the copies are
     merged ``split_every`` at a time. ``compute=False`` returns the Delayed result instead.
+
+    ``x`` may also be a ``dask.bag.Bag`` of turnstile updates ``(indices, values)``, as ``like.update``
+    takes them (CountSketch, SparseRecovery, SparseRecoveryMatrix): each partition applies its
+    updates to a copy of ``like``, and the copies merge the same way.
     """
     if type(like) not in _ROW_UPDATE:
         kinds = ", ".join(t.__name__ for t in _ROW_UPDATE)
         raise TypeError(f"like must be an empty {kinds}; got {type(like).__name__}")
-    x = _require_dask_array(x, "x", (1, 2))
     split_every = _require_split_every(split_every)
     if not _is_empty(like):
         raise ValueError(
@@ -175,6 +206,9 @@ def sketch(
             "block fills a copy of it, so its contents would be counted once per block; merge it into the result "
             "instead"
         )
+    if isinstance(x, db.Bag):
+        return _sketch_updates(x, like, split_every, compute)
+    x = _require_dask_array(x, "x", (1, 2))
     n = x.shape[0]
     if n > 0:
         # The same checks a block's task will run (dtype, columns, row range), on one row of zeros.
@@ -291,17 +325,11 @@ def causal_attention(
     parallel); an exclusive scan over the segments (one t x dv scale-and-add per block); every
     block's rows from a CausalStream started at its incoming prefix (in parallel). Q, K, V and
     log_gate must have the same row blocks.
+
+    MultiHeadCausalStream's layout is accepted too: Q (heads, n, d), K (kv_heads, n, d),
+    V (kv_heads, n, dv), log_gate (heads, n) -> (heads, n, dv), query head h reading kv head
+    h // (heads // kv_heads); every query head is its own scan.
     """
-    Q = _require_dask_array(Q, "Q", (2,))
-    K = _require_dask_array(K, "K", (2,))
-    V = _require_dask_array(V, "V", (2,))
-    arrays = {"Q": Q, "K": K, "V": V}
-    if log_gate is not None:
-        arrays["log_gate"] = _require_dask_array(log_gate, "log_gate", (1,))
-    _require_same_rows(arrays, "Q")
-    if Q.shape[1] != K.shape[1]:
-        raise ValueError(f"Q and K must have the same number of columns d: Q has {Q.shape[1]}, K has {K.shape[1]}")
-    d, dv = K.shape[1], V.shape[1]
     params: dict[str, Any] = {
         "degree": degree,
         "scale": scale,
@@ -311,6 +339,50 @@ def causal_attention(
         "normalize": normalize,
         "max_bytes": max_bytes,
     }
+    Q = _require_dask_array(Q, "Q", (2, 3))
+    if Q.ndim == 3:
+        return _multi_head(Q, K, V, log_gate, params)
+    Q = _require_dask_array(Q, "Q", (2,))
+    K = _require_dask_array(K, "K", (2,))
+    V = _require_dask_array(V, "V", (2,))
+    arrays = {"Q": Q, "K": K, "V": V}
+    if log_gate is not None:
+        arrays["log_gate"] = _require_dask_array(log_gate, "log_gate", (1,))
+    _require_same_rows(arrays, "Q")
+    if Q.shape[1] != K.shape[1]:
+        raise ValueError(f"Q and K must have the same number of columns d: Q has {Q.shape[1]}, K has {K.shape[1]}")
+    return _causal(Q, K, V, log_gate, params)
+
+
+def _multi_head(Q: da.Array, K: da.Array, V: da.Array, log_gate: da.Array | None, params: dict[str, Any]) -> da.Array:
+    K = _require_dask_array(K, "K", (3,))
+    V = _require_dask_array(V, "V", (3,))
+    if log_gate is not None:
+        log_gate = _require_dask_array(log_gate, "log_gate", (2,))
+    heads, n, d = Q.shape
+    kv_heads, dv = K.shape[0], V.shape[2]
+    if V.shape[0] != kv_heads:
+        raise ValueError(f"K and V must have the same number of kv heads: K has {kv_heads}, V has {V.shape[0]}")
+    if log_gate is not None and log_gate.shape[0] != heads:
+        raise ValueError(f"log_gate must have one row per query head ({heads}), got {log_gate.shape[0]}")
+    # The C++ core checks heads, kv_heads (a divisor of heads) and every parameter on the client.
+    MultiHeadCausalStream(heads, kv_heads, K.shape[2], dv, **params)
+    arrays = {"Q": Q[0], "K": K[0], "V": V[0]}
+    if log_gate is not None:
+        arrays["log_gate"] = log_gate[0]
+    _require_same_rows(arrays, "Q")
+    if d != K.shape[2]:
+        raise ValueError(f"Q and K must have the same number of columns d: Q has {d}, K has {K.shape[2]}")
+    group = heads // kv_heads
+    outs = [
+        _causal(Q[h], K[h // group], V[h // group], None if log_gate is None else log_gate[h], params)
+        for h in range(heads)
+    ]
+    return da.stack(outs, axis=0)
+
+
+def _causal(Q: da.Array, K: da.Array, V: da.Array, log_gate: da.Array | None, params: dict[str, Any]) -> da.Array:
+    d, dv = K.shape[1], V.shape[1]
     seg_params = {k: params[k] for k in _SEGMENT_PARAMS}
     # The C++ core checks every parameter and the dtypes on the client, on zero rows.
     empty = CausalSegment(d, dv, first_token=0, **seg_params)
