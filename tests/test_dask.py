@@ -266,17 +266,18 @@ def slow_array(da, seed, chunks, cols, delay, integers=False):
 
 
 def kill_a_worker_when_busy(client, future):
-    """SIGKILL the process of a worker once some task has finished but the result is not ready."""
+    """SIGKILL the process of a worker that holds computed results while the computation still
+    runs: those results are lost and must be recomputed elsewhere."""
     pids = client.run(os.getpid)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        processing = client.processing()
-        if any(processing.values()) and not future.done():
+    victim = None
+    while time.monotonic() < deadline and not future.done():
+        holding = {w: keys for w, keys in client.has_what().items() if len(keys) >= 2}
+        if holding and any(client.processing().values()):
+            victim = next(iter(holding))
             break
         time.sleep(0.02)
-    assert not future.done(), "the computation finished before a worker could be killed"
-    victim = next(a for a, tasks in client.processing().items() if tasks) if any(client.processing().values()) else None
-    victim = victim or next(iter(pids))
+    assert victim is not None and not future.done(), "the computation finished before a worker could be killed"
     os.kill(pids[victim], signal.SIGKILL)
     return pids[victim]
 
