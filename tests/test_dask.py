@@ -217,6 +217,20 @@ def test_multi_head_layout_equals_multi_head_stream(client, sd, da, gated):
         sd.causal_attention(da.from_array(Q), da.from_array(K), da.from_array(V[:1]))
 
 
+def test_many_blocks_use_the_log_depth_scan(client, sd, da):
+    """Beyond CHAIN_SCAN_MAX segments the prefixes come from recursive doubling: same rows."""
+    Q, K, V, gate = data(55)
+    chunks = tuple(int(c) for c in np.random.default_rng(5).multinomial(N - 40, [1 / 40] * 40) + 1)
+    assert len(chunks) == 40 > sd.CHAIN_SCAN_MAX + 1 and sum(chunks) == N
+    out = sd.causal_attention(
+        *(da.from_array(a, chunks=(chunks, a.shape[1])) for a in (Q, K, V)), da.from_array(gate, chunks=(chunks,))
+    )
+    graph = dict(out.__dask_graph__())
+    assert any("-scan-5-" in str(k) for k in graph) and not any("-scan-6-" in str(k) for k in graph)
+    want = sa.CausalStream(4, 3).update(Q, K, V, log_gate=gate)
+    assert rel_err(out.compute(), want) <= REL
+
+
 def test_causal_attention_float32_and_a_long_decay(client, sd, da):
     Q, K, V, _ = data(3)
     Q, K, V = Q.astype(np.float32), K.astype(np.float32), V.astype(np.float32)

@@ -381,6 +381,33 @@ def _multi_head(Q: da.Array, K: da.Array, V: da.Array, log_gate: da.Array | None
     return da.stack(outs, axis=0)
 
 
+# Up to this many segments the scan is a chain (P - 1 compositions one after the other); beyond, a
+# log-depth scan by recursive doubling (about P log2 P compositions, ceil(log2 P) rounds).
+CHAIN_SCAN_MAX = 16
+
+
+def _exclusive_scan(empty: Delayed, segments: list[Delayed], name: str) -> list[Delayed]:
+    """prefix_0 = empty, prefix_b = segment_0 then ... then segment_{b-1}: every prefix starts at
+    token 0, as CausalStream.start_from needs."""
+    if len(segments) <= CHAIN_SCAN_MAX:
+        prefixes = [empty]
+        for i, seg in enumerate(segments):
+            prefixes.append(delayed(_then, pure=True)(prefixes[-1], seg, dask_key_name=f"{name}-prefix-{i + 1}"))
+        return prefixes
+    # Recursive doubling: after round r, cur[i] covers segments max(0, i - 2^(r+1) + 1) .. i, and
+    # cur[i - step] ends exactly where cur[i] starts, so every composition is of adjacent segments.
+    cur, step, level = list(segments), 1, 0
+    while step < len(cur):
+        cur = [
+            cur[i]
+            if i < step
+            else delayed(_then, pure=True)(cur[i - step], cur[i], dask_key_name=f"{name}-scan-{level}-{i}")
+            for i in range(len(cur))
+        ]
+        step, level = 2 * step, level + 1
+    return [empty, *cur]
+
+
 def _causal(Q: da.Array, K: da.Array, V: da.Array, log_gate: da.Array | None, params: dict[str, Any]) -> da.Array:
     d, dv = K.shape[1], V.shape[1]
     seg_params = {k: params[k] for k in _SEGMENT_PARAMS}
@@ -396,16 +423,17 @@ def _causal(Q: da.Array, K: da.Array, V: da.Array, log_gate: da.Array | None, pa
     offsets = _offsets(Q.chunks[0])
     qb, kb, vb = _blocks(Q), _blocks(K), _blocks(V)
     gb: list[Delayed | None] = [None] * len(qb) if log_gate is None else list(_blocks(log_gate))
-    prefix: Delayed = delayed(empty, pure=True, name=f"{name}-prefix-0")
+    segments = [
+        delayed(_segment, pure=True)(seg_params, offsets[i], kb[i], vb[i], gb[i], dask_key_name=f"{name}-segment-{i}")
+        for i in range(len(qb) - 1)
+    ]
+    prefixes = _exclusive_scan(delayed(empty, pure=True, name=f"{name}-prefix-0"), segments, name)
     outputs = []
     for i, rows in enumerate(Q.chunks[0]):
-        out = delayed(_rows, pure=True)(params, prefix, qb[i], kb[i], vb[i], gb[i], dask_key_name=f"{name}-rows-{i}")
+        out = delayed(_rows, pure=True)(
+            params, prefixes[i], qb[i], kb[i], vb[i], gb[i], dask_key_name=f"{name}-rows-{i}"
+        )
         outputs.append(da.from_delayed(out, shape=(int(rows), dv), dtype=np.float64, name=f"{name}-out-{i}"))
-        if i + 1 < len(qb):
-            seg = delayed(_segment, pure=True)(
-                seg_params, offsets[i], kb[i], vb[i], gb[i], dask_key_name=f"{name}-segment-{i}"
-            )
-            prefix = delayed(_then, pure=True)(prefix, seg, dask_key_name=f"{name}-prefix-{i + 1}")
     if not outputs:
         return da.zeros((0, dv), dtype=np.float64, chunks=((0,), (dv,)))
     return da.concatenate(outputs, axis=0)
