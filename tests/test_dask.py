@@ -409,3 +409,24 @@ def test_import_streamattn_does_not_import_dask():
 
     code = "import sys, streamattn; assert 'dask' not in sys.modules, sorted(m for m in sys.modules if 'dask' in m)"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_dask_the_import_says_what_to_install():
+    import subprocess
+
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'dask' or name.startswith('dask.'):\n"
+        "            raise ImportError('No module named ' + repr(name))\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import streamattn\n"
+        "try:\n"
+        "    import streamattn.dask\n"
+        "except ImportError as e:\n"
+        "    assert 'streamattn[dask]' in str(e), e\n"
+        "else:\n"
+        "    raise SystemExit('streamattn.dask imported without dask')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
