@@ -2,8 +2,8 @@
 Python, `pip install atheris`).
 
 One input drives one target: byte 0 picks the class (CountSketch, AMSSketch, GaussianSketch,
-SparseRecovery, SparseRecoveryMatrix, CausalStream, KVStream) and the mode; the rest is either the
-whole serialized object (mode "raw": exercises the frame checks) or a payload that the harness
+SparseRecovery, SparseRecoveryMatrix, CausalStream, KVStream, CausalSegment) and the mode; the rest
+is either the whole serialized object (mode "raw": exercises the frame checks) or a payload that the harness
 wraps in a correct header and a VALID checksum (mode "framed": the mutations reach the payload
 readers, which a checksum would otherwise shield). The seed corpus holds the payloads of small
 real objects of every kind (with probes, output sketches, both KVStream states) and of degenerate
@@ -53,6 +53,7 @@ TARGETS = [
     sa.SparseRecoveryMatrix,
     sa.CausalStream,
     sa.KVStream,
+    sa.CausalSegment,
 ]
 KIND = {
     sa.CountSketch: 2,
@@ -62,6 +63,7 @@ KIND = {
     sa.SparseRecoveryMatrix: 6,
     sa.CausalStream: 7,
     sa.KVStream: 8,
+    sa.CausalSegment: 10,
 }
 STATS = {"runs": 0, "accepted": 0, "refused": 0}
 OUTCOMES: set = set()

@@ -23,6 +23,7 @@ KINDS = {
     "CausalStream": 7,
     "KVStream": 8,
     "MultiHeadCausalStream": 9,
+    "CausalSegment": 10,
 }
 
 

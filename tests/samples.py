@@ -125,6 +125,8 @@ def serialized_objects() -> dict[str, Any]:
     kvs.add(k, v)
     kva = sa.KVStream(d, dv, degree=1, state="sketched", sketch="ams", sketch_size=3, seed=5, probes=q[:1])
     kva.add(k, v)
+    seg = sa.CausalSegment(d, dv, degree=2, first_token=7, chunk=4)
+    seg.absorb(k, v, log_gate=[-0.1, 0.0, -0.2, -0.05, 0.0, -1.0])
     return {
         "CountSketch": cs,
         "AMSSketch": ams,
@@ -135,6 +137,7 @@ def serialized_objects() -> dict[str, Any]:
         "KVStream exact": kv,
         "KVStream gaussian": kvs,
         "KVStream ams": kva,
+        "CausalSegment": seg,
     }
 
 

@@ -115,7 +115,7 @@ def test_wrong_magic_version_kind(name):
     for version in (0, 2, 0xFFFF):
         with pytest.raises(ValueError, match="version"):
             cls.from_bytes(frame(kind, payload, version=version))
-    for other in list(KINDS.values()) + [0, 10, 0xFFFF]:
+    for other in list(KINDS.values()) + [0, 11, 0xFFFF]:
         if other != kind:
             with pytest.raises(ValueError, match="kind"):
                 cls.from_bytes(frame(other, payload))

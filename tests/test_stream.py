@@ -408,3 +408,75 @@ def test_plan_state_bytes_equal_the_sketched_stream(sketch):
     assert p.state_bytes == kv.nbytes
     with pytest.raises(ValueError, match="sketch"):
         sa.plan(4096, 8, state="sketched", sketch="srht")  # type: ignore[arg-type]
+
+
+# --- CausalSegment: block states composed as a scan (issue 18) -----------------------------------
+@pytest.mark.parametrize("gated", [False, True])
+def test_segment_scan_and_start_from_equal_one_stream(rng, gated):
+    n, d, dv = 211, 4, 3
+    Q, K = rng.normal(scale=0.4, size=(n, d)), rng.normal(scale=0.4, size=(n, d))
+    V = rng.normal(size=(n, dv))
+    gate = -rng.uniform(0.0, 0.3, size=n) if gated else None
+    want = sa.CausalStream(d, dv, chunk=8).update(Q, K, V, log_gate=gate)
+    bounds = [0, 1, 60, 61, 150, n]
+    prefix, got = sa.CausalSegment(d, dv, chunk=8), []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        g = None if gate is None else gate[a:b]
+        s = sa.CausalStream(d, dv, chunk=8)
+        s.start_from(prefix)
+        assert s.tokens_seen == a
+        got.append(s.update(Q[a:b], K[a:b], V[a:b], log_gate=g))
+        seg = sa.CausalSegment(d, dv, first_token=a, chunk=8)
+        seg.absorb(K[a:b], V[a:b], log_gate=g)
+        assert seg.log_decay == pytest.approx(0.0 if g is None else g.sum(), rel=1e-14, abs=0.0)
+        prefix = prefix.then(seg)
+    np.testing.assert_allclose(np.vstack(got), want, rtol=1e-12, atol=0)
+    assert (prefix.first_token, prefix.tokens, prefix.end_token) == (0, n, n)
+    whole = sa.CausalStream(d, dv, chunk=8)
+    whole.prefill(K, V, log_gate=gate)
+    np.testing.assert_allclose(prefix.numerator_state, whole.numerator_state, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(prefix.normalizer_state, whole.normalizer_state, rtol=1e-12, atol=1e-15)
+
+
+def test_segment_composition_is_associative_and_pickles(rng):
+    K, V = rng.normal(scale=0.5, size=(30, 3)), rng.normal(size=(30, 2))
+    segs = []
+    for a in (0, 10, 20):
+        s = sa.CausalSegment(3, 2, first_token=a)
+        s.absorb(K[a : a + 10], V[a : a + 10], log_gate=np.full(10, -0.05))
+        segs.append(s)
+    left, right = segs[0].then(segs[1]).then(segs[2]), segs[0].then(segs[1].then(segs[2]))
+    np.testing.assert_allclose(left.numerator_state, right.numerator_state, rtol=1e-14, atol=0)
+    assert left.log_decay == pytest.approx(-1.5, rel=1e-14)
+    assert segs[0].tokens == 10  # then() leaves its operands unchanged
+    back = pickle.loads(pickle.dumps(left))
+    assert back.to_bytes() == left.to_bytes() and "tokens=[0, 30)" in repr(back)
+    inplace = sa.CausalSegment.from_bytes(segs[0].to_bytes())
+    inplace.append(segs[1])
+    np.testing.assert_array_equal(inplace.numerator_state, segs[0].then(segs[1]).numerator_state)
+
+
+def test_segment_bad_input(rng):
+    a = sa.CausalSegment(3, 2)
+    a.absorb(rng.normal(size=(5, 3)), rng.normal(size=(5, 2)))
+    with pytest.raises(ValueError, match="adjacent"):
+        a.then(sa.CausalSegment(3, 2, first_token=6))
+    with pytest.raises(ValueError, match="degree"):
+        a.then(sa.CausalSegment(3, 2, degree=4, first_token=5))
+    with pytest.raises(ValueError, match="log_gate"):
+        a.absorb(np.zeros((2, 3)), np.zeros((2, 2)), log_gate=[0.0, 0.5])
+    with pytest.raises(ValueError, match="one entry per row"):
+        a.absorb(np.zeros((2, 3)), np.zeros((2, 2)), log_gate=[0.0])
+    with pytest.raises(ValueError, match="chunk"):
+        sa.CausalSegment(3, 2, chunk=0)
+    assert a.tokens == 5  # refused calls changed nothing
+    with pytest.raises(ValueError, match="starting at token 0"):
+        sa.CausalStream(3, 2).start_from(sa.CausalSegment(3, 2, first_token=4))
+    with pytest.raises(ValueError, match="same d, dv, degree, scale and kernel"):
+        sa.CausalStream(3, 2, scale=0.1).start_from(a)
+    with pytest.raises(ValueError, match="probes"):
+        sa.CausalStream(3, 2, probes=np.zeros((1, 3)), probe_positions=[9]).start_from(a)
+    used = sa.CausalStream(3, 2)
+    used.prefill(np.zeros((1, 3)), np.zeros((1, 2)))
+    with pytest.raises(ValueError, match="not seen any token"):
+        used.start_from(a)

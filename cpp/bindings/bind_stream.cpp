@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "convert.hpp"
+#include "streamattn/stream/causal_segment.hpp"
 #include "streamattn/stream/causal_stream.hpp"
 #include "streamattn/stream/kv_stream.hpp"
 #include "streamattn/stream/plan.hpp"
@@ -287,7 +288,74 @@ decoding without storing them.
       .def_property_readonly(
           "normalizer_state", [](const CausalStream& s) { return to_numpy_1d(s.state().normalizer_state()); },
           "Copy of s = U2^T 1 (t).");
+  cs.def(
+      "start_from", [](CausalStream& s, const CausalSegment& prefix) { s.start_from(prefix); }, py::arg("prefix"),
+      "Continue the stream a CausalSegment starting at token 0 describes: its state, and the position "
+      "prefix.end_token. Only before the first update, without probes; the parameters must agree.");
   bind_stream_common(cs);
+}
+
+// CausalSegment: the effect of a block of tokens on a causal state, composable (parallel prefix).
+void bind_causal_segment(py::module_& m) {
+  py::class_<CausalSegment> seg(m, "CausalSegment", R"doc(
+What a contiguous block of tokens [first_token, end_token) does to a causal stream's state:
+S_out = exp(log_decay) S_in + S_block. Segments of adjacent blocks compose associatively
+(a.then(b)), so the prefix states of many blocks are a scan; CausalStream.start_from(prefix)
+continues a stream after a prefix segment starting at token 0.
+)doc");
+  seg.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle first_token,
+                      py::handle chunk, py::handle max_bytes, const std::string& kernel) {
+            const Index dd = to_index(d, "d");
+            const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
+            return CausalSegment(dd, dvv, to_cint(degree, "degree"), opt_scale(scale),
+                                 to_count(first_token, "first_token"), to_index(chunk, "chunk"),
+                                 opt_max_bytes(max_bytes), parse_feature_kernel(kernel));
+          }),
+          py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
+          py::arg("first_token") = 0, py::arg("chunk") = CausalStream::default_chunk, py::arg("max_bytes") = py::none(),
+          py::arg("kernel") = "taylor",
+          "An empty segment at first_token of a stream with these d, dv (default d), degree, scale, kernel; "
+          "chunk: rows absorbed at once under gating.")
+      .def(
+          "absorb",
+          [](CausalSegment& s, py::handle K, py::handle V, py::handle log_gate) {
+            py::array k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+            const GateVector gate(log_gate);
+            with_float2(k, v, [&](const auto& rk, const auto& rv) {
+              py::gil_scoped_release nogil;
+              if (gate.get())
+                s.absorb(rk, rv, *gate.get());
+              else
+                s.absorb(rk, rv);
+            });
+          },
+          py::arg("K"), py::arg("V"), py::arg("log_gate") = py::none(),
+          "Append keys (n x d) and values (n x dv) at the segment's end; log_gate: n log-decays (<= 0).")
+      .def("then", &CausalSegment::then, py::arg("next"),
+           "This segment followed by the adjacent segment `next`, as a new segment (both unchanged).")
+      .def("append", &CausalSegment::append, py::arg("next"), "In place: this segment followed by `next`.")
+      .def_property_readonly("d", &CausalSegment::d, "Query/key dimension.")
+      .def_property_readonly("dv", &CausalSegment::dv, "Value dimension.")
+      .def_property_readonly("degree", &CausalSegment::degree, "Degree g.")
+      .def_property_readonly(
+          "kernel", [](const CausalSegment& s) { return std::string(feature_kernel_name(s.kernel())); },
+          "'taylor' or 'power'.")
+      .def_property_readonly("scale", &CausalSegment::scale, "Score scale c.")
+      .def_property_readonly("dim", &CausalSegment::dim, "Feature dimension t.")
+      .def_property_readonly("chunk", &CausalSegment::chunk, "Rows absorbed at once under gating.")
+      .def_property_readonly("first_token", &CausalSegment::first_token, "Position of the first token.")
+      .def_property_readonly("tokens", &CausalSegment::tokens, "Tokens in the segment.")
+      .def_property_readonly("end_token", &CausalSegment::end_token, "first_token + tokens.")
+      .def_property_readonly("log_decay", &CausalSegment::log_decay, "Sum of the segment's log-gates (<= 0).")
+      .def_property_readonly(
+          "numerator_state", [](const CausalSegment& s) { return to_numpy(s.state().numerator_state()); },
+          "Copy of the block's M (t x dv), keys decayed to the segment's end.")
+      .def_property_readonly(
+          "normalizer_state", [](const CausalSegment& s) { return to_numpy_1d(s.state().normalizer_state()); },
+          "Copy of the block's s (t).")
+      .def_property_readonly("nbytes", &CausalSegment::nbytes, "Bytes of the state.")
+      .def("__repr__", &CausalSegment::repr);
+  def_bytes(seg, "segment");
 }
 
 // KVStream.
@@ -396,6 +464,7 @@ void bind_plan(py::module_& m) {
 
 void bind_stream(py::module_& m) {
   bind_results(m);
+  bind_causal_segment(m);
   bind_causal_stream(m);
   bind_kv_stream(m);
   bind_plan(m);

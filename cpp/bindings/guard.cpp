@@ -40,9 +40,9 @@ PyObject* g_error = nullptr;  // streamattn.ConcurrentUseError
 // each other (const C++ methods without mutable scratch). Everything else is exclusive.
 const std::set<std::string>& read_only_methods() {
   static const std::set<std::string> names{
-      "to_bytes",      "__getstate__",   "__repr__",  "__eq__",    "__hash__",  "__len__", "estimate", "decode",
-      "decode_column", "sparse_columns", "apply",     "transform", "exponents", "matrix",  "hash",     "bucket",
-      "sign",          "bucket_hash",    "sign_hash", "plan",      "to_dense",  "to_scipy"};
+      "to_bytes",      "__getstate__",   "__repr__",  "__eq__",    "__hash__",  "__len__",  "estimate", "decode",
+      "decode_column", "sparse_columns", "apply",     "transform", "exponents", "matrix",   "hash",     "bucket",
+      "sign",          "bucket_hash",    "sign_hash", "plan",      "to_dense",  "to_scipy", "then"};
   return names;
 }
 

@@ -11,6 +11,7 @@ from typing import Any
 from . import _core
 from ._core import (
     AMSSketch,
+    CausalSegment,
     CausalStream,
     Certificate,
     ConcurrentUseError,
@@ -49,6 +50,7 @@ def build_info() -> dict[str, Any]:
 
 __all__ = [
     "AMSSketch",
+    "CausalSegment",
     "CausalStream",
     "Certificate",
     "ConcurrentUseError",

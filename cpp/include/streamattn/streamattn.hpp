@@ -23,6 +23,7 @@
 #include "streamattn/sketch/count_sketch.hpp"
 #include "streamattn/sketch/dense_sketch.hpp"
 #include "streamattn/sketch/gaussian_sketch.hpp"
+#include "streamattn/stream/causal_segment.hpp"
 #include "streamattn/stream/causal_stream.hpp"
 #include "streamattn/stream/certificate.hpp"
 #include "streamattn/stream/kv_stream.hpp"

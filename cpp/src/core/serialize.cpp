@@ -36,6 +36,7 @@ std::string kind_name(std::uint16_t kind) {
     case ObjectKind::causal_stream: return "CausalStream";
     case ObjectKind::kv_stream: return "KVStream";
     case ObjectKind::multi_head_causal_stream: return "MultiHeadCausalStream";
+    case ObjectKind::causal_segment: return "CausalSegment";
   }
   return message("unknown kind ", kind);
 }

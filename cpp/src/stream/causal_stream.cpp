@@ -6,6 +6,7 @@
 
 #include "streamattn/core/validate.hpp"
 #include "streamattn/kernels/gemm.hpp"
+#include "streamattn/stream/causal_segment.hpp"
 
 namespace streamattn {
 
@@ -131,6 +132,19 @@ const SparseRecoveryMatrix& CausalStream::output_sketch() const {
 
 std::vector<SparseVector> CausalStream::sparse_columns(DecodeMethod method) const {
   return output_sketch().decode(method);
+}
+
+void CausalStream::start_from(const CausalSegment& prefix) {
+  require(tokens_ == 0, "start_from needs a stream that has not seen any token yet (tokens_seen = ", tokens_, ")");
+  require(!probes_, "start_from cannot be combined with probes: their exact sums would miss the prefix's keys");
+  require(prefix.first_token() == 0, "start_from needs a prefix starting at token 0, got one starting at token ",
+          prefix.first_token());
+  require(prefix.d() == d() && prefix.dv() == dv() && prefix.degree() == degree() && prefix.scale() == scale() &&
+              prefix.kernel() == kernel(),
+          "start_from needs a prefix of the same d, dv, degree, scale and kernel: the stream is ", repr(),
+          ", the prefix is ", prefix.repr());
+  state_ = prefix.state();
+  tokens_ = prefix.end_token();
 }
 
 template <class T>

@@ -46,6 +46,7 @@ enum class ObjectKind : std::uint16_t {
   causal_stream = 7,
   kv_stream = 8,
   multi_head_causal_stream = 9,
+  causal_segment = 10,
 };
 
 constexpr std::uint16_t kFormatVersion = 1;

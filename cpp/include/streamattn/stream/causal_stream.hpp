@@ -70,6 +70,8 @@
 
 namespace streamattn {
 
+class CausalSegment;
+
 /// Probe queries of a stream: exact accumulators plus the approximations recorded so far.
 struct ProbeSet {
   OnlineSoftmax exact;
@@ -135,6 +137,14 @@ class CausalStream {
   const SparseRecoveryMatrix& output_sketch() const;
   /// Decodes every output column as a k-sparse vector of length n.
   std::vector<SparseVector> sparse_columns(DecodeMethod method = DecodeMethod::standard) const;
+
+  /// Continues the stream that `prefix` (a segment starting at token 0, causal_segment.hpp)
+  /// describes: the state becomes the prefix's and the stream stands at token
+  /// prefix.end_token(), so the next rows are those a single stream would see after the prefix.
+  /// Only before the first update and without probes (their exact sums would miss the prefix);
+  /// d, dv, degree, scale and kernel must agree. An output sketch then gets rows from
+  /// prefix.end_token() on.
+  void start_from(const CausalSegment& prefix);
 
   /// Processes the next rows; if out != nullptr it receives the n x dv output rows (float64).
   /// Checks everything first: a rejected call leaves the stream unchanged.
