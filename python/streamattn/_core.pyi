@@ -23,6 +23,9 @@ _DecodeMethod: TypeAlias = Literal["standard", "sublinear"]
 _StateKind: TypeAlias = Literal["exact", "sketched"]
 _SketchKind: TypeAlias = Literal["ams", "gaussian"]
 _Isa: TypeAlias = Literal["scalar", "avx2", "avx512"]
+# Output rows: float32 when the float inputs all are, else float64. Arguments with __dlpack__
+# (torch tensors) get their own kind back (torch.from_dlpack of this array), typed here as the array.
+_Rows: TypeAlias = NDArray[np.floating[Any]]
 
 __version__: str
 
@@ -307,7 +310,7 @@ def taylor_error(beta: _Float, degree: _Int) -> float: ...
 def choose_degree(eps: _Float, beta: _Float) -> int: ...
 def exact_attention(
     Q: ArrayLike, K: ArrayLike, V: ArrayLike, scale: _Float | None = None, causal: _Bool = False
-) -> NDArray[np.float64]: ...
+) -> _Rows: ...
 
 # return_stats=True returns (out, stats).
 @overload
@@ -325,7 +328,7 @@ def poly_attention(
     eps: _Float = 0.0,
     normalize: _Bool = True,
     log_gate: ArrayLike | None = None,
-) -> NDArray[np.float64]: ...
+) -> _Rows: ...
 @overload
 def poly_attention(
     Q: ArrayLike,
@@ -341,7 +344,7 @@ def poly_attention(
     eps: _Float = 0.0,
     normalize: _Bool = True,
     log_gate: ArrayLike | None = None,
-) -> tuple[NDArray[np.float64], PolyStats]: ...
+) -> tuple[_Rows, PolyStats]: ...
 @overload
 def poly_attention(
     Q: ArrayLike,
@@ -358,7 +361,7 @@ def poly_attention(
     eps: _Float = 0.0,
     normalize: _Bool = True,
     log_gate: ArrayLike | None = None,
-) -> tuple[NDArray[np.float64], PolyStats]: ...
+) -> tuple[_Rows, PolyStats]: ...
 @overload
 def poly_attention(
     Q: ArrayLike,
@@ -374,7 +377,7 @@ def poly_attention(
     eps: _Float = 0.0,
     normalize: _Bool = True,
     log_gate: ArrayLike | None = None,
-) -> NDArray[np.float64] | tuple[NDArray[np.float64], PolyStats]: ...
+) -> _Rows | tuple[_Rows, PolyStats]: ...
 
 class PolyPrefixState:
     def __init__(
@@ -553,9 +556,9 @@ class CausalStream(_Stream):
     @overload
     def update(
         self, Q: ArrayLike, K: ArrayLike, V: ArrayLike, return_rows: _Bool = True, log_gate: ArrayLike | None = None
-    ) -> NDArray[np.float64] | None: ...
+    ) -> _Rows | None: ...
     def prefill(self, K: ArrayLike, V: ArrayLike, log_gate: ArrayLike | None = None) -> None: ...
-    def step(self, q: ArrayLike, k: ArrayLike, v: ArrayLike, log_gate: _Float | None = None) -> NDArray[np.float64]: ...
+    def step(self, q: ArrayLike, k: ArrayLike, v: ArrayLike, log_gate: _Float | None = None) -> _Rows: ...
     @property
     def eps(self) -> float: ...
     @property
@@ -638,13 +641,20 @@ class MultiHeadCausalStream:
         max_bytes: _Int | None = None,
     ) -> None: ...
     # Q (heads, n, d), K (kv_heads, n, d), V (kv_heads, n, dv), log_gate (heads, n) -> (heads, n, dv).
+    # 3-D (heads, n, .) or 4-D (B, n, H, .) / head_first=True (B, H, n, .) arguments.
     def update(
-        self, Q: ArrayLike, K: ArrayLike, V: ArrayLike, log_gate: ArrayLike | None = None
-    ) -> NDArray[np.float64]: ...
+        self,
+        Q: ArrayLike,
+        K: ArrayLike,
+        V: ArrayLike,
+        log_gate: ArrayLike | None = None,
+        head_first: _Bool = False,
+    ) -> _Rows: ...
     # q (heads, d), k (kv_heads, d), v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
-    def step(
-        self, q: ArrayLike, k: ArrayLike, v: ArrayLike, log_gate: ArrayLike | None = None
-    ) -> NDArray[np.float64]: ...
+    def step(self, q: ArrayLike, k: ArrayLike, v: ArrayLike, log_gate: ArrayLike | None = None) -> _Rows: ...
+    # (heads, t, dv + 1) = [M | s] per query head.
+    def state(self, dtype: Literal["float32", "float64"] | None = None) -> _Rows: ...
+    def set_state(self, state: ArrayLike, tokens: _Int | None = None) -> None: ...
     def head(self, h: _Int) -> CausalStream: ...
     @property
     def heads(self) -> int: ...

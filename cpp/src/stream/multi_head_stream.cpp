@@ -223,6 +223,23 @@ void MultiHeadCausalStream::step(const MatrixRef<double>& q, const MatrixRef<dou
   step_impl(q, k, v, out, log_gate);
 }
 
+void MultiHeadCausalStream::set_state(const std::vector<MatrixRef<double>>& M, const std::vector<VectorRef<double>>& s,
+                                      std::optional<std::uint64_t> tokens) {
+  const Index H = heads();
+  require(static_cast<Index>(M.size()) == H && static_cast<Index>(s.size()) == H,
+          "set_state needs one M and one s per query head (", H, "), got ", M.size(), " and ", s.size());
+  for (Index h = 0; h < H; ++h) {
+    const auto& st = streams_[static_cast<std::size_t>(h)];
+    require(!st.has_probes() && !st.has_output_sketch(),
+            "set_state: a stream with probes or an output sketch cannot take a state from outside");
+    st.state().check_assign(M[static_cast<std::size_t>(h)], s[static_cast<std::size_t>(h)]);
+  }
+  require(!tokens || *tokens >= 1, "a state stands for at least one absorbed row (tokens >= 1), got tokens = 0");
+  for (Index h = 0; h < H; ++h)
+    streams_[static_cast<std::size_t>(h)].set_state(M[static_cast<std::size_t>(h)], s[static_cast<std::size_t>(h)],
+                                                    tokens);
+}
+
 std::size_t MultiHeadCausalStream::nbytes() const {
   std::size_t b = 0;
   for (const auto& s : streams_) b += s.nbytes();

@@ -93,6 +93,11 @@ class MultiHeadCausalStream {
   void step(const MatrixRef<double>& q, const MatrixRef<double>& k, const MatrixRef<double>& v,
             Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate = nullptr);
 
+  /// Replaces every query head's state: M[h] (t x dv) and s[h] (t), one per query head. Every
+  /// head is checked before any changes (CausalStream::set_state, with the same tokens).
+  void set_state(const std::vector<MatrixRef<double>>& M, const std::vector<VectorRef<double>>& s,
+                 std::optional<std::uint64_t> tokens = std::nullopt);
+
   std::size_t nbytes() const;
   std::string repr() const;
   std::vector<std::uint8_t> to_bytes() const;
