@@ -22,7 +22,7 @@ from typing import Any, Literal, Union, cast
 
 import torch
 
-from . import _core
+from .. import _core
 
 __all__ = [
     "chunk_linear_attn",
