@@ -63,12 +63,12 @@ RowMatrix<double> power_reference(const RowMatrix<double>& Q, const RowMatrix<do
 
 }  // namespace
 
-TEST_CASE("power features: phi(q).phi(k) = (c q.k)^p, t = C(d+p-1, p); odd p refused", "[models]") {
-  for (int p : {2, 4, 6}) {
+TEST_CASE("power features: phi(q).phi(k) = (c q.k)^p, t = C(d+p-1, p); odd p > 1 refused", "[models]") {
+  for (int p : {1, 2, 4, 6}) {
     const Index d = 4;
     TaylorFeatures tf(d, p, 0.8, 0, FeatureKernel::power);
     REQUIRE(tf.dim() == feature_dim(d, p, FeatureKernel::power));
-    REQUIRE(tf.dim() == (p == 2 ? 10 : p == 4 ? 35 : 84));
+    REQUIRE(tf.dim() == (p == 1 ? 4 : p == 2 ? 10 : p == 4 ? 35 : 84));
     const RowMatrix<double> X = test::normal_matrix(7, d, 1), Y = test::normal_matrix(9, d, 2);
     const RowMatrix<double> G = tf.transform(X) * tf.transform(Y).transpose();
     RowMatrix<double> S = 0.8 * X * Y.transpose();
@@ -156,6 +156,37 @@ TEST_CASE("serialized streams record the kernel and the normalizer options", "[m
   const std::uint64_t sum = checksum64(bytes.data(), bytes.size());
   for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(sum >> (8 * i)));
   REQUIRE_THROWS_WITH(CausalStream::from_bytes(bytes.data(), bytes.size()), Catch::Contains("kernel"));
+}
+
+TEST_CASE("set_state: a stream continued from another's state equals the one stream", "[models]") {
+  const Index d = 3, dv = 2, n = 40, cut = 23;
+  const RowMatrix<double> Q = test::normal_matrix(n, d, 31), K = test::normal_matrix(n, d, 32),
+                          V = test::normal_matrix(n, dv, 33);
+  MultiHeadCausalStream whole(2, 1, d, dv, 2, std::nullopt), first(2, 1, d, dv, 2, std::nullopt),
+      second(2, 1, d, dv, 2, std::nullopt);
+  const auto rows = [&](Index a, Index b) { return MatrixRef<double>(Q.middleRows(a, b - a)); };
+  const auto krows = [&](Index a, Index b) { return MatrixRef<double>(K.middleRows(a, b - a)); };
+  const auto vrows = [&](Index a, Index b) { return MatrixRef<double>(V.middleRows(a, b - a)); };
+  RowMatrix<double> all, a, b;
+  whole.update({rows(0, n), rows(0, n)}, {krows(0, n)}, {vrows(0, n)}, nullptr, &all);
+  first.update({rows(0, cut), rows(0, cut)}, {krows(0, cut)}, {vrows(0, cut)}, nullptr, &a);
+  std::vector<MatrixRef<double>> M;
+  std::vector<VectorRef<double>> s;
+  for (Index h = 0; h < 2; ++h) {
+    M.emplace_back(first.head(h).state().numerator_state());
+    s.emplace_back(first.head(h).state().normalizer_state());
+  }
+  const RowMatrix<double> wrong = RowMatrix<double>::Zero(first.dim() + 1, dv);
+  std::vector<MatrixRef<double>> bad{MatrixRef<double>(wrong), MatrixRef<double>(wrong)};
+  REQUIRE_THROWS_WITH(second.set_state(bad, s), Catch::Contains("state M must be"));
+  REQUIRE(second.tokens_seen() == 0);
+  second.set_state(M, s, static_cast<std::uint64_t>(cut));
+  REQUIRE(second.tokens_seen() == static_cast<std::uint64_t>(cut));
+  second.update({rows(cut, n), rows(cut, n)}, {krows(cut, n)}, {vrows(cut, n)}, nullptr, &b);
+  for (Index h = 0; h < 2; ++h) {
+    const RowMatrix<double> want = all.middleRows(h * n + cut, n - cut);
+    REQUIRE(test::max_rel_diff(b.middleRows(h * (n - cut), n - cut), want) <= 1e-12);
+  }
 }
 
 TEST_CASE("multi-head with grouped KV equals per-head streams bit for bit", "[models]") {
