@@ -164,28 +164,33 @@ TEST_CASE("set_state: a stream continued from another's state equals the one str
                           V = test::normal_matrix(n, dv, 33);
   MultiHeadCausalStream whole(2, 1, d, dv, 2, std::nullopt), first(2, 1, d, dv, 2, std::nullopt),
       second(2, 1, d, dv, 2, std::nullopt);
-  const auto rows = [&](Index a, Index b) { return MatrixRef<double>(Q.middleRows(a, b - a)); };
-  const auto krows = [&](Index a, Index b) { return MatrixRef<double>(K.middleRows(a, b - a)); };
-  const auto vrows = [&](Index a, Index b) { return MatrixRef<double>(V.middleRows(a, b - a)); };
-  RowMatrix<double> all, a, b;
-  whole.update({rows(0, n), rows(0, n)}, {krows(0, n)}, {vrows(0, n)}, nullptr, &all);
-  first.update({rows(0, cut), rows(0, cut)}, {krows(0, cut)}, {vrows(0, cut)}, nullptr, &a);
-  std::vector<MatrixRef<double>> M;
+  using Refs = std::vector<MatrixRef<double>>;
+  const auto run = [](MultiHeadCausalStream& s, const RowMatrix<double>& q, const RowMatrix<double>& k,
+                      const RowMatrix<double>& v, Index a, Index b) {
+    const Refs qs{MatrixRef<double>(q.middleRows(a, b - a)), MatrixRef<double>(q.middleRows(a, b - a))};
+    const Refs ks{MatrixRef<double>(k.middleRows(a, b - a))}, vs{MatrixRef<double>(v.middleRows(a, b - a))};
+    RowMatrix<double> out;
+    s.update(qs, ks, vs, nullptr, &out);
+    return out;
+  };
+  const RowMatrix<double> all = run(whole, Q, K, V, 0, n);
+  run(first, Q, K, V, 0, cut);
+  Refs M;
   std::vector<VectorRef<double>> s;
   for (Index h = 0; h < 2; ++h) {
     M.emplace_back(first.head(h).state().numerator_state());
     s.emplace_back(first.head(h).state().normalizer_state());
   }
   const RowMatrix<double> wrong = RowMatrix<double>::Zero(first.dim() + 1, dv);
-  std::vector<MatrixRef<double>> bad{MatrixRef<double>(wrong), MatrixRef<double>(wrong)};
+  const Refs bad{MatrixRef<double>(wrong), MatrixRef<double>(wrong)};
   REQUIRE_THROWS_WITH(second.set_state(bad, s), Catch::Contains("state M must be"));
   REQUIRE(second.tokens_seen() == 0);
   second.set_state(M, s, static_cast<std::uint64_t>(cut));
   REQUIRE(second.tokens_seen() == static_cast<std::uint64_t>(cut));
-  second.update({rows(cut, n), rows(cut, n)}, {krows(cut, n)}, {vrows(cut, n)}, nullptr, &b);
+  const RowMatrix<double> b = run(second, Q, K, V, cut, n);
   for (Index h = 0; h < 2; ++h) {
-    const RowMatrix<double> want = all.middleRows(h * n + cut, n - cut);
-    REQUIRE(test::max_rel_diff(b.middleRows(h * (n - cut), n - cut), want) <= 1e-12);
+    const RowMatrix<double> got = b.middleRows(h * (n - cut), n - cut), want = all.middleRows(h * n + cut, n - cut);
+    REQUIRE(test::max_rel_diff(got, want) <= 1e-12);
   }
 }
 
