@@ -3,11 +3,12 @@
 three ways, on the same shapes and threads:
 
   * bare stream: MultiHeadCausalStream.update on (B*H, T, D) float32 numpy arrays already in the
-    stream's head layout (its own time; float64 rows out);
-  * hand glue: permute/reshape to (B*H, T, D) and .numpy(), the stream, then the float64 rows
-    viewed back to (B, T, H, dv) and converted to a contiguous float32 tensor (what a user wrote
-    before streamattn took tensors);
-  * streamattn.torch.parallel_based(q, k, v): tensors in, float32 tensor out, no reshaping.
+    stream's head layout (its own time);
+  * hand glue: permute/reshape to (B*H, T, D) and .numpy(), the stream, then the rows viewed back
+    to (B, T, H, dv) as a contiguous float32 tensor (what a user wrote before the streams took
+    tensors);
+  * streamattn.torch.parallel_based(q, k, v): tensors in, float32 tensor out, no reshaping, in fla's
+    (B, T, H, D) layout (each head's rows strided by H*D) and with head_first=True (B, H, T, D).
 
     python bench/bench_torch.py [--tokens 4096] [--batch 2] [--heads 8] [--repeats 7]
 """
@@ -25,14 +26,18 @@ import streamattn as sa
 import streamattn.torch as st
 
 
-def seconds(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+def interleaved_seconds(fns, repeats: int) -> list[float]:
+    """Median seconds of each function, the functions run in turn (so that a load that comes and goes
+    on a shared machine falls on all of them alike)."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
 
 
 def main() -> None:
@@ -64,16 +69,22 @@ def main() -> None:
     def ours() -> torch.Tensor:
         return st.parallel_based(q, k, v)
 
+    qh, kh, vh = (x.transpose(1, 2).contiguous() for x in (q, k, v))
+
+    def ours_head_first() -> torch.Tensor:
+        return st.parallel_based(qh, kh, vh, head_first=True)
+
     a, b = glue(), ours()
     assert b.dtype == torch.float32 and float((a - b).abs().max()) <= 1e-6 * float(a.abs().max())
-    t_bare, t_glue, t_ours = (seconds(f, args.repeats) for f in (bare, glue, ours))
+    t_bare, t_glue, t_ours, t_hf = interleaved_seconds([bare, glue, ours, ours_head_first], args.repeats)
     print(f"Based prefill, B={B}, T={T}, H={H}, D={D}, dv={DV}, float32, threads={stream().threads}")
     print("| path | seconds | / bare stream |")
     print("| --- | --- | --- |")
     for name, t in (
-        ("bare stream (heads layout, float64 out)", t_bare),
+        ("bare stream (numpy, (B*H, T, D) heads layout)", t_bare),
         ("hand glue", t_glue),
-        ("streamattn.torch", t_ours),
+        ("streamattn.torch, (B, T, H, D)", t_ours),
+        ("streamattn.torch, head_first (B, H, T, D)", t_hf),
     ):
         print(f"| {name} | {t:.4f} | {t / t_bare:.3f} |")
 

@@ -84,21 +84,22 @@ RowMatrix<double> gate_matrix(py::handle log_gate, const Layout& lay) {
   return m;
 }
 
-/// Writes the heads*n x dv rows (head i's rows i*n ..) into `out` laid out as `lay` says, as O.
+/// One writable n x dv view per head of a new C-contiguous output array laid out as `lay` says.
 template <class O>
-void scatter_rows(const RowMatrix<double>& rows, py::array& out, const Layout& lay, Index n) {
+std::vector<HeadRows<O>> out_views(py::array& out, const Layout& lay) {
   const auto it = static_cast<py::ssize_t>(sizeof(O));
-  const Index B = lay.four_d ? out.shape(lay.b()) : 1, H = out.shape(lay.h()), dv = out.shape(lay.f());
+  const Index B = lay.four_d ? out.shape(lay.b()) : 1, H = out.shape(lay.h()), n = out.shape(lay.t()),
+              dv = out.shape(lay.f());
   const Index sb = lay.four_d ? out.strides(lay.b()) / it : 0, sh = out.strides(lay.h()) / it,
               st = out.strides(lay.t()) / it;
+  std::vector<HeadRows<O>> views;
+  views.reserve(static_cast<std::size_t>(B * H));
   O* base = static_cast<O*>(out.mutable_data());
+  const Index outer = n > 1 ? st : std::max<Index>(dv, 1);
   for (Index b = 0; b < B; ++b)
     for (Index h = 0; h < H; ++h)
-      for (Index j = 0; j < n; ++j) {
-        const double* src = rows.data() + ((b * H + h) * n + j) * dv;
-        O* dst = base + b * sb + h * sh + j * st;
-        for (Index c = 0; c < dv; ++c) dst[c] = static_cast<O>(src[c]);
-      }
+      views.emplace_back(base + b * sb + h * sh, n, dv, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(outer, 1));
+  return views;
 }
 
 }  // namespace
@@ -159,29 +160,22 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
             std::optional<RowMatrix<double>> gate;
             if (!log_gate.is_none()) gate = gate_matrix(log_gate, lay);
             const bool f32 = all_float32({&q, &k, &v});
-            const Index n = q.shape(lay.t());
-            // (heads, n, dv) and (B, H, n, dv) float64 outputs are heads*n x dv row blocks: every head
-            // writes its rows straight into the array returned. Other layouts and float32 get the
-            // float64 rows written into them here.
-            const bool direct = !f32 && (!lay.four_d || lay.head_first);
+            // Every head writes its rows straight into the array returned, in its layout and dtype
+            // (float32 rows converted from the float64 ones by the thread that computed them).
             py::array out = f32 ? py::array(py::array_t<float>(out_shape(q, lay, s.dv())))
                                 : py::array(py::array_t<double>(out_shape(q, lay, s.dv())));
             with_heads(q, k, v, lay, [&](const auto& vq, const auto& vk, const auto& vv) {
               std::optional<MatrixRef<double>> g;
               if (gate) g.emplace(*gate);
-              py::gil_scoped_release nogil;
-              if (direct) {
-                s.update_into(
-                    vq, vk, vv, g ? &*g : nullptr,
-                    Eigen::Map<RowMatrix<double>>(static_cast<double*>(out.mutable_data()), s.heads() * n, s.dv()));
-                return;
+              if (f32) {
+                const auto views = out_views<float>(out, lay);
+                py::gil_scoped_release nogil;
+                s.update_heads_into(vq, vk, vv, g ? &*g : nullptr, views);
+              } else {
+                const auto views = out_views<double>(out, lay);
+                py::gil_scoped_release nogil;
+                s.update_heads_into(vq, vk, vv, g ? &*g : nullptr, views);
               }
-              RowMatrix<double> rows(s.heads() * n, s.dv());
-              s.update_into(vq, vk, vv, g ? &*g : nullptr, rows);
-              if (f32)
-                scatter_rows<float>(rows, out, lay, n);
-              else
-                scatter_rows<double>(rows, out, lay, n);
             });
             return callers_kind(out, Q);
           },
