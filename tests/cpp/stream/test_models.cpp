@@ -194,6 +194,43 @@ TEST_CASE("set_state: a stream continued from another's state equals the one str
   }
 }
 
+TEST_CASE("update_heads_into writes each head's rows into strided float32/float64 views", "[models]") {
+  const Index d = 3, dv = 2, n = 29, H = 4;
+  std::vector<RowMatrix<double>> q, k, v;
+  for (Index h = 0; h < H; ++h) {
+    q.push_back(test::normal_matrix(n, d, 40 + static_cast<std::uint64_t>(h)));
+    k.push_back(test::normal_matrix(n, d, 50 + static_cast<std::uint64_t>(h)));
+    v.push_back(test::normal_matrix(n, dv, 60 + static_cast<std::uint64_t>(h)));
+  }
+  std::vector<MatrixRef<double>> Q, K, V;
+  for (Index h = 0; h < H; ++h) Q.emplace_back(q[h]), K.emplace_back(k[h]), V.emplace_back(v[h]);
+  MultiHeadCausalStream a(H, H, d, dv, 2, std::nullopt), b(H, H, d, dv, 2, std::nullopt),
+      c(H, H, d, dv, 2, std::nullopt);
+  RowMatrix<double> rows;
+  a.update(Q, K, V, nullptr, &rows);
+  // (tokens, heads, dv) layout: head h's row j at j * H * dv + h * dv
+  std::vector<float> f(static_cast<std::size_t>(n * H * dv));
+  std::vector<double> g(static_cast<std::size_t>(n * H * dv));
+  std::vector<HeadRows<float>> fv;
+  std::vector<HeadRows<double>> gv;
+  const Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic> stride(H * dv, 1);
+  for (Index h = 0; h < H; ++h) {
+    fv.emplace_back(f.data() + h * dv, n, dv, stride);
+    gv.emplace_back(g.data() + h * dv, n, dv, stride);
+  }
+  b.update_heads_into(Q, K, V, nullptr, fv);
+  c.update_heads_into(Q, K, V, nullptr, gv);
+  for (Index h = 0; h < H; ++h)
+    for (Index j = 0; j < n; ++j)
+      for (Index col = 0; col < dv; ++col) {
+        const double want = rows(h * n + j, col);
+        REQUIRE(g[static_cast<std::size_t>(j * H * dv + h * dv + col)] == want);
+        REQUIRE(f[static_cast<std::size_t>(j * H * dv + h * dv + col)] == static_cast<float>(want));
+      }
+  std::vector<HeadRows<float>> short_views(fv.begin(), fv.end() - 1);
+  REQUIRE_THROWS_WITH(b.update_heads_into(Q, K, V, nullptr, short_views), Catch::Contains("one view per query head"));
+}
+
 TEST_CASE("multi-head with grouped KV equals per-head streams bit for bit", "[models]") {
   const Index H = 4, G = 2, n = 70, d = 3, dv = 2;
   std::vector<RowMatrix<double>> Qs, Ks, Vs;
