@@ -150,6 +150,10 @@ def test_bad_tensors_are_refused_clearly(th, st):
         s.set_state(np.zeros((B * H, s.dim, DV)))
     with pytest.raises(TypeError, match="require grad"):
         s.update(q.clone().requires_grad_(), k, v)
+    with pytest.raises(ValueError, match=r"Q is on a device.*\.cpu\(\)"):
+        s.update(q.to("meta"), k, v)
+    with pytest.raises(TypeError, match="float16"):
+        s.update(q.half(), k, v)
     assert s.to_bytes() == before
 
 

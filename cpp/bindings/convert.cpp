@@ -103,8 +103,14 @@ py::array float_array(py::handle h, const char* name, int ndim) {
     a = py::reinterpret_borrow<py::array>(h);
   } else if (py::hasattr(h, "__dlpack__") && py::hasattr(h, "__dlpack_device__")) {
     // torch, jax, cupy, ...: shared memory through DLPack when the data is on the CPU.
-    const py::tuple dev = h.attr("__dlpack_device__")();
-    const int device = py::int_(dev[0]).cast<int>();
+    int device = -1;
+    try {
+      const py::tuple dev = h.attr("__dlpack_device__")();
+      device = py::int_(dev[0]).cast<int>();
+    } catch (py::error_already_set& e) {
+      throw py::value_error(message(name, " is on a device DLPack cannot share (", std::string(py::str(e.value())),
+                                    "); move it to the CPU first (e.g. tensor.cpu())"));
+    }
     if (device != 1 && device != 3)  // kDLCPU, kDLCUDAHost (pinned, CPU-addressable)
       throw py::value_error(message(name, " is on a non-CPU device (DLPack device type ", device,
                                     "); move it to the CPU first (e.g. tensor.cpu())"));
