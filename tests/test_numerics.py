@@ -82,7 +82,15 @@ CALLS = [
 
 
 # Calls whose float32 inputs give float32 rows (issue 17); the others return float64.
-FLOAT32_OUT = {"exact_attention", "exact_attention causal", "poly_attention", "poly_attention causal", "CausalStream"}
+FLOAT32_OUT = {
+    "exact_attention",
+    "exact_attention causal",
+    "poly_attention",
+    "poly_attention causal",
+    "CausalStream",
+    "KVStream",
+    "KVStream sketched",
+}
 
 
 @pytest.mark.parametrize("name, call", CALLS, ids=[c[0] for c in CALLS])

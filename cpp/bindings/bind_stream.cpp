@@ -357,9 +357,11 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
               py::gil_scoped_release nogil;
               out = s.query(rq);
             });
-            return to_numpy(out);
+            return callers_kind(to_numpy_as(out, all_float32({&q})), Q);
           },
-          py::arg("Q"), "Attention outputs (n x dv, float64) of queries over every key added so far.")
+          py::arg("Q"),
+          "Attention outputs (n x dv; float32 for float32 Q, else float64; a torch tensor for a torch Q) of "
+          "queries over every key added so far.")
       .def("merge", &KVStream::merge, py::arg("other"),
            "Add the keys of another stream with the same parameters (shards of one key set).")
       .def_property_readonly("state", [](const KVStream& s) { return std::string(state_kind_name(s.state_kind())); })
