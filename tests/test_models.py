@@ -163,7 +163,9 @@ def test_gating_is_stable_over_a_million_tokens():
     for a in range(0, n - step, step):
         cs.update(Q[a : a + step], K[a : a + step], V[a : a + step], return_rows=False, log_gate=gate[a : a + step])
     a = (n - 1) // step * step
-    last = cs.update(Q[a:], K[a:], V[a:], log_gate=gate[a:])[-3:]
+    # float64 queries for the last block: float64 rows out (float32 inputs alone give float32 rows)
+    last = cs.update(Q[a:].astype(np.float64), K[a:], V[a:], log_gate=gate[a:])[-3:]
+    assert last.dtype == np.float64
     Kd, Vd = K.astype(np.float64), V.astype(np.float64)
     for r, i in enumerate(range(n - 3, n)):
         x = c * Kd[: i + 1] @ Q[i].astype(np.float64)
@@ -309,7 +311,7 @@ def test_multi_head_layouts_and_dtypes(rng):
 def test_odd_power_is_refused():
     for make in (
         lambda: sa.TaylorFeatures(4, 3, kernel="power"),
-        lambda: sa.CausalStream(4, kernel="power", degree=1),
+        lambda: sa.CausalStream(4, kernel="power", degree=3),
         lambda: sa.KVStream(4, kernel="power", degree=3),
         lambda: sa.MultiHeadCausalStream(2, 1, 4, kernel="power", degree=5),
         lambda: sa.poly_attention(np.ones((2, 4)), np.ones((2, 4)), np.ones((2, 4)), 3, kernel="power"),
@@ -318,6 +320,14 @@ def test_odd_power_is_refused():
             make()
     with pytest.raises(ValueError, match="kernel must be 'taylor' or 'power'"):
         sa.CausalStream(4, kernel="exp")
+
+
+def test_power_degree_one_is_linear_attention(rng):
+    """kernel='power', degree=1: features sqrt(c) x, kernel c q.k (linear attention on given features)."""
+    Q, K, V = np.abs(rng.normal(size=(3, 50, 4)))
+    cs = sa.CausalStream(4, degree=1, kernel="power", scale=0.7, eps=1e-9)
+    assert cs.dim == 4
+    np.testing.assert_allclose(cs.update(Q, K, V), direct(Q, K, V, 1, 0.7, "power", eps=1e-9), rtol=1e-12)
 
 
 def test_normalizer_options_are_validated():

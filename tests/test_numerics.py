@@ -81,15 +81,32 @@ CALLS = [
 ]
 
 
+# Calls whose float32 inputs give float32 rows (issue 17); the others return float64.
+FLOAT32_OUT = {
+    "exact_attention",
+    "exact_attention causal",
+    "poly_attention",
+    "poly_attention causal",
+    "CausalStream",
+    "KVStream",
+    "KVStream sketched",
+}
+
+
 @pytest.mark.parametrize("name, call", CALLS, ids=[c[0] for c in CALLS])
 def test_float32_input_equals_float64_input_of_the_same_values(name, call):
     """float32 arrays are widened exactly and everything runs in float64: the same values in
-    float32 or float64 give the same answer up to float64 rounding."""
+    float32 or float64 give the same answer up to float64 rounding. Where float32 inputs give
+    float32 rows, those are the float64 result rounded once (within 2^-24 relative)."""
     q, k, v = f32(*data(1))
     a = call(q, k, v)
     b = call(*f64(q, k, v))
-    assert a.dtype == np.float64
-    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    if name in FLOAT32_OUT:
+        assert a.dtype == np.float32
+        np.testing.assert_allclose(a, b, rtol=2.0**-23, atol=1e-30)
+    else:
+        assert a.dtype == np.float64
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name, call", CALLS, ids=[c[0] for c in CALLS])

@@ -202,9 +202,9 @@ def test_exact_attention_float32_and_mixed_dtypes():
     r = gen(4)
     Q, K, V = (r.standard_normal((40, 6)).astype(np.float32) for _ in range(3))
     out = sa.exact_attention(Q, K, V, causal=True)
-    assert out.dtype == np.float64
+    assert out.dtype == np.float32  # float32 inputs, float64 arithmetic, rounded once to float32
     ref = naive_softmax(Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64), 1 / math.sqrt(6), True)
-    np.testing.assert_allclose(out, ref, atol=1e-12)  # float32 inputs, float64 arithmetic
+    np.testing.assert_allclose(out, ref, rtol=2.0**-23, atol=1e-12)
     np.testing.assert_allclose(
         sa.exact_attention(Q, K.astype(np.float64), V),
         naive_softmax(Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64), 1 / math.sqrt(6)),
@@ -274,8 +274,9 @@ def test_poly_float32_accumulates_in_float64():
     for causal in [False, True]:
         out = sa.poly_attention(Q, K, V, 4, causal=causal, chunk=100)
         ref = sa.poly_attention(*(x.astype(np.float64) for x in (Q, K, V)), 4, causal=causal, chunk=100)
-        assert out.dtype == np.float64
-        np.testing.assert_allclose(out, ref, rtol=0, atol=1e-13)
+        # float32 rows: the float64 result rounded once (float32 accumulation would be ~1e-5 off)
+        assert out.dtype == np.float32
+        np.testing.assert_allclose(out, ref, rtol=2.0**-23, atol=1e-13)
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -122,15 +122,17 @@ void bind_attention_functions(py::module_& m) {
       [](py::handle Q, py::handle K, py::handle V, py::handle scale, py::handle causal_arg) {
         const bool causal = to_bool(causal_arg, "causal");
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+        const bool f32 = all_float32({&q, &k, &v});
         const auto sc = opt_scale(scale);
         RowMatrix<double> out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
           py::gil_scoped_release nogil;
           return exact_attention(rq, rk, rv, sc, causal);
         });
-        return to_numpy(out);
+        return callers_kind(to_numpy_as(out, f32), Q);
       },
       py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("scale") = py::none(), py::arg("causal") = false,
-      R"doc(Softmax attention softmax(scale Q K^T) V as float64 (n_q x dv), computed in blocks with a
+      R"doc(Softmax attention softmax(scale Q K^T) V (n_q x dv; float32 when Q, K, V all are, else float64;
+a torch tensor for torch tensors), computed in blocks with a
 running max (memory O(block * n_k), stable for scores of +-1000).
 
 scale defaults to 1/sqrt(d) (torch's scaled_dot_product_attention; the polynomial-method paper uses 1/d).
@@ -152,6 +154,7 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
         opt.norm.eps = to_float(eps, "eps");
         opt.norm.normalize = normalize;
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
+        const bool f32 = all_float32({&q, &k, &v});
         const GateVector gate(log_gate);
         opt.log_gate = gate.get();
         if (return_stats) require_stats_options(opt);
@@ -162,15 +165,16 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
           if (return_stats) st = poly_attention_stats(rq, rk, rv, g, sc);
           return o;
         });
-        if (!return_stats) return to_numpy(out);
-        return py::make_tuple(to_numpy(out), st);
+        py::object o = callers_kind(to_numpy_as(out, f32), Q);
+        if (!return_stats) return o;
+        return py::make_tuple(o, st);
       },
       py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("degree"), py::arg("scale") = py::none(),
       py::arg("causal") = false, py::arg("chunk") = kDefaultChunk, py::arg("return_stats") = false,
       py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0,
       py::arg("normalize") = true, py::arg("log_gate") = py::none(),
-      R"doc(Attention by the polynomial method, D~^-1 U1 (U2^T V) with U1 = phi(Q), U2 = phi(K) (float64,
-n_q x dv), without any n x n matrix: O(n t d) with t = C(d + degree, degree).
+      R"doc(Attention by the polynomial method, D~^-1 U1 (U2^T V) with U1 = phi(Q), U2 = phi(K) (n_q x dv,
+float32 when Q, K, V all are, else float64, computed in float64; a torch tensor for torch tensors), without any n x n matrix: O(n t d) with t = C(d + degree, degree).
 
 causal uses the chunked scheme (prefix state of earlier chunks in float64 + the masked intra-chunk
 P_g(scale Q_c K_c^T)), with exact_attention's alignment. Even degrees keep the normalizer positive;

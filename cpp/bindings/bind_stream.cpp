@@ -174,24 +174,32 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
           const bool return_rows = to_bool(return_rows_arg, "return_rows");
           py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
           const GateVector gate(log_gate);
-          // The rows go straight into the numpy array returned (no copy of the n x dv output).
+          const bool f32 = all_float32({&q, &k, &v});
+          // float64 rows go straight into the numpy array returned (no copy of the n x dv output);
+          // float32 inputs get float32 rows, converted here from the float64 the stream computes.
           const Index n = q.ndim() == 2 ? static_cast<Index>(q.shape(0)) : 0;
           py::array_t<double> out;
-          if (return_rows) out = py::array_t<double>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())});
+          RowMatrix<double> rows;
+          if (return_rows && !f32)
+            out = py::array_t<double>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())});
           with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
             py::gil_scoped_release nogil;
-            if (return_rows)
+            if (return_rows && !f32)
               s.update_into(rq, rk, rv, gate.get(), Eigen::Map<RowMatrix<double>>(out.mutable_data(), n, s.dv()));
+            else if (return_rows)
+              gate.get() ? s.update(rq, rk, rv, *gate.get(), &rows) : s.update(rq, rk, rv, &rows);
             else if (gate.get())
               s.update(rq, rk, rv, *gate.get());
             else
               s.update(rq, rk, rv);
           });
           if (!return_rows) return py::object(py::none());
-          return py::object(out);
+          if (f32) return callers_kind(to_numpy_as(rows, true), Q);
+          return callers_kind(out, Q);
         },
         py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("return_rows") = true, py::arg("log_gate") = py::none(),
-        "Stream the next rows (n x d, n x d, n x dv); returns the n x dv output rows (float64), or None "
+        "Stream the next rows (n x d, n x d, n x dv); returns the n x dv output rows (float32 when Q, K, V all "
+        "are, else float64; a torch tensor for torch tensors), or None "
         "with return_rows=False. log_gate: n log-decays (each finite, <= 0); key j's weight for query i is "
         "multiplied by exp(log_gate[j+1] + ... + log_gate[i]), across calls too.")
       .def(
@@ -215,6 +223,7 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
           [](CausalStream& s, py::handle q, py::handle k, py::handle v, py::handle log_gate) {
             py::array qa = float_array(q, "q", 1), ka = float_array(k, "k", 1), va = float_array(v, "v", 1);
             const double g = log_gate.is_none() ? 0.0 : to_float_or_nan(log_gate, "log_gate");
+            const bool f32 = all_float32({&qa, &ka, &va});
             py::array_t<double> out(static_cast<py::ssize_t>(s.dv()));
             Eigen::Map<Eigen::VectorXd> o(out.mutable_data(), s.dv());
             with_float3(qa, ka, va, [&](const auto& rq, const auto& rk, const auto& rv) {
@@ -226,10 +235,12 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
               py::gil_scoped_release nogil;
               s.step(VectorRef<T>(vq), VectorRef<T>(vk), VectorRef<T>(vv), o, g);
             });
-            return out;
+            if (f32) return callers_kind(to_numpy_as(RowMatrix<double>(o.transpose()), true).attr("reshape")(-1), q);
+            return callers_kind(out, q);
           },
           py::arg("q"), py::arg("k"), py::arg("v"), py::arg("log_gate") = py::none(),
-          "One token (q, k: d; v: dv) -> its output row (dv, float64), in O(t dv) whatever the stream's length; "
+          "One token (q, k: d; v: dv) -> its output row (dv; float32 when q, k, v all are, else float64), in O(t dv) "
+          "whatever the stream's length; "
           "log_gate: this token's log-decay (<= 0). The same mathematics as update() with one row.");
 }
 
@@ -414,9 +425,11 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
               py::gil_scoped_release nogil;
               out = s.query(rq);
             });
-            return to_numpy(out);
+            return callers_kind(to_numpy_as(out, all_float32({&q})), Q);
           },
-          py::arg("Q"), "Attention outputs (n x dv, float64) of queries over every key added so far.")
+          py::arg("Q"),
+          "Attention outputs (n x dv; float32 for float32 Q, else float64; a torch tensor for a torch Q) of "
+          "queries over every key added so far.")
       .def("merge", &KVStream::merge, py::arg("other"),
            "Add the keys of another stream with the same parameters (shards of one key set).")
       .def_property_readonly("state", [](const KVStream& s) { return std::string(state_kind_name(s.state_kind())); })

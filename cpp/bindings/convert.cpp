@@ -101,6 +101,26 @@ py::array float_array(py::handle h, const char* name, int ndim) {
   py::array a;
   if (py::isinstance<py::array>(h)) {
     a = py::reinterpret_borrow<py::array>(h);
+  } else if (py::hasattr(h, "__dlpack__") && py::hasattr(h, "__dlpack_device__")) {
+    // torch, jax, cupy, ...: shared memory through DLPack when the data is on the CPU.
+    int device = -1;
+    try {
+      const py::tuple dev = h.attr("__dlpack_device__")();
+      device = py::int_(dev[0]).cast<int>();
+    } catch (py::error_already_set& e) {
+      throw py::value_error(message(name, " is on a device DLPack cannot share (", std::string(py::str(e.value())),
+                                    "); move it to the CPU first (e.g. tensor.cpu())"));
+    }
+    if (device != 1 && device != 3)  // kDLCPU, kDLCUDAHost (pinned, CPU-addressable)
+      throw py::value_error(message(name, " is on a non-CPU device (DLPack device type ", device,
+                                    "); move it to the CPU first (e.g. tensor.cpu())"));
+    try {
+      a = py::module_::import("numpy").attr("from_dlpack")(h);
+    } catch (py::error_already_set& e) {
+      throw py::type_error(message(name, " (", type_name(h),
+                                   ") could not be shared through DLPack: ", std::string(py::str(e.value())),
+                                   " (pass a float32/float64 CPU tensor; detach() tensors that require grad)"));
+    }
   } else {
     try {
       a = py::module_::import("numpy").attr("asarray")(h);
@@ -117,6 +137,10 @@ py::array float_array(py::handle h, const char* name, int ndim) {
   if (ndim == 0) {
     if (a.ndim() != 1 && a.ndim() != 2)
       throw py::value_error(message(name, " must be 1-D or 2-D, got ", a.ndim(), "-D"));
+  } else if (ndim == -1) {
+    if (a.ndim() != 3 && a.ndim() != 4)
+      throw py::value_error(message(name, " must be 3-D (heads, n, d) or 4-D (batch, n, heads, d), got ", a.ndim(),
+                                    "-D array of shape ", std::string(py::str(a.attr("shape")))));
   } else if (a.ndim() != ndim) {
     throw py::value_error(message(name, " must be ", ndim, "-D, got ", a.ndim(), "-D array of shape ",
                                   std::string(py::str(a.attr("shape")))));
@@ -157,6 +181,29 @@ py::array_t<std::int64_t, py::array::c_style> int64_indices(py::handle h, const 
   }
   return py::array_t<std::int64_t, py::array::c_style>::ensure(
       py::module_::import("numpy").attr("ascontiguousarray")(a, "int64"));
+}
+
+py::object dlpack_importer(py::handle like) {
+  if (py::isinstance<py::array>(like) || !py::hasattr(like, "__dlpack__")) return py::none();
+  const std::string module = py::str(py::type::handle_of(like).attr("__module__"));
+  const std::string top = module.substr(0, module.find('.'));
+  if (top.empty() || top == "numpy") return py::none();
+  py::module_ lib = py::module_::import(top.c_str());
+  if (!py::hasattr(lib, "from_dlpack")) return py::none();
+  return lib.attr("from_dlpack");
+}
+
+py::object callers_kind(py::array out, py::handle like) {
+  py::object importer = dlpack_importer(like);
+  if (importer.is_none()) return std::move(out);
+  return importer(out);
+}
+
+py::array to_numpy_as(const RowMatrix<double>& m, bool f32) {
+  if (!f32) return to_numpy(m);
+  py::array_t<float> out({static_cast<py::ssize_t>(m.rows()), static_cast<py::ssize_t>(m.cols())});
+  if (m.size() > 0) Eigen::Map<RowMatrix<float>>(out.mutable_data(), m.rows(), m.cols()) = m.template cast<float>();
+  return std::move(out);
 }
 
 py::array_t<double> to_numpy(const RowMatrix<double>& m) {

@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,7 +45,8 @@ bool to_bool(py::handle h, const char* name);
 /// A str; TypeError naming `name` otherwise.
 std::string to_str(py::handle h, const char* name);
 
-/// np.asarray(h) with a check that it is a float32/float64 array of the given ndim (0 = 1 or 2).
+/// np.asarray(h) (np.from_dlpack(h) for CPU objects with __dlpack__: torch tensors, no copy) with a
+/// check that it is a float32/float64 array of the given ndim (0 = 1 or 2, -1 = 3 or 4).
 /// 1-D arrays are viewed as column vectors (n x 1).
 py::array float_array(py::handle h, const char* name, int ndim);
 /// An array of non-negative integers as uint64 (any integer dtype; negatives are a ValueError).
@@ -99,6 +101,21 @@ decltype(auto) with_float(py::array& arr, F&& f) {
   }
   const MatrixRef<double> ref(view<double>(arr));
   return f(ref);
+}
+
+/// The `from_dlpack` of the library an argument came from (torch.from_dlpack for a torch
+/// tensor), or None for numpy arrays and objects without DLPack.
+py::object dlpack_importer(py::handle like);
+/// `out` as the caller's kind of array: shared through DLPack into the library of `like` (a
+/// torch tensor for a torch tensor argument; no copy), or `out` itself.
+py::object callers_kind(py::array out, py::handle like);
+/// A C-contiguous float32 (f32) or float64 array of m's values, written here.
+py::array to_numpy_as(const RowMatrix<double>& m, bool f32);
+/// True when every array has dtype float32 (the output dtype of float32 inputs).
+inline bool all_float32(std::initializer_list<const py::array*> arrays) {
+  for (const py::array* a : arrays)
+    if (a->dtype().itemsize() != 4) return false;
+  return true;
 }
 
 /// A C-contiguous float64 numpy array copied from an Eigen row-major matrix.

@@ -246,6 +246,22 @@ void PolyPrefixState::reset() {
   tokens_ = 0;
 }
 
+void PolyPrefixState::check_assign(const MatrixRef<double>& M, const VectorRef<double>& s) const {
+  require(M.rows() == dim() && M.cols() == dv_, "state M must be t x dv = ", dim(), " x ", dv_, ", got ", M.rows(),
+          " x ", M.cols());
+  require(s.size() == dim(), "state s must have t = ", dim(), " entries, got ", s.size());
+  require_finite(M, "state M");
+  require_finite(s, "state s");
+}
+
+void PolyPrefixState::assign(const MatrixRef<double>& M, const VectorRef<double>& s, std::uint64_t tokens) {
+  check_assign(M, s);
+  require(tokens >= 1, "a state stands for at least one absorbed row (tokens >= 1), got tokens = 0");
+  M_ = M;
+  normalizer_state_ = s;
+  tokens_ = tokens;
+}
+
 std::size_t PolyPrefixState::nbytes() const {
   return sizeof(double) * static_cast<std::size_t>(M_.size() + normalizer_state_.size());
 }
@@ -265,7 +281,8 @@ PolyPrefixState PolyPrefixState::read_payload(ByteReader& r) {
           "state sizes out of range");
   r.check(kernel_byte <= 1, "state kernel is neither taylor (0) nor power (1)");
   const auto kernel = static_cast<FeatureKernel>(kernel_byte);
-  r.check(kernel != FeatureKernel::power || degree % 2 == 0, "power-kernel state with an odd degree");
+  r.check(kernel != FeatureKernel::power || degree % 2 == 0 || degree == 1,
+          "power-kernel state with an odd degree > 1");
   r.check(scale > 0 && std::isfinite(scale), "state scale is not a positive finite number");
   const std::int64_t t = feature_dim(static_cast<Index>(d), static_cast<int>(degree), kernel);
   // The state must be present in full before anything of its size is allocated.

@@ -71,8 +71,10 @@ std::int64_t feature_dim(Index d, int degree, FeatureKernel kernel) {
 namespace {
 void require_kernel_degree(int degree, FeatureKernel kernel) {
   require(kernel == FeatureKernel::taylor || kernel == FeatureKernel::power, "kernel must be taylor or power");
-  require(kernel != FeatureKernel::power || degree % 2 == 0, "kernel='power' needs an even degree (got ", degree,
-          "): (c q.k)^p changes sign for odd p, so the normalizer could vanish; use p = 2, 4, 6 or 8");
+  require(kernel != FeatureKernel::power || degree % 2 == 0 || degree == 1,
+          "kernel='power' needs an even degree or 1 (got ", degree,
+          "): (c q.k)^p changes sign for odd p, so the normalizer could vanish; use p = 1 (linear attention), 2, 4, "
+          "6 or 8");
 }
 }  // namespace
 
@@ -241,10 +243,11 @@ void kernel_inplace(Eigen::Ref<RowMatrix<double>> x, int degree, FeatureKernel k
     taylor_polynomial_inplace(x, degree);
     return;
   }
-  // x^g by squaring (g even, <= 8), elementwise in place: no temporary matrix.
+  // x^g by squaring (g = 1 or even, <= 8), elementwise in place: no temporary matrix.
   auto a = x.array();
   switch (degree) {
     case 0: a.setConstant(1.0); break;
+    case 1: break;
     case 2: a = a.square(); break;
     case 4: a = a.square().square(); break;
     case 6: a = a.square() * a.square() * a.square(); break;

@@ -399,6 +399,14 @@ void CausalStream::step(const VectorRef<double>& q, const VectorRef<double>& k, 
   step_impl(q, k, v, out, log_gate);
 }
 
+void CausalStream::set_state(const MatrixRef<double>& M, const VectorRef<double>& s,
+                             std::optional<std::uint64_t> tokens) {
+  require(!probes_ && !output_, "set_state: a stream with probes or an output sketch cannot take a state from outside");
+  const std::uint64_t t = tokens ? *tokens : std::max<std::uint64_t>(tokens_, 1);
+  state_.assign(M, s, t);
+  tokens_ = t;
+}
+
 std::size_t CausalStream::nbytes() const {
   std::size_t b = state_.nbytes();
   if (probes_) b += probes_->nbytes();

@@ -256,7 +256,8 @@ KVStream KVStream::from_bytes(const std::uint8_t* data, std::size_t size) {
             "state parameters out of range");
     r.check(kernel_byte <= 1, "state kernel is neither taylor (0) nor power (1)");
     const auto kernel = static_cast<FeatureKernel>(kernel_byte);
-    r.check(kernel != FeatureKernel::power || degree % 2 == 0, "power-kernel state with an odd degree");
+    r.check(kernel != FeatureKernel::power || degree % 2 == 0 || degree == 1,
+            "power-kernel state with an odd degree > 1");
     const std::int64_t t = feature_dim(static_cast<Index>(d), static_cast<int>(degree), kernel);
     r.check(static_cast<long double>(t) * 8 <= static_cast<long double>(r.remaining()),
             "normalizer exceeds the payload");

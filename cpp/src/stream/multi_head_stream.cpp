@@ -5,6 +5,7 @@
 #include <exception>
 #include <optional>
 #include <thread>
+#include <type_traits>
 
 #include "streamattn/core/validate.hpp"
 
@@ -76,10 +77,10 @@ void MultiHeadCausalStream::for_heads(int workers, F&& f) {
     if (e) std::rethrow_exception(e);
 }
 
-template <class T>
+template <class T, class O>
 void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
                                         const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate,
-                                        Eigen::Ref<RowMatrix<double>>* out) {
+                                        Eigen::Ref<RowMatrix<double>>* out, const std::vector<HeadRows<O>>* heads_out) {
   const Index H = heads(), G = kv_heads_;
   require(static_cast<Index>(Q.size()) == H, "Q must have one block per query head (", H, "), got ", Q.size());
   require(static_cast<Index>(K.size()) == G, "K must have one block per kv head (", G, "), got ", K.size());
@@ -110,6 +111,15 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
   if (out)
     require(out->rows() == H * n && out->cols() == dv(), "out must be heads*n x dv = ", H * n, " x ", dv(), ", got ",
             out->rows(), " x ", out->cols());
+  if (heads_out) {
+    require(static_cast<Index>(heads_out->size()) == H, "out must have one view per query head (", H, "), got ",
+            heads_out->size());
+    for (Index h = 0; h < H; ++h) {
+      const auto& o = (*heads_out)[static_cast<std::size_t>(h)];
+      require(o.rows() == n && o.cols() == dv(), "out[", h, "] must be ", n, " x ", dv(), ", got ", o.rows(), " x ",
+              o.cols());
+    }
+  }
   if (n == 0) return;
 
   // Every input is checked; only a normalizer <= 0 can still fail, in every head alike.
@@ -129,6 +139,22 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
       if (out) {
         Eigen::Ref<RowMatrix<double>> rows = out->middleRows(h * n, n);
         s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, &rows);
+      } else if (heads_out) {
+        HeadRows<O> dst = (*heads_out)[static_cast<std::size_t>(h)];
+        if constexpr (std::is_same_v<O, double>) {
+          if (dst.innerStride() == 1 || dv() == 1) {
+            Eigen::Map<RowMatrix<double>, 0, Eigen::OuterStride<>> m(dst.data(), n, dv(),
+                                                                     Eigen::OuterStride<>(dst.outerStride()));
+            Eigen::Ref<RowMatrix<double>> rows(m);
+            s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, &rows);
+            return;
+          }
+        }
+        thread_local RowMatrix<double> buf;
+        buf.resize(n, dv());
+        Eigen::Ref<RowMatrix<double>> rows(buf);
+        s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, &rows);
+        dst = buf.template cast<O>();
       } else {
         s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, nullptr);
       }
@@ -159,6 +185,33 @@ void MultiHeadCausalStream::update_into(const std::vector<MatrixRef<double>>& Q,
                                         const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
                                         Eigen::Ref<RowMatrix<double>> out) {
   update_impl(Q, K, V, log_gate, &out);
+}
+
+void MultiHeadCausalStream::update_heads_into(const std::vector<MatrixRef<float>>& Q,
+                                              const std::vector<MatrixRef<float>>& K,
+                                              const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                                              const std::vector<HeadRows<float>>& out) {
+  update_impl(Q, K, V, log_gate, nullptr, &out);
+}
+void MultiHeadCausalStream::update_heads_into(const std::vector<MatrixRef<float>>& Q,
+                                              const std::vector<MatrixRef<float>>& K,
+                                              const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                                              const std::vector<HeadRows<double>>& out) {
+  update_impl(Q, K, V, log_gate, nullptr, &out);
+}
+void MultiHeadCausalStream::update_heads_into(const std::vector<MatrixRef<double>>& Q,
+                                              const std::vector<MatrixRef<double>>& K,
+                                              const std::vector<MatrixRef<double>>& V,
+                                              const MatrixRef<double>* log_gate,
+                                              const std::vector<HeadRows<float>>& out) {
+  update_impl(Q, K, V, log_gate, nullptr, &out);
+}
+void MultiHeadCausalStream::update_heads_into(const std::vector<MatrixRef<double>>& Q,
+                                              const std::vector<MatrixRef<double>>& K,
+                                              const std::vector<MatrixRef<double>>& V,
+                                              const MatrixRef<double>* log_gate,
+                                              const std::vector<HeadRows<double>>& out) {
+  update_impl(Q, K, V, log_gate, nullptr, &out);
 }
 
 template <class T>
@@ -221,6 +274,23 @@ void MultiHeadCausalStream::step(const MatrixRef<float>& q, const MatrixRef<floa
 void MultiHeadCausalStream::step(const MatrixRef<double>& q, const MatrixRef<double>& k, const MatrixRef<double>& v,
                                  Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate) {
   step_impl(q, k, v, out, log_gate);
+}
+
+void MultiHeadCausalStream::set_state(const std::vector<MatrixRef<double>>& M, const std::vector<VectorRef<double>>& s,
+                                      std::optional<std::uint64_t> tokens) {
+  const Index H = heads();
+  require(static_cast<Index>(M.size()) == H && static_cast<Index>(s.size()) == H,
+          "set_state needs one M and one s per query head (", H, "), got ", M.size(), " and ", s.size());
+  for (Index h = 0; h < H; ++h) {
+    const auto& st = streams_[static_cast<std::size_t>(h)];
+    require(!st.has_probes() && !st.has_output_sketch(),
+            "set_state: a stream with probes or an output sketch cannot take a state from outside");
+    st.state().check_assign(M[static_cast<std::size_t>(h)], s[static_cast<std::size_t>(h)]);
+  }
+  require(!tokens || *tokens >= 1, "a state stands for at least one absorbed row (tokens >= 1), got tokens = 0");
+  for (Index h = 0; h < H; ++h)
+    streams_[static_cast<std::size_t>(h)].set_state(M[static_cast<std::size_t>(h)], s[static_cast<std::size_t>(h)],
+                                                    tokens);
 }
 
 std::size_t MultiHeadCausalStream::nbytes() const {

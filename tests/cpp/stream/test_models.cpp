@@ -63,12 +63,12 @@ RowMatrix<double> power_reference(const RowMatrix<double>& Q, const RowMatrix<do
 
 }  // namespace
 
-TEST_CASE("power features: phi(q).phi(k) = (c q.k)^p, t = C(d+p-1, p); odd p refused", "[models]") {
-  for (int p : {2, 4, 6}) {
+TEST_CASE("power features: phi(q).phi(k) = (c q.k)^p, t = C(d+p-1, p); odd p > 1 refused", "[models]") {
+  for (int p : {1, 2, 4, 6}) {
     const Index d = 4;
     TaylorFeatures tf(d, p, 0.8, 0, FeatureKernel::power);
     REQUIRE(tf.dim() == feature_dim(d, p, FeatureKernel::power));
-    REQUIRE(tf.dim() == (p == 2 ? 10 : p == 4 ? 35 : 84));
+    REQUIRE(tf.dim() == (p == 1 ? 4 : p == 2 ? 10 : p == 4 ? 35 : 84));
     const RowMatrix<double> X = test::normal_matrix(7, d, 1), Y = test::normal_matrix(9, d, 2);
     const RowMatrix<double> G = tf.transform(X) * tf.transform(Y).transpose();
     RowMatrix<double> S = 0.8 * X * Y.transpose();
@@ -156,6 +156,79 @@ TEST_CASE("serialized streams record the kernel and the normalizer options", "[m
   const std::uint64_t sum = checksum64(bytes.data(), bytes.size());
   for (int i = 0; i < 8; ++i) bytes.push_back(static_cast<std::uint8_t>(sum >> (8 * i)));
   REQUIRE_THROWS_WITH(CausalStream::from_bytes(bytes.data(), bytes.size()), Catch::Contains("kernel"));
+}
+
+TEST_CASE("set_state: a stream continued from another's state equals the one stream", "[models]") {
+  const Index d = 3, dv = 2, n = 40, cut = 23;
+  const RowMatrix<double> Q = test::normal_matrix(n, d, 31), K = test::normal_matrix(n, d, 32),
+                          V = test::normal_matrix(n, dv, 33);
+  MultiHeadCausalStream whole(2, 1, d, dv, 2, std::nullopt), first(2, 1, d, dv, 2, std::nullopt),
+      second(2, 1, d, dv, 2, std::nullopt);
+  using Refs = std::vector<MatrixRef<double>>;
+  const auto run = [](MultiHeadCausalStream& s, const RowMatrix<double>& q, const RowMatrix<double>& k,
+                      const RowMatrix<double>& v, Index a, Index b) {
+    const Refs qs{MatrixRef<double>(q.middleRows(a, b - a)), MatrixRef<double>(q.middleRows(a, b - a))};
+    const Refs ks{MatrixRef<double>(k.middleRows(a, b - a))}, vs{MatrixRef<double>(v.middleRows(a, b - a))};
+    RowMatrix<double> out;
+    s.update(qs, ks, vs, nullptr, &out);
+    return out;
+  };
+  const RowMatrix<double> all = run(whole, Q, K, V, 0, n);
+  run(first, Q, K, V, 0, cut);
+  Refs M;
+  std::vector<VectorRef<double>> s;
+  for (Index h = 0; h < 2; ++h) {
+    M.emplace_back(first.head(h).state().numerator_state());
+    s.emplace_back(first.head(h).state().normalizer_state());
+  }
+  const RowMatrix<double> wrong = RowMatrix<double>::Zero(first.dim() + 1, dv);
+  const Refs bad{MatrixRef<double>(wrong), MatrixRef<double>(wrong)};
+  REQUIRE_THROWS_WITH(second.set_state(bad, s), Catch::Contains("state M must be"));
+  REQUIRE(second.tokens_seen() == 0);
+  second.set_state(M, s, static_cast<std::uint64_t>(cut));
+  REQUIRE(second.tokens_seen() == static_cast<std::uint64_t>(cut));
+  const RowMatrix<double> b = run(second, Q, K, V, cut, n);
+  for (Index h = 0; h < 2; ++h) {
+    const RowMatrix<double> got = b.middleRows(h * (n - cut), n - cut), want = all.middleRows(h * n + cut, n - cut);
+    REQUIRE(test::max_rel_diff(got, want) <= 1e-12);
+  }
+}
+
+TEST_CASE("update_heads_into writes each head's rows into strided float32/float64 views", "[models]") {
+  const Index d = 3, dv = 2, n = 29, H = 4;
+  std::vector<RowMatrix<double>> q, k, v;
+  for (Index h = 0; h < H; ++h) {
+    q.push_back(test::normal_matrix(n, d, 40 + static_cast<std::uint64_t>(h)));
+    k.push_back(test::normal_matrix(n, d, 50 + static_cast<std::uint64_t>(h)));
+    v.push_back(test::normal_matrix(n, dv, 60 + static_cast<std::uint64_t>(h)));
+  }
+  std::vector<MatrixRef<double>> Q, K, V;
+  for (Index h = 0; h < H; ++h) Q.emplace_back(q[h]), K.emplace_back(k[h]), V.emplace_back(v[h]);
+  MultiHeadCausalStream a(H, H, d, dv, 2, std::nullopt), b(H, H, d, dv, 2, std::nullopt),
+      c(H, H, d, dv, 2, std::nullopt);
+  RowMatrix<double> rows;
+  a.update(Q, K, V, nullptr, &rows);
+  // (tokens, heads, dv) layout: head h's row j at j * H * dv + h * dv
+  std::vector<float> f(static_cast<std::size_t>(n * H * dv));
+  std::vector<double> g(static_cast<std::size_t>(n * H * dv));
+  std::vector<HeadRows<float>> fv;
+  std::vector<HeadRows<double>> gv;
+  const Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic> stride(H * dv, 1);
+  for (Index h = 0; h < H; ++h) {
+    fv.emplace_back(f.data() + h * dv, n, dv, stride);
+    gv.emplace_back(g.data() + h * dv, n, dv, stride);
+  }
+  b.update_heads_into(Q, K, V, nullptr, fv);
+  c.update_heads_into(Q, K, V, nullptr, gv);
+  for (Index h = 0; h < H; ++h)
+    for (Index j = 0; j < n; ++j)
+      for (Index col = 0; col < dv; ++col) {
+        const double want = rows(h * n + j, col);
+        REQUIRE(g[static_cast<std::size_t>(j * H * dv + h * dv + col)] == want);
+        REQUIRE(f[static_cast<std::size_t>(j * H * dv + h * dv + col)] == static_cast<float>(want));
+      }
+  std::vector<HeadRows<float>> short_views(fv.begin(), fv.end() - 1);
+  REQUIRE_THROWS_WITH(b.update_heads_into(Q, K, V, nullptr, short_views), Catch::Contains("one view per query head"));
 }
 
 TEST_CASE("multi-head with grouped KV equals per-head streams bit for bit", "[models]") {

@@ -101,6 +101,12 @@ class PolyPrefixState {
   void merge(const PolyPrefixState& other);
   /// Back to the empty state.
   void reset();
+  /// Replaces M (t x dv) and s (t) by the given ones (a state saved earlier, or one made by
+  /// another implementation of the same features) that stands for `tokens` absorbed rows
+  /// (>= 1); shapes and finiteness are checked first.
+  void assign(const MatrixRef<double>& M, const VectorRef<double>& s, std::uint64_t tokens);
+  /// The checks of assign(), without assigning.
+  void check_assign(const MatrixRef<double>& M, const VectorRef<double>& s) const;
 
   /// Bytes of M and s.
   std::size_t nbytes() const;

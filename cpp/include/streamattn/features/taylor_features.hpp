@@ -31,9 +31,11 @@
 //     phi(x)_alpha = sqrt(p! / alpha!) c^{p/2} x^alpha,  |alpha| = p   =>   phi(q).phi(k) = (c q.k)^p
 //
 // (the square-root multinomial weights), t = C(d+p-1, p): for d = 16, p = 2, 136 features where
-// the full outer product x (x) x has 256. Odd p are refused: (c q.k)^p changes sign, so the
-// normalizer sum_j (c q.k_j)^p could vanish. The lower degrees are still built (they are the
-// parents of the degree-p monomials) but in a per-thread scratch row, not in the output.
+// the full outer product x (x) x has 256. Odd p > 1 are refused: (c q.k)^p changes sign, so the
+// normalizer sum_j (c q.k_j)^p could vanish. p = 1 is linear attention, phi(x) = sqrt(c) x, t = d:
+// the kernel of models whose feature map is applied before the stream (phi(q), phi(k) given as
+// q and k); its normalizer can vanish too, and is checked like an odd Taylor degree's. The lower degrees are still
+// built (they are the parents of the degree-p monomials) but in a per-thread scratch row, not in the output.
 //
 // Memory limit: a state built on these features holds t x d float64 numbers (U2^T V for
 // d value columns), so the constructor refuses maps whose t*d*8 bytes exceed `max_bytes`

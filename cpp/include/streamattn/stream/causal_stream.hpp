@@ -187,6 +187,14 @@ class CausalStream {
   void prefill(const MatrixRef<float>& K, const MatrixRef<float>& V, const VectorRef<double>& log_gate);
   void prefill(const MatrixRef<double>& K, const MatrixRef<double>& V, const VectorRef<double>& log_gate);
 
+  /// Replaces the state by M (t x dv) and s (t): continue from a state saved earlier (the
+  /// `initial_state` of linear-attention APIs). Checked first (shapes, finite); refused on a
+  /// stream with probes or an output sketch, whose exact references could not follow it.
+  /// tokens: the stream position the state stands at (>= 1); nullopt keeps tokens_seen(), or
+  /// makes it 1 on a new stream (the position matters for nothing but tokens_seen()).
+  void set_state(const MatrixRef<double>& M, const VectorRef<double>& s,
+                 std::optional<std::uint64_t> tokens = std::nullopt);
+
   /// Bytes of the state, probes and output sketch (the memory that does not depend on n).
   std::size_t nbytes() const;
   std::string repr() const;

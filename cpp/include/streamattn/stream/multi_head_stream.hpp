@@ -39,6 +39,12 @@
 
 namespace streamattn {
 
+/// One head's n x dv output rows: a view with any positive strides, of float or double (the rows
+/// of a (batch, tokens, heads, dv) array, for example).
+template <class O>
+using HeadRows = Eigen::Map<Eigen::Matrix<O, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>, 0,
+                            Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
+
 class MultiHeadCausalStream {
  public:
   /// @param heads, kv_heads query and key/value heads (heads % kv_heads == 0, both >= 1)
@@ -86,12 +92,33 @@ class MultiHeadCausalStream {
                    const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
                    Eigen::Ref<RowMatrix<double>> out);
 
+  /// Same, writing query head h's n x dv rows into out[h] (one view per query head, checked), each
+  /// by the thread that computes the head: float64 rows with unit column stride directly, others
+  /// (float32, or strided columns) through a per-thread float64 buffer, converted once.
+  void update_heads_into(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
+                         const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                         const std::vector<HeadRows<float>>& out);
+  void update_heads_into(const std::vector<MatrixRef<float>>& Q, const std::vector<MatrixRef<float>>& K,
+                         const std::vector<MatrixRef<float>>& V, const MatrixRef<double>* log_gate,
+                         const std::vector<HeadRows<double>>& out);
+  void update_heads_into(const std::vector<MatrixRef<double>>& Q, const std::vector<MatrixRef<double>>& K,
+                         const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
+                         const std::vector<HeadRows<float>>& out);
+  void update_heads_into(const std::vector<MatrixRef<double>>& Q, const std::vector<MatrixRef<double>>& K,
+                         const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
+                         const std::vector<HeadRows<double>>& out);
+
   /// One token for every head: q (heads x d), k (kv_heads x d), v (kv_heads x dv), log_gate
   /// (heads entries) or null; out (heads x dv) receives the output rows.
   void step(const MatrixRef<float>& q, const MatrixRef<float>& k, const MatrixRef<float>& v,
             Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate = nullptr);
   void step(const MatrixRef<double>& q, const MatrixRef<double>& k, const MatrixRef<double>& v,
             Eigen::Ref<RowMatrix<double>> out, const VectorRef<double>* log_gate = nullptr);
+
+  /// Replaces every query head's state: M[h] (t x dv) and s[h] (t), one per query head. Every
+  /// head is checked before any changes (CausalStream::set_state, with the same tokens).
+  void set_state(const std::vector<MatrixRef<double>>& M, const std::vector<VectorRef<double>>& s,
+                 std::optional<std::uint64_t> tokens = std::nullopt);
 
   std::size_t nbytes() const;
   std::string repr() const;
@@ -100,10 +127,10 @@ class MultiHeadCausalStream {
 
  private:
   MultiHeadCausalStream() = default;
-  template <class T>
+  template <class T, class O = double>
   void update_impl(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
                    const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate,
-                   Eigen::Ref<RowMatrix<double>>* out);
+                   Eigen::Ref<RowMatrix<double>>* out, const std::vector<HeadRows<O>>* heads_out = nullptr);
   template <class T>
   void update_rows(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,
                    const std::vector<MatrixRef<T>>& V, const MatrixRef<double>* log_gate, RowMatrix<double>* out);

@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Glue overhead of the torch path (issue 17): Based prefill from (B, T, H, D) float32 torch tensors,
+three ways, on the same shapes and threads:
+
+  * bare stream: MultiHeadCausalStream.update on (B*H, T, D) float32 numpy arrays already in the
+    stream's head layout (its own time);
+  * hand glue: permute/reshape to (B*H, T, D) and .numpy(), the stream, then the rows viewed back
+    to (B, T, H, dv) as a contiguous float32 tensor (what a user wrote before the streams took
+    tensors);
+  * streamattn.torch.parallel_based(q, k, v): tensors in, float32 tensor out, no reshaping, in fla's
+    (B, T, H, D) layout (each head's rows strided by H*D) and with head_first=True (B, H, T, D).
+
+    python bench/bench_torch.py [--tokens 4096] [--batch 2] [--heads 8] [--repeats 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+import torch
+
+import streamattn as sa
+import streamattn.torch as st
+
+
+def interleaved_seconds(fns, repeats: int) -> list[float]:
+    """Median seconds of each function, the functions run in turn (so that a load that comes and goes
+    on a shared machine falls on all of them alike)."""
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tokens", type=int, default=4096)
+    ap.add_argument("--batch", type=int, default=2)
+    ap.add_argument("--heads", type=int, default=8)
+    ap.add_argument("--feature-dim", type=int, default=16)
+    ap.add_argument("--value-dim", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args()
+    B, T, H, D, DV = args.batch, args.tokens, args.heads, args.feature_dim, args.value_dim
+    g = torch.Generator().manual_seed(0)
+    q, k = (torch.randn(B, T, H, D, generator=g) for _ in range(2))
+    v = torch.randn(B, T, H, DV, generator=g)
+    heads = [x.permute(0, 2, 1, 3).reshape(B * H, T, -1).numpy() for x in (q, k, v)]
+
+    def stream() -> sa.MultiHeadCausalStream:
+        return sa.MultiHeadCausalStream(B * H, B * H, D, DV, degree=2, eps=1e-6)
+
+    def bare() -> None:
+        stream().update(*heads)
+
+    def glue() -> torch.Tensor:
+        q3, k3, v3 = (x.permute(0, 2, 1, 3).reshape(B * H, T, -1).numpy() for x in (q, k, v))
+        out = stream().update(q3, k3, v3)
+        return torch.from_numpy(np.asarray(out)).view(B, H, T, DV).transpose(1, 2).float().contiguous()
+
+    def ours() -> torch.Tensor:
+        return st.parallel_based(q, k, v)
+
+    qh, kh, vh = (x.transpose(1, 2).contiguous() for x in (q, k, v))
+
+    def ours_head_first() -> torch.Tensor:
+        return st.parallel_based(qh, kh, vh, head_first=True)
+
+    a, b = glue(), ours()
+    assert b.dtype == torch.float32 and float((a - b).abs().max()) <= 1e-6 * float(a.abs().max())
+    t_bare, t_glue, t_ours, t_hf = interleaved_seconds([bare, glue, ours, ours_head_first], args.repeats)
+    print(f"Based prefill, B={B}, T={T}, H={H}, D={D}, dv={DV}, float32, threads={stream().threads}")
+    print("| path | seconds | / bare stream |")
+    print("| --- | --- | --- |")
+    for name, t in (
+        ("bare stream (numpy, (B*H, T, D) heads layout)", t_bare),
+        ("hand glue", t_glue),
+        ("streamattn.torch, (B, T, H, D)", t_ours),
+        ("streamattn.torch, head_first (B, H, T, D)", t_hf),
+    ):
+        print(f"| {name} | {t:.4f} | {t / t_bare:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
