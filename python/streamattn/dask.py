@@ -416,7 +416,8 @@ def _causal(Q: da.Array, K: da.Array, V: da.Array, log_gate: da.Array | None, pa
     zq, zk, zv = np.zeros((0, d), Q.dtype), np.zeros((0, d), K.dtype), np.zeros((0, dv), V.dtype)
     zg = None if log_gate is None else np.zeros(0, log_gate.dtype)
     empty.absorb(zk, zv, log_gate=zg)
-    CausalStream(d, dv, **params).update(zq, zk, zv, log_gate=zg)
+    # ... and the dtype of the rows (float32 when the float inputs all are, else float64).
+    dtype = CausalStream(d, dv, **params).update(zq, zk, zv, log_gate=zg).dtype
 
     token = dask.base.tokenize(Q.name, K.name, V.name, None if log_gate is None else log_gate.name, params)
     name = f"streamattn-causal-{token}"
@@ -433,9 +434,9 @@ def _causal(Q: da.Array, K: da.Array, V: da.Array, log_gate: da.Array | None, pa
         out = delayed(_rows, pure=True)(
             params, prefixes[i], qb[i], kb[i], vb[i], gb[i], dask_key_name=f"{name}-rows-{i}"
         )
-        outputs.append(da.from_delayed(out, shape=(int(rows), dv), dtype=np.float64, name=f"{name}-out-{i}"))
+        outputs.append(da.from_delayed(out, shape=(int(rows), dv), dtype=dtype, name=f"{name}-out-{i}"))
     if not outputs:
-        return da.zeros((0, dv), dtype=np.float64, chunks=((0,), (dv,)))
+        return da.zeros((0, dv), dtype=dtype, chunks=((0,), (dv,)))
     return da.concatenate(outputs, axis=0)
 
 
@@ -444,7 +445,8 @@ def _stream_to_npy(params: dict[str, Any], block_rows: int, path: str, sequence:
     Q, K, V = sequence[:3]
     gate = sequence[3] if len(sequence) > 3 else None
     s = CausalStream(K.shape[1], V.shape[1], **params)
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float64, shape=(Q.shape[0], V.shape[1]))
+    dtype = s.update(Q[:0], K[:0], V[:0], log_gate=None if gate is None else gate[:0]).dtype
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(Q.shape[0], V.shape[1]))
     for a in range(0, Q.shape[0], block_rows):
         b = min(a + block_rows, Q.shape[0])
         g = None if gate is None else gate[a:b]
