@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "streamattn/attention/prefix_state.hpp"
 #include "streamattn/core/common.hpp"
 
 namespace streamattn::py_bind {
@@ -43,6 +44,10 @@ double to_float(py::handle h, const char* name);
 bool to_bool(py::handle h, const char* name);
 /// A str; TypeError naming `name` otherwise.
 std::string to_str(py::handle h, const char* name);
+/// compute=: None (the input's dtype) or a str parsed by parse_compute_dtype.
+ComputeDtype to_compute(py::handle h);
+/// None for ComputeDtype::input, else "float32" / "float64".
+py::object compute_to_py(ComputeDtype c);
 
 /// np.asarray(h) with a check that it is a float32/float64 array of the given ndim (0 = 1 or 2).
 /// 1-D arrays are viewed as column vectors (n x 1).
