@@ -102,6 +102,7 @@ void tile_f32_avx2(std::int64_t kc, const float* a, std::int64_t a_rs, std::int6
     return;
   }
   alignas(32) float buf[MR][NR32];
+#pragma GCC unroll 6
   for (std::int64_t i = 0; i < MR; ++i) {
     _mm256_store_ps(buf[i], acc[i][0]);
     _mm256_store_ps(buf[i] + 8, acc[i][1]);
@@ -130,6 +131,7 @@ void tile_acc64_avx2(std::int64_t kc, const float* a, std::int64_t a_rs, std::in
     }
   }
   alignas(64) float buf[MR][NR32];
+#pragma GCC unroll 6
   for (std::int64_t i = 0; i < MR; ++i) {
     _mm256_store_ps(buf[i], acc[i][0]);
     _mm256_store_ps(buf[i] + 8, acc[i][1]);

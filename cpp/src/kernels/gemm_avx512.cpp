@@ -101,6 +101,7 @@ void tile_acc64_avx512(std::int64_t kc, const float* a, std::int64_t a_rs, std::
     }
   }
   alignas(64) float buf[MR][NR32];
+#pragma GCC unroll 8
   for (std::int64_t i = 0; i < MR; ++i) {
     _mm512_store_ps(buf[i], acc[i][0]);
     _mm512_store_ps(buf[i] + 16, acc[i][1]);
