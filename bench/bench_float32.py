@@ -58,13 +58,18 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--isa", default=None, help="force an ISA path (streamattn.set_isa); default: the best")
+    p.add_argument("--append", action="store_true", help="append the table to --out instead of replacing it")
     args = p.parse_args(argv)
+    if args.isa:
+        streamattn.set_isa(args.isa)
     n = 8192 if args.quick else 65536
     repeats = 1 if args.quick else args.repeats
     torch.set_num_threads(1)
     isa = streamattn.get_isa()
-    lines = [
-        "# bench/bench_float32.py",
+    lines = [] if args.append else ["# bench/bench_float32.py", ""]
+    lines += [
+        f"## ISA {isa}",
         "",
         f"streamattn {streamattn.__version__}, ISA {isa} (GEMM kernel float64 and float32: {isa}); torch "
         f"{torch.__version__}, 1 thread; numpy {np.__version__}; {platform.processor() or platform.machine()}; "
@@ -134,7 +139,11 @@ def main(argv=None) -> int:
     )
     text = "\n".join(lines) + "\n"
     if not args.quick:
-        args.out.write_text(text)
+        if args.append:
+            with args.out.open("a") as f:
+                f.write("\n" + text)
+        else:
+            args.out.write_text(text)
     print(text)
     return 0
 
