@@ -8,7 +8,8 @@ and flash-linear-attention's reference, measured side by side in one run, 2 thre
 Writes a markdown table to stdout and bench/out/bench_models.md.
 
 Prefill (tokens/s, float32 inputs, one layer of --heads heads, causal, with outputs):
-  * streamattn.MultiHeadCausalStream.update (C++ threads over heads; float64 state and kernels);
+  * streamattn.MultiHeadCausalStream.update (C++ threads over heads; float64 state; float32
+    inputs run the float32 compute path, docs/design.md §2.5);
   * torch chunked, features inside the chunk / kernel of the scores inside the chunk
     (bench/torch_chunked.py, full d^2 outer-product features as flash-linear-attention's Based);
   * fla.ops.based.naive.naive_parallel_based (O(n^2) memory; skipped beyond --naive-max).

@@ -36,11 +36,26 @@ def reference_block(phi: np.ndarray, v: np.ndarray):
     return pl.T @ v.astype(np.longdouble), pl.sum(axis=0), np.abs(phi).T @ np.abs(v)
 
 
-def run(kind: str, n: int, d: int, dv: int, degree: int, block: int, seed: int, scale: float, mean_v: float):
+def run(
+    kind: str,
+    n: int,
+    d: int,
+    dv: int,
+    degree: int,
+    block: int,
+    seed: int,
+    scale: float,
+    mean_v: float,
+    compute: str | None = None,
+):
     rng = np.random.default_rng(seed)
     feats = sa.TaylorFeatures(d, degree)
     t = feats.dim
-    s = sa.KVStream(d, dv, degree=degree) if kind == "kv" else sa.CausalStream(d, dv, degree=degree, chunk=256)
+    s = (
+        sa.KVStream(d, dv, degree=degree)
+        if kind == "kv"
+        else sa.CausalStream(d, dv, degree=degree, chunk=256, compute=compute)
+    )
     M_ref = np.zeros((t, dv), dtype=np.longdouble)
     s_ref = np.zeros(t, dtype=np.longdouble)
     abs_sum = np.zeros((t, dv))
@@ -70,6 +85,7 @@ def run(kind: str, n: int, d: int, dv: int, degree: int, block: int, seed: int, 
     # What a float32 accumulator of the same block sums would have given (for contrast).
     return {
         "stream": "KVStream" if kind == "kv" else "CausalStream",
+        "compute": "float64" if kind == "kv" else (compute or "input (float32)"),
         "n": n,
         "d": d,
         "dv": dv,
@@ -97,9 +113,12 @@ def main(argv=None) -> int:
     p.add_argument("--scale", type=float, default=0.5, help="std of the key entries")
     p.add_argument("--mean-v", type=float, default=1.0, help="mean of the values (nonzero: sums grow like n)")
     p.add_argument("--streams", default="kv,causal")
+    p.add_argument("--compute", choices=["float32", "float64"], default=None, help="CausalStream's compute=")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    rows = [run(k, a.n, a.d, a.dv, a.degree, a.block, a.seed, a.scale, a.mean_v) for k in a.streams.split(",")]
+    rows = [
+        run(k, a.n, a.d, a.dv, a.degree, a.block, a.seed, a.scale, a.mean_v, a.compute) for k in a.streams.split(",")
+    ]
     if a.json:
         print(json.dumps(rows, indent=1))
     else:

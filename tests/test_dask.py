@@ -236,13 +236,20 @@ def test_causal_attention_float32_and_a_long_decay(client, sd, da):
     Q, K, V = Q.astype(np.float32), K.astype(np.float32), V.astype(np.float32)
     gate = np.full(N, -5.0)  # the prefix decays to e^-1500 = 0 in float64 across blocks
     chunks = SPLITS[7]
-    out = sd.causal_attention(
-        *(da.from_array(a, chunks=(chunks, a.shape[1])) for a in (Q, K, V)), da.from_array(gate, chunks=(chunks,))
-    )
-    want = sa.CausalStream(4, 3).update(Q, K, V, log_gate=gate)
+    arrays = [da.from_array(a, chunks=(chunks, a.shape[1])) for a in (Q, K, V)]
+    gates = da.from_array(gate, chunks=(chunks,))
+    # float64 products: the same rows as one stream, rounded once to float32.
+    out = sd.causal_attention(*arrays, gates, compute="float64")
+    want = sa.CausalStream(4, 3, compute="float64").update(Q, K, V, log_gate=gate)
     got = out.compute()
     assert out.dtype == want.dtype == got.dtype == np.float32  # the lazy array's dtype is the rows'
     assert rel_err(got, want) <= REL
+    # float32 products (the default for float32 inputs) round at the blocks' own chunk boundaries:
+    # within the float32 path's bound, 64 * 2^-24 of the largest row entry (docs/python-api.md).
+    got32 = sd.causal_attention(*arrays, gates).compute()
+    want32 = sa.CausalStream(4, 3).update(Q, K, V, log_gate=gate)
+    assert np.max(np.abs(got32 - want.astype(np.float64))) <= 64 * 2.0**-24 * np.max(np.abs(want))
+    assert np.max(np.abs(want32 - want.astype(np.float64))) <= 64 * 2.0**-24 * np.max(np.abs(want))
 
 
 def test_segments_scan_with_the_threaded_scheduler(sd, da):

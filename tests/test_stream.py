@@ -80,11 +80,45 @@ def test_causal_stream_block_sizes_do_not_matter(rng):
 def test_causal_stream_float32_accumulates_in_float64(rng):
     n, d, dv = 400, 4, 3
     Q, K, V = (x.astype(np.float32) for x in data(rng, n, d, dv))
-    a = sa.CausalStream(d, dv).update(Q, K, V)
+    a = sa.CausalStream(d, dv, compute="float64").update(Q, K, V)
     b = sa.CausalStream(d, dv).update(Q.astype(np.float64), K.astype(np.float64), V.astype(np.float64))
     # float32 rows: the float64 result rounded once (float32 accumulation would be ~1e-5 off)
     assert a.dtype == np.float32
     np.testing.assert_allclose(a, b, rtol=2.0**-23, atol=1e-13)
+
+
+def test_causal_stream_float32_compute_path(rng):
+    """float32 inputs run the float32 products by default (compute=None follows the dtype): the
+    outputs are within 16 float32 roundings (16 * 2^-24 of the largest output; measured 1.2) of
+    the float64 path, the state stays float64 and its bytes have the same layout."""
+    n, d, dv = 400, 4, 3
+    Q, K, V = (x.astype(np.float32) for x in data(rng, n, d, dv))
+    s32, s64 = sa.CausalStream(d, dv), sa.CausalStream(d, dv, compute="float64")
+    assert s32.compute is None and s64.compute == "float64"
+    # float32 inputs give float32 rows; a float64 Q makes the reference's rows float64.
+    a, b = s32.update(Q, K, V), s64.update(Q.astype(np.float64), K, V)
+    assert a.dtype == np.float32 and b.dtype == np.float64
+    assert np.max(np.abs(a - b)) <= 16 * 2.0**-24 * np.max(np.abs(b))
+    assert not np.array_equal(a, b)  # the float32 path really ran
+    assert s32.numerator_state.dtype == np.float64 and len(s32.to_bytes()) == len(s64.to_bytes())
+    # compute="float32" on float64 inputs gives the float32 path's answer for the rounded inputs.
+    c = sa.CausalStream(d, dv, compute="float32").update(*(x.astype(np.float64) for x in (Q, K, V)))
+    assert np.max(np.abs(c - b)) <= 16 * 2.0**-24 * np.max(np.abs(b))
+    # Not serialized: a restored stream follows its inputs' dtype again.
+    assert sa.CausalStream.from_bytes(s64.to_bytes()).compute is None
+    s64.compute = "float32"
+    assert s64.compute == "float32"
+    s64.compute = None
+    assert s64.compute is None
+
+
+def test_causal_stream_compute_is_checked():
+    with pytest.raises(ValueError, match="compute must be 'float32' or 'float64'"):
+        sa.CausalStream(4, compute="float16")
+    with pytest.raises(TypeError, match="compute must be a str"):
+        sa.CausalStream(4, compute=32)
+    with pytest.raises(ValueError, match="compute must be 'float32' or 'float64'"):
+        sa.MultiHeadCausalStream(2, 1, 4, compute="half")
 
 
 def test_causal_stream_state_size_does_not_grow(rng):

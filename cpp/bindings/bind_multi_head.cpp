@@ -117,18 +117,21 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
 )doc");
   c.def(py::init([](py::handle heads, py::handle kv_heads, py::handle d, py::handle dv, py::handle degree,
                     py::handle scale, const std::string& kernel, py::handle eps, bool normalize, py::handle chunk,
-                    py::handle threads, py::handle max_bytes) {
+                    py::handle threads, py::handle max_bytes, py::handle compute) {
           const Index dd = to_index(d, "d");
-          return MultiHeadCausalStream(
-              to_index(heads, "heads"), to_index(kv_heads, "kv_heads"), dd, dv.is_none() ? dd : to_index(dv, "dv"),
-              to_cint(degree, "degree"), opt_scale(scale), to_index(chunk, "chunk"), opt_max_bytes(max_bytes),
-              parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize}, to_cint(threads, "threads"));
+          return MultiHeadCausalStream(to_index(heads, "heads"), to_index(kv_heads, "kv_heads"), dd,
+                                       dv.is_none() ? dd : to_index(dv, "dv"), to_cint(degree, "degree"),
+                                       opt_scale(scale), to_index(chunk, "chunk"), opt_max_bytes(max_bytes),
+                                       parse_feature_kernel(kernel), Normalizer{to_float(eps, "eps"), normalize},
+                                       to_cint(threads, "threads"), to_compute(compute));
         }),
         py::arg("heads"), py::arg("kv_heads"), py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2,
         py::arg("scale") = py::none(), py::arg("kernel") = "taylor", py::arg("eps") = 0.0, py::arg("normalize") = true,
         py::arg("chunk") = CausalStream::default_chunk, py::arg("threads") = 0, py::arg("max_bytes") = py::none(),
+        py::arg("compute") = py::none(),
         "heads, kv_heads (heads must be a multiple of it), per-head d, dv (default d), degree, scale "
-        "(default 1/sqrt(d)), kernel 'taylor' | 'power', eps, normalize, chunk, threads (0 = all cores).")
+        "(default 1/sqrt(d)), kernel 'taylor' | 'power', eps, normalize, chunk, threads (0 = all cores), "
+        "compute 'float32' | 'float64' (default None: the inputs' dtype).")
       .def(
           "update",
           [](MultiHeadCausalStream& s, py::handle Q, py::handle K, py::handle V, py::handle log_gate,
@@ -273,6 +276,10 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
       .def_property_readonly("eps", [](const MultiHeadCausalStream& s) { return s.normalizer().eps; })
       .def_property_readonly("normalize", [](const MultiHeadCausalStream& s) { return s.normalizer().normalize; })
       .def_property_readonly("chunk", &MultiHeadCausalStream::chunk)
+      .def_property(
+          "compute", [](const MultiHeadCausalStream& s) { return compute_to_py(s.compute()); },
+          [](MultiHeadCausalStream& s, py::handle c) { s.set_compute(to_compute(c)); },
+          "Arithmetic of the products: 'float32', 'float64' or None (the inputs' dtype); not serialized.")
       .def_property_readonly("dim", &MultiHeadCausalStream::dim, "Feature dimension t per head.")
       .def_property_readonly("tokens_seen", &MultiHeadCausalStream::tokens_seen)
       .def_property(

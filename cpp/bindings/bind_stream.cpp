@@ -258,12 +258,12 @@ decoding without storing them.
   cs.def(
       py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk, py::handle probes,
                   py::handle probe_positions, py::handle output_sketch, py::handle n, py::handle seed, py::handle delta,
-                  py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize) {
+                  py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize, py::handle compute) {
         const Index dd = to_index(d, "d");
         const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
         CausalStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale), to_index(chunk, "chunk"),
                        opt_max_bytes(max_bytes), parse_feature_kernel(kernel),
-                       Normalizer{to_float(eps, "eps"), normalize});
+                       Normalizer{to_float(eps, "eps"), normalize}, to_compute(compute));
         if (!probes.is_none()) {
           if (probe_positions.is_none())
             throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
@@ -281,11 +281,12 @@ decoding without storing them.
       py::arg("chunk") = CausalStream::default_chunk, py::arg("probes") = py::none(),
       py::arg("probe_positions") = py::none(), py::arg("output_sketch") = py::none(), py::arg("n") = py::none(),
       py::arg("seed") = 0, py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
-      py::arg("eps") = 0.0, py::arg("normalize") = true,
+      py::arg("eps") = 0.0, py::arg("normalize") = true, py::arg("compute") = py::none(),
       "d, dv (default d), degree, scale (default 1/sqrt(d)), chunk rows; probes (p x d) with "
       "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix; "
       "kernel 'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g, g even); eps >= 0 added to every denominator "
-      "(Based uses 1e-6); normalize=False returns the numerator alone.");
+      "(Based uses 1e-6); normalize=False returns the numerator alone; compute 'float32' | 'float64' "
+      "(default None: the inputs' dtype) is the arithmetic of the products, the state is float64 either way.");
   bind_causal_stream_rows(cs);
   cs.def_property_readonly(
         "eps", [](const CausalStream& s) { return s.normalizer().eps; }, "Added to every denominator.")
@@ -293,6 +294,10 @@ decoding without storing them.
           "normalize", [](const CausalStream& s) { return s.normalizer().normalize; },
           "False: outputs are the numerators alone.")
       .def_property_readonly("chunk", &CausalStream::chunk, "Rows per intra-chunk block.")
+      .def_property(
+          "compute", [](const CausalStream& s) { return compute_to_py(s.compute()); },
+          [](CausalStream& s, py::handle c) { s.set_compute(to_compute(c)); },
+          "Arithmetic of the products: 'float32', 'float64' or None (the inputs' dtype); not serialized.")
       .def_property_readonly(
           "numerator_state", [](const CausalStream& s) { return to_numpy(s.state().numerator_state()); },
           "Copy of M = U2^T V (t x dv).")

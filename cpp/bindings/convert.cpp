@@ -97,6 +97,16 @@ std::string to_str(py::handle h, const char* name) {
   return h.cast<std::string>();
 }
 
+ComputeDtype to_compute(py::handle h) {
+  if (h.is_none()) return ComputeDtype::input;
+  return parse_compute_dtype(to_str(h, "compute"));
+}
+
+py::object compute_to_py(ComputeDtype c) {
+  if (c == ComputeDtype::input) return py::none();
+  return py::str(compute_dtype_name(c));
+}
+
 py::array float_array(py::handle h, const char* name, int ndim) {
   py::array a;
   if (py::isinstance<py::array>(h)) {

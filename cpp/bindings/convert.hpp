@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "streamattn/attention/prefix_state.hpp"
 #include "streamattn/core/common.hpp"
 
 namespace streamattn::py_bind {
@@ -44,6 +45,10 @@ double to_float(py::handle h, const char* name);
 bool to_bool(py::handle h, const char* name);
 /// A str; TypeError naming `name` otherwise.
 std::string to_str(py::handle h, const char* name);
+/// compute=: None (the input's dtype) or a str parsed by parse_compute_dtype.
+ComputeDtype to_compute(py::handle h);
+/// None for ComputeDtype::input, else "float32" / "float64".
+py::object compute_to_py(ComputeDtype c);
 
 /// np.asarray(h) (np.from_dlpack(h) for CPU objects with __dlpack__: torch tensors, no copy) with a
 /// check that it is a float32/float64 array of the given ndim (0 = 1 or 2, -1 = 3 or 4).

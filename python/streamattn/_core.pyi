@@ -19,6 +19,7 @@ _Float: TypeAlias = float | np.floating[Any] | np.integer[Any]
 _Bool: TypeAlias = bool | np.bool_
 _Bytes: TypeAlias = bytes | bytearray | memoryview
 _Kernel: TypeAlias = Literal["taylor", "power"]
+_Compute: TypeAlias = Literal["float32", "float64"]
 _DecodeMethod: TypeAlias = Literal["standard", "sublinear"]
 _StateKind: TypeAlias = Literal["exact", "sketched"]
 _SketchKind: TypeAlias = Literal["ams", "gaussian"]
@@ -538,6 +539,7 @@ class CausalStream(_Stream):
         kernel: _Kernel = "taylor",
         eps: _Float = 0.0,
         normalize: _Bool = True,
+        compute: _Compute | None = None,
     ) -> None: ...
     # return_rows=False returns None (the rows are not materialized).
     @overload
@@ -565,6 +567,10 @@ class CausalStream(_Stream):
     def normalize(self) -> bool: ...
     @property
     def chunk(self) -> int: ...
+    @property
+    def compute(self) -> _Compute | None: ...
+    @compute.setter
+    def compute(self, value: _Compute | None) -> None: ...
     @property
     def numerator_state(self) -> NDArray[np.float64]: ...
     @property
@@ -689,6 +695,7 @@ class MultiHeadCausalStream:
         chunk: _Int = 32,
         threads: _Int = 0,
         max_bytes: _Int | None = None,
+        compute: _Compute | None = None,
     ) -> None: ...
     # Q (heads, n, d), K (kv_heads, n, d), V (kv_heads, n, dv), log_gate (heads, n) -> (heads, n, dv).
     # 3-D (heads, n, .) or 4-D (B, n, H, .) / head_first=True (B, H, n, .) arguments.
@@ -726,6 +733,10 @@ class MultiHeadCausalStream:
     def normalize(self) -> bool: ...
     @property
     def chunk(self) -> int: ...
+    @property
+    def compute(self) -> _Compute | None: ...
+    @compute.setter
+    def compute(self, value: _Compute | None) -> None: ...
     @property
     def dim(self) -> int: ...
     @property

@@ -275,7 +275,7 @@ def kv_state(
 
 # --- 3. causal attention over one long sequence -------------------------------------------------
 _SEGMENT_PARAMS = ("degree", "scale", "chunk", "max_bytes", "kernel")
-_STREAM_PARAMS = (*_SEGMENT_PARAMS, "eps", "normalize")
+_STREAM_PARAMS = (*_SEGMENT_PARAMS, "eps", "normalize", "compute")
 
 
 def _segment(
@@ -316,10 +316,14 @@ def causal_attention(
     eps: float = 0.0,
     normalize: bool = True,
     max_bytes: int | None = None,
+    compute: str | None = None,
 ) -> da.Array:
     """Causal attention of one long sequence split into row blocks: the rows CausalStream
     (same parameters) would emit for ``Q`` (n x d), ``K`` (n x d), ``V`` (n x dv) and the optional
-    per-token ``log_gate`` (n), as a lazy Dask array (n x dv, float64) with Q's row chunks.
+    per-token ``log_gate`` (n), as a lazy Dask array (n x dv; float32 when Q, K and V all are,
+    else float64) with Q's row chunks. Equal to the single stream to rounding with
+    ``compute="float64"``; the float32 products (the default for float32 inputs) round at other
+    token boundaries than a single stream does, so rows agree to the float32 path's tolerance.
 
     Three stages: every block's CausalSegment (its keys' state and its total log-decay, in
     parallel); an exclusive scan over the segments (one t x dv scale-and-add per block); every
@@ -338,6 +342,7 @@ def causal_attention(
         "eps": eps,
         "normalize": normalize,
         "max_bytes": max_bytes,
+        "compute": compute,
     }
     Q = _require_dask_array(Q, "Q", (2, 3))
     if Q.ndim == 3:

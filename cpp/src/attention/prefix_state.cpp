@@ -20,6 +20,21 @@ void ensure_rows(Mat& m, Index rows, Index cols) {
 
 }  // namespace
 
+ComputeDtype parse_compute_dtype(const std::string& name) {
+  if (name == "float32") return ComputeDtype::float32;
+  if (name == "float64") return ComputeDtype::float64;
+  throw std::invalid_argument(
+      message("compute must be 'float32' or 'float64' (or None: the input's dtype), got '", name, "'"));
+}
+
+const char* compute_dtype_name(ComputeDtype c) {
+  switch (c) {
+    case ComputeDtype::float32: return "float32";
+    case ComputeDtype::float64: return "float64";
+    default: return "input";
+  }
+}
+
 void require_valid_normalizer(const Normalizer& norm) {
   require(std::isfinite(norm.eps) && norm.eps >= 0.0, "eps must be finite and >= 0, got ", norm.eps);
   require(norm.normalize || norm.eps == 0.0, "eps = ", norm.eps,
@@ -127,6 +142,72 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
     normalizer_state_.noalias() += phi.transpose() * ws.ones.head(r);
   }
   tokens_ += static_cast<std::uint64_t>(n);
+  m32_fresh_ = false;
+}
+
+template <class T>
+void PolyPrefixState::absorb_rows_f32_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w,
+                                           PolyWorkspace& ws) {
+  const Index n = K.rows(), t = dim(), step = pass_rows(t);
+  for (Index p = 0; p < n; p += step) {
+    const Index r = std::min(step, n - p);
+    ensure_rows(ws.phi, std::min(step, n), t);
+    ensure_rows(ws.phi32, std::min(step, n), t);
+    ensure_rows(ws.v32, std::min(step, n), dv_);
+    features_.transform_into(K.middleRows(p, r), ws.phi.data(), t);
+    if (w) ws.phi.topRows(r) = Eigen::Map<const Eigen::VectorXd>(w + p, r).asDiagonal() * ws.phi.topRows(r);
+    const auto phi = ws.phi.topRows(r);
+    ws.phi32.topRows(r) = phi.template cast<float>();
+    ws.v32.topRows(r) = V.middleRows(p, r).template cast<float>();
+    // The pass's product in float32 (t x r times r x dv), added into the float64 state, and the
+    // float32 copy of M the next queries read, both in the GEMM's epilogue.
+    if (M32_.rows() != t || M32_.cols() != dv_) M32_.resize(t, dv_);
+    gemm_acc64(ws.phi32.topRows(r), Trans::yes, ws.v32.topRows(r), Trans::no, M_, M32_);
+    if (ws.ones.size() < r) ws.ones = Eigen::VectorXd::Ones(std::min(step, n));
+    normalizer_state_.noalias() += phi.transpose() * ws.ones.head(r);
+  }
+  tokens_ += static_cast<std::uint64_t>(n);
+  m32_fresh_ = m32_fresh_ || n > 0;
+}
+
+void PolyPrefixState::absorb_rows_f32(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w,
+                                      PolyWorkspace& ws) {
+  absorb_rows_f32_impl(K, V, w, ws);
+}
+void PolyPrefixState::absorb_rows_f32(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w,
+                                      PolyWorkspace& ws) {
+  absorb_rows_f32_impl(K, V, w, ws);
+}
+
+template <class T>
+void PolyPrefixState::accumulate_f32_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                          Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  if (!m32_fresh_) {
+    M32_ = M_.template cast<float>();
+    m32_fresh_ = true;
+  }
+  const Index n = Q.rows(), t = dim(), step = pass_rows(t);
+  for (Index p = 0; p < n; p += step) {
+    const Index r = std::min(step, n - p);
+    ensure_rows(ws.phi, std::min(step, n), t);
+    ensure_rows(ws.phi32, std::min(step, n), t);
+    ensure_rows(ws.prod32, std::min(step, n), dv_);
+    features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
+    const auto phi = ws.phi.topRows(r);
+    ws.phi32.topRows(r) = phi.template cast<float>();
+    gemm(ws.phi32.topRows(r), Trans::no, M32_, Trans::no, ws.prod32.topRows(r), false);
+    num.middleRows(p, r) += ws.prod32.topRows(r).template cast<double>();
+    den.segment(p, r).noalias() += phi * normalizer_state_;
+  }
+}
+
+void PolyPrefixState::accumulate_f32(const MatrixRef<float>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                     Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  accumulate_f32_impl(Q, num, den, ws);
+}
+void PolyPrefixState::accumulate_f32(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num,
+                                     Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+  accumulate_f32_impl(Q, num, den, ws);
 }
 
 void PolyPrefixState::absorb_rows(const MatrixRef<float>& K, const MatrixRef<float>& V, PolyWorkspace& ws) {
@@ -146,6 +227,7 @@ void PolyPrefixState::absorb_rows_weighted(const MatrixRef<double>& K, const Mat
 
 void PolyPrefixState::decay(double factor) {
   if (factor == 1.0) return;
+  m32_fresh_ = false;
   M_ *= factor;
   normalizer_state_ *= factor;
 }
@@ -161,6 +243,7 @@ void PolyPrefixState::step_rows(const double* phi_q, const double* phi_k, const 
   const Index t = dim(), dv = dv_;
   double* M = M_.data();
   double* s = normalizer_state_.data();
+  m32_fresh_ = false;
   for (Index j = 0; j < dv; ++j) num[j] = 0.0;
   // One sweep over the rows of M: decay, add the key's rank-one term, read it with the query.
   for (Index i = 0; i < t; ++i) {
@@ -235,12 +318,14 @@ void PolyPrefixState::merge(const PolyPrefixState& other) {
               other.kernel() == kernel(),
           "merge needs states of the same d, dv, degree, scale and kernel: this is ", repr(), ", other is ",
           other.repr());
+  m32_fresh_ = false;
   M_ += other.M_;
   normalizer_state_ += other.normalizer_state_;
   tokens_ += other.tokens_;
 }
 
 void PolyPrefixState::reset() {
+  m32_fresh_ = false;
   M_.setZero();
   normalizer_state_.setZero();
   tokens_ = 0;

@@ -217,9 +217,11 @@ std::vector<int> TaylorFeatures::exponents(Index f) const {
   return e;
 }
 
-void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree) {
+namespace {
+template <class T>
+void taylor_polynomial_inplace_t(Eigen::Ref<RowMatrix<T>> x, int degree) {
   if (degree == 0) {
-    x.setConstant(1.0);
+    x.setConstant(T(1));
     return;
   }
   double inv_fact[TaylorFeatures::max_degree + 1];
@@ -228,31 +230,44 @@ void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree) {
   // r = x/g! + 1/(g-1)!, then r = r x + 1/p! for p = g-2 .. 0; entry by entry, in place (no
   // scratch copy of the block: this runs once per chunk).
   for (Index i = 0; i < x.rows(); ++i) {
-    double* row = x.data() + i * x.outerStride();
+    T* row = x.data() + i * x.outerStride();
     for (Index j = 0; j < x.cols(); ++j) {
-      const double v = row[j];
-      double r = v * inv_fact[degree] + inv_fact[degree - 1];
-      for (int p = degree - 2; p >= 0; --p) r = r * v + inv_fact[p];
+      const T v = row[j];
+      T r = v * static_cast<T>(inv_fact[degree]) + static_cast<T>(inv_fact[degree - 1]);
+      for (int p = degree - 2; p >= 0; --p) r = r * v + static_cast<T>(inv_fact[p]);
       row[j] = r;
     }
   }
 }
 
-void kernel_inplace(Eigen::Ref<RowMatrix<double>> x, int degree, FeatureKernel kernel) {
+template <class T>
+void kernel_inplace_t(Eigen::Ref<RowMatrix<T>> x, int degree, FeatureKernel kernel) {
   if (kernel == FeatureKernel::taylor) {
-    taylor_polynomial_inplace(x, degree);
+    taylor_polynomial_inplace_t<T>(x, degree);
     return;
   }
   // x^g by squaring (g = 1 or even, <= 8), elementwise in place: no temporary matrix.
   auto a = x.array();
   switch (degree) {
-    case 0: a.setConstant(1.0); break;
+    case 0: a.setConstant(T(1)); break;
     case 1: break;
     case 2: a = a.square(); break;
     case 4: a = a.square().square(); break;
     case 6: a = a.square() * a.square() * a.square(); break;
     default: a = a.square().square().square(); break;  // 8
   }
+}
+
+}  // namespace
+
+void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree) {
+  taylor_polynomial_inplace_t<double>(x, degree);
+}
+void kernel_inplace(Eigen::Ref<RowMatrix<double>> x, int degree, FeatureKernel kernel) {
+  kernel_inplace_t<double>(x, degree, kernel);
+}
+void kernel_inplace(Eigen::Ref<RowMatrix<float>> x, int degree, FeatureKernel kernel) {
+  kernel_inplace_t<float>(x, degree, kernel);
 }
 
 }  // namespace streamattn

@@ -1,6 +1,7 @@
 #include "streamattn/kernels/gemm.hpp"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "gemm_kernels.hpp"
@@ -23,24 +24,40 @@ bool cpu_has_fma() {
 #endif
 }
 
-const detail::GemmKernel& kernel() {
+// The kernels of the ISA selected now: the float64 ones (T = double) or the float32 ones.
+template <class T>
+const auto& kernel() {
+  constexpr bool f32 = std::is_same_v<T, float>;
+  if constexpr (f32) {
 #if defined(STREAMATTN_HAVE_AVX512)
-  if (current_isa() == Isa::avx512) return detail::gemm_kernel_avx512;  // AVX-512F has its own FMA
+    if (current_isa() == Isa::avx512) return detail::gemm_kernel_f32_avx512;
 #endif
 #if defined(STREAMATTN_HAVE_AVX2)
-  static const bool fma = cpu_has_fma();
-  if (current_isa() != Isa::scalar && fma) return detail::gemm_kernel_avx2;
+    static const bool fma = cpu_has_fma();
+    if (current_isa() != Isa::scalar && fma) return detail::gemm_kernel_f32_avx2;
 #endif
-  return detail::gemm_kernel_scalar;
+    return detail::gemm_kernel_f32_scalar;
+  } else {
+#if defined(STREAMATTN_HAVE_AVX512)
+    if (current_isa() == Isa::avx512) return detail::gemm_kernel_avx512;  // AVX-512F has its own FMA
+#endif
+#if defined(STREAMATTN_HAVE_AVX2)
+    static const bool fma = cpu_has_fma();
+    if (current_isa() != Isa::scalar && fma) return detail::gemm_kernel_avx2;
+#endif
+    return detail::gemm_kernel_scalar;
+  }
 }
 
 // A strided matrix: element (i, j) at data[i * rs + j * cs].
+template <class T>
 struct View {
-  const double* data;
+  const T* data;
   Index rows, cols, rs, cs;
 };
 
-View make_view(const MatrixRef<double>& m, Trans t) {
+template <class T>
+View<T> make_view(const MatrixRef<T>& m, Trans t) {
   const Index rs = m.outerStride(), cs = m.innerStride();
   if (t == Trans::no) return {m.data(), m.rows(), m.cols(), rs, cs};
   return {m.data(), m.cols(), m.rows(), cs, rs};
@@ -48,17 +65,18 @@ View make_view(const MatrixRef<double>& m, Trans t) {
 
 // Rows p0 .. p0+kc-1, columns j0 .. j0+nc-1 of B into panels of nr columns (zero-padded): for
 // a B whose columns are not contiguous, or the last, partial panel.
-void pack_b(const View& B, Index p0, Index kc, Index j0, Index nc, Index nr, double* out) {
+template <class T>
+void pack_b(const View<T>& B, Index p0, Index kc, Index j0, Index nc, Index nr, T* out) {
   for (Index q = 0; q < nc; q += nr) {
     const Index cols = std::min(nr, nc - q);
     for (Index p = 0; p < kc; ++p) {
-      const double* src = B.data + (p0 + p) * B.rs + (j0 + q) * B.cs;
+      const T* src = B.data + (p0 + p) * B.rs + (j0 + q) * B.cs;
       Index j = 0;
       if (B.cs == 1)
         for (; j < cols; ++j) out[j] = src[j];
       else
         for (; j < cols; ++j) out[j] = src[j * B.cs];
-      for (; j < nr; ++j) out[j] = 0.0;
+      for (; j < nr; ++j) out[j] = T(0);
       out += nr;
     }
   }
@@ -66,27 +84,59 @@ void pack_b(const View& B, Index p0, Index kc, Index j0, Index nc, Index nr, dou
 
 Index round_up(Index x, Index m) { return (x + m - 1) / m * m; }
 
+// C (rows x cols, row-major, ldc) = or += A' B'; with c32 (float32 only): the float64 epilogue
+// of gemm_acc64, C the float64 matrix, c32 its float32 copy.
+template <class T, class CT>
+void gemm_impl(const MatrixRef<T>& Am, Trans ta, const MatrixRef<T>& Bm, Trans tb, CT* C, Index c_rows, Index c_cols,
+               Index ldc, bool accumulate, float* c32 = nullptr, Index ldc32 = 0);
+
 }  // namespace
 
-const char* gemm_kernel_name() { return kernel().name; }
+const char* gemm_kernel_name() { return kernel<double>().name; }
+const char* gemm_f32_kernel_name() { return kernel<float>().name; }
 
-void gemm(const MatrixRef<double>& Am, Trans ta, const MatrixRef<double>& Bm, Trans tb, Eigen::Ref<RowMatrix<double>> C,
+void gemm(const MatrixRef<double>& A, Trans ta, const MatrixRef<double>& B, Trans tb, Eigen::Ref<RowMatrix<double>> C,
           bool accumulate) {
-  const View A = make_view(Am, ta), B = make_view(Bm, tb);
+  gemm_impl<double, double>(A, ta, B, tb, C.data(), C.rows(), C.cols(), C.outerStride(), accumulate);
+}
+
+void gemm(const MatrixRef<float>& A, Trans ta, const MatrixRef<float>& B, Trans tb, Eigen::Ref<RowMatrix<float>> C,
+          bool accumulate) {
+  gemm_impl<float, float>(A, ta, B, tb, C.data(), C.rows(), C.cols(), C.outerStride(), accumulate);
+}
+
+void gemm_acc64(const MatrixRef<float>& A, Trans ta, const MatrixRef<float>& B, Trans tb,
+                Eigen::Ref<RowMatrix<double>> C64, Eigen::Ref<RowMatrix<float>> C32) {
+  require(C32.rows() == C64.rows() && C32.cols() == C64.cols(), "gemm_acc64: C32 must be ", C64.rows(), " x ",
+          C64.cols(), ", got ", C32.rows(), " x ", C32.cols());
+  gemm_impl<float, double>(A, ta, B, tb, C64.data(), C64.rows(), C64.cols(), C64.outerStride(), true, C32.data(),
+                           C32.outerStride());
+}
+
+namespace {
+
+template <class T, class CT>
+void gemm_impl(const MatrixRef<T>& Am, Trans ta, const MatrixRef<T>& Bm, Trans tb, CT* C, Index c_rows, Index c_cols,
+               Index ldc, bool accumulate, float* c32, Index ldc32) {
+  const View<T> A = make_view<T>(Am, ta), B = make_view<T>(Bm, tb);
   require(A.cols == B.rows, "gemm: inner dimensions differ (", A.cols, " vs ", B.rows, ")");
-  require(C.rows() == A.rows && C.cols() == B.cols, "gemm: C must be ", A.rows, " x ", B.cols, ", got ", C.rows(),
-          " x ", C.cols());
-  const Index m = A.rows, n = B.cols, k = A.cols, ldc = C.outerStride();
+  require(c_rows == A.rows && c_cols == B.cols, "gemm: C must be ", A.rows, " x ", B.cols, ", got ", c_rows, " x ",
+          c_cols);
+  const Index m = A.rows, n = B.cols, k = A.cols;
   if (m == 0 || n == 0) return;
   if (k == 0) {
-    if (!accumulate) C.setZero();
+    for (Index i = 0; i < m; ++i)
+      for (Index j = 0; j < n; ++j) {
+        if (!accumulate) C[i * ldc + j] = CT(0);
+        if (c32) c32[i * ldc32 + j] = static_cast<float>(C[i * ldc + j]);
+      }
     return;
   }
-  const detail::GemmKernel& ker = kernel();
+  const auto& ker = kernel<T>();
   const Index mr = ker.mr_max, nr = ker.nr_max;
   // A is read in place (the tile takes any strides). Full panels of a B with contiguous columns
   // are read in place too; the others are packed once per KC x NC block.
-  thread_local std::vector<double> pb;
+  thread_local std::vector<T> pb;
   const bool b_in_place = B.cs == 1;
   for (Index jc = 0; jc < n; jc += NC) {
     const Index nc = std::min(NC, n - jc);
@@ -102,15 +152,23 @@ void gemm(const MatrixRef<double>& Am, Trans ta, const MatrixRef<double>& Bm, Tr
       for (Index ic = 0; ic < m; ic += MC) {
         const Index mc = std::min(MC, m - ic);
         for (Index jr = 0; jr < nc; jr += nr) {
-          const double* b = jr < packed_from ? B.data + pc * B.rs + jc + jr : pb.data() + (jr - packed_from) * kc;
+          const T* b = jr < packed_from ? B.data + pc * B.rs + jc + jr : pb.data() + (jr - packed_from) * kc;
           const Index b_rs = jr < packed_from ? B.rs : nr;
-          for (Index ir = ic; ir < ic + mc; ir += mr)
-            ker.tile(kc, A.data + ir * A.rs + pc * A.cs, A.rs, A.cs, b, b_rs, C.data() + ir * ldc + jc + jr, ldc,
-                     std::min(mr, ic + mc - ir), std::min(nr, nc - jr), overwrite);
+          for (Index ir = ic; ir < ic + mc; ir += mr) {
+            const T* a = A.data + ir * A.rs + pc * A.cs;
+            const Index rows = std::min(mr, ic + mc - ir), cols = std::min(nr, nc - jr);
+            if constexpr (std::is_same_v<T, float> && std::is_same_v<CT, double>)
+              ker.tile_acc64(kc, a, A.rs, A.cs, b, b_rs, C + ir * ldc + jc + jr, ldc, c32 + ir * ldc32 + jc + jr, ldc32,
+                             rows, cols);
+            else
+              ker.tile(kc, a, A.rs, A.cs, b, b_rs, C + ir * ldc + jc + jr, ldc, rows, cols, overwrite);
+          }
         }
       }
     }
   }
 }
+
+}  // namespace
 
 }  // namespace streamattn

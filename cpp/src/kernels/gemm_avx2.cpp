@@ -67,8 +67,89 @@ void tile_avx2(std::int64_t kc, const double* a, std::int64_t a_rs, std::int64_t
     for (std::int64_t j = 0; j < nr; ++j) c[i * ldc + j] = overwrite ? buf[i][j] : c[i * ldc + j] + buf[i][j];
 }
 
+// The float32 tile: 6 x 16 floats, the same register plan as the float64 one (12 accumulators
+// of 8 floats), twice the columns per instruction.
+constexpr std::int64_t NR32 = 16;
+
+void tile_f32_avx2(std::int64_t kc, const float* a, std::int64_t a_rs, std::int64_t a_cs, const float* b,
+                   std::int64_t b_rs, float* c, std::int64_t ldc, std::int64_t mr, std::int64_t nr, bool overwrite) {
+  const float* r[MR];
+  for (std::int64_t i = 0; i < MR; ++i) r[i] = a + (i < mr ? i : mr - 1) * a_rs;
+  __m256 acc[MR][2];
+#pragma GCC unroll 6
+  for (std::int64_t i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (std::int64_t p = 0, o = 0; p < kc; ++p, o += a_cs, b += b_rs) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (std::int64_t i = 0; i < MR; ++i) {
+      const __m256 x = _mm256_broadcast_ss(r[i] + o);
+      acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+    }
+  }
+  if (mr == MR && nr == NR32) {
+#pragma GCC unroll 6
+    for (std::int64_t i = 0; i < MR; ++i) {
+      float* row = c + i * ldc;
+      if (overwrite) {
+        _mm256_storeu_ps(row, acc[i][0]);
+        _mm256_storeu_ps(row + 8, acc[i][1]);
+      } else {
+        _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), acc[i][0]));
+        _mm256_storeu_ps(row + 8, _mm256_add_ps(_mm256_loadu_ps(row + 8), acc[i][1]));
+      }
+    }
+    return;
+  }
+  alignas(32) float buf[MR][NR32];
+#pragma GCC unroll 6
+  for (std::int64_t i = 0; i < MR; ++i) {
+    _mm256_store_ps(buf[i], acc[i][0]);
+    _mm256_store_ps(buf[i] + 8, acc[i][1]);
+  }
+  for (std::int64_t i = 0; i < mr; ++i)
+    for (std::int64_t j = 0; j < nr; ++j) c[i * ldc + j] = overwrite ? buf[i][j] : c[i * ldc + j] + buf[i][j];
+}
+
+// The float64 epilogue (gemm_kernels.hpp): the float32 sums through a buffer, then c64 += them
+// and c32 = float(c64), a loop the compiler vectorizes with this file's flags.
+void tile_acc64_avx2(std::int64_t kc, const float* a, std::int64_t a_rs, std::int64_t a_cs, const float* b,
+                     std::int64_t b_rs, double* c64, std::int64_t ldc64, float* c32, std::int64_t ldc32,
+                     std::int64_t mr, std::int64_t nr) {
+  const float* r[MR];
+  for (std::int64_t i = 0; i < MR; ++i) r[i] = a + (i < mr ? i : mr - 1) * a_rs;
+  __m256 acc[MR][2];
+#pragma GCC unroll 6
+  for (std::int64_t i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (std::int64_t p = 0, o = 0; p < kc; ++p, o += a_cs, b += b_rs) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 6
+    for (std::int64_t i = 0; i < MR; ++i) {
+      const __m256 x = _mm256_broadcast_ss(r[i] + o);
+      acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
+    }
+  }
+  alignas(64) float buf[MR][NR32];
+#pragma GCC unroll 6
+  for (std::int64_t i = 0; i < MR; ++i) {
+    _mm256_store_ps(buf[i], acc[i][0]);
+    _mm256_store_ps(buf[i] + 8, acc[i][1]);
+  }
+  for (std::int64_t i = 0; i < mr; ++i) {
+    double* d = c64 + i * ldc64;
+    float* f = c32 + i * ldc32;
+    for (std::int64_t j = 0; j < nr; ++j) {
+      const double v = d[j] + static_cast<double>(buf[i][j]);
+      d[j] = v;
+      f[j] = static_cast<float>(v);
+    }
+  }
+}
+
 }  // namespace
 
 const GemmKernel gemm_kernel_avx2{tile_avx2, MR, NR, "avx2"};
+const GemmKernelF32 gemm_kernel_f32_avx2{tile_f32_avx2, tile_acc64_avx2, MR, NR32, "avx2"};
 
 }  // namespace streamattn::detail

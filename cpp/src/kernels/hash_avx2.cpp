@@ -1,6 +1,7 @@
-// AVX2 polynomial-hash kernels, 4 keys per vector. Compiled with -mavx2 only; selected at run
-// time. The 61x61-bit products are formed from 32-bit limbs (vpmuludq) and reduced with
-// 2^61 = 1 (mod p), which yields the unique residue, so results equal the scalar path's bits.
+// AVX2 polynomial-hash kernels, 4 keys per vector, 4 vectors in flight. Compiled with -mavx2
+// only; selected at run time. The 61x61-bit products are formed from 32-bit limbs (vpmuludq)
+// and reduced with 2^61 = 1 (mod p) lazily; the final reduction yields the unique residue, so
+// results equal the scalar path's bits. k = 2, 4 and 8 are unrolled at compile time.
 #include <immintrin.h>
 
 #include <cstring>
@@ -11,13 +12,13 @@ namespace streamattn::detail {
 namespace {
 
 struct Consts {
-  __m256i p, pm1, mask32, mask29, one;
+  __m256i p, pm1, mask30, mask31, one;
 };
 
 Consts make_consts() {
   return {_mm256_set1_epi64x(static_cast<long long>(kMersenne61)),
-          _mm256_set1_epi64x(static_cast<long long>(kMersenne61 - 1)), _mm256_set1_epi64x(0xffffffffLL),
-          _mm256_set1_epi64x((1LL << 29) - 1), _mm256_set1_epi64x(1)};
+          _mm256_set1_epi64x(static_cast<long long>(kMersenne61 - 1)), _mm256_set1_epi64x((1LL << 30) - 1),
+          _mm256_set1_epi64x((1LL << 31) - 1), _mm256_set1_epi64x(1)};
 }
 
 // v - p where v >= p; all values stay below 2^63 so the signed compare is exact.
@@ -31,72 +32,100 @@ __m256i reduce_key(__m256i x, const Consts& c) {
   return cond_sub_p(r, c);
 }
 
-// a * b mod p up to one extra p: for a < 2^62 and b < p, returns r = a*b (mod p) with
-// r <= p + 8. With a = ah 2^32 + al, b = bh 2^32 + bl: hh = ah bh < 2^59, mid < 2^63,
-// ll < 2^64, and 2^64 = 2^3, 2^61 = 1 (mod p), so the five folded terms sum below 2^64.
-__m256i mulmod_lazy(__m256i a, __m256i b, __m256i bh, const Consts& c) {
-  const __m256i ah = _mm256_srli_epi64(a, 32);
-  const __m256i ll = _mm256_mul_epu32(a, b);
-  const __m256i mid = _mm256_add_epi64(_mm256_mul_epu32(a, bh), _mm256_mul_epu32(ah, b));
-  const __m256i hh = _mm256_mul_epu32(ah, bh);
-  __m256i r = _mm256_slli_epi64(hh, 3);
-  r = _mm256_add_epi64(r, _mm256_srli_epi64(mid, 29));
-  r = _mm256_add_epi64(r, _mm256_slli_epi64(_mm256_and_si256(mid, c.mask29), 32));
-  r = _mm256_add_epi64(r, _mm256_and_si256(ll, c.p));
-  r = _mm256_add_epi64(r, _mm256_srli_epi64(ll, 61));
-  return _mm256_add_epi64(_mm256_and_si256(r, c.p), _mm256_srli_epi64(r, 61));
+// A key x < p split once for all its Horner steps: x = xh 2^30 + xl, with the multipliers
+// xl (< 2^30), 4 xl (< 2^32), xh (< 2^31) and 2 xh (< 2^32), each fitting vpmuludq's 32 bits.
+struct Key {
+  __m256i xl, xl4, xh, xh2;
+};
+
+Key split_key(__m256i x, const Consts& c) {
+  const __m256i xl = _mm256_and_si256(x, c.mask30), xh = _mm256_srli_epi64(x, 30);
+  return {xl, _mm256_slli_epi64(xl, 2), xh, _mm256_add_epi64(xh, xh)};
 }
 
-// Horner with lazy reduction: h stays below 2p + 9 < 2^62 (mulmod_lazy's bound plus a
-// coefficient < p) and is reduced to the unique residue in [0, p) once at the end, so the bits
-// equal the scalar path's. W key vectors per call give the out-of-order core W independent
-// dependency chains.
-template <int W>
-void horner_n(const __m256i* coef, int k, const __m256i* x, __m256i* h, const Consts& c) {
-  __m256i xh[W], a[W];
-  for (int w = 0; w < W; ++w) {
-    xh[w] = _mm256_srli_epi64(x[w], 32);
-    a[w] = coef[k - 1];
+// a x + coef mod p up to a few p: for a < 2^62 + 2^33 (its high half ah = a >> 32 <= 2^30 and
+// its low half al, the low 32 bits vpmuludq reads) returns r = a x + coef (mod p) with
+// r < 2^62 + 8. The partial products are aligned on two positions, 0 and 30, by the
+// precomputed multipliers (2^64 = 2^3 and 2^61 = 1 mod p):
+//   S0 = al xl + ah (2 xh)      (al xl 2^0 and ah xh 2^62 = 2 ah xh)     S0 < 2^62 + 2^62
+//   M  = al xh + ah (4 xl)      (al xh 2^30 and ah xl 2^32)              M  < 2^63 + 2^62
+// then M 2^30 = (M >> 31) 2^61 + (M mod 2^31) 2^30 = (M >> 31) + (M mod 2^31) 2^30, so
+// r0 = S0 + (M >> 31) + (M mod 2^31) 2^30 < 2^64, folded once more to (r0 mod 2^61) +
+// (r0 >> 61) < 2^61 + 8 and the coefficient (< p) added. 16 instructions (4 multiplies,
+// 4 shifts; the shift a >> 32 included) against 21 for the plain 32 x 32 limb product.
+__m256i mul_add_lazy(__m256i a, __m256i ah, const Key& x, __m256i coef, const Consts& c) {
+  const __m256i s0 = _mm256_add_epi64(_mm256_mul_epu32(a, x.xl), _mm256_mul_epu32(ah, x.xh2));
+  const __m256i m = _mm256_add_epi64(_mm256_mul_epu32(a, x.xh), _mm256_mul_epu32(ah, x.xl4));
+  __m256i r = _mm256_add_epi64(s0, _mm256_srli_epi64(m, 31));
+  r = _mm256_add_epi64(r, _mm256_slli_epi64(_mm256_and_si256(m, c.mask31), 30));
+  r = _mm256_add_epi64(_mm256_and_si256(r, c.p), _mm256_srli_epi64(r, 61));
+  return _mm256_add_epi64(r, coef);
+}
+
+// Horner with lazy reduction: h stays below 2^62 + 8 and is reduced to the unique residue in
+// [0, p) once at the end ((h mod 2^61) + (h >> 61) <= p + 2, then one conditional p), so the
+// bits equal the scalar path's. W key vectors per call give the out-of-order core W independent
+// dependency chains; K > 0 fixes k at compile time (the common k unrolled, all in registers).
+template <int K, int W>
+__attribute__((always_inline)) inline void horner_n(const __m256i* coef, int k, const __m256i* x, __m256i* h,
+                                                    const Consts& c) {
+  const int kk = K > 0 ? K : k;
+  Key key[W];
+  __m256i a[W];
+  for (int w = 0; w < W; ++w) key[w] = split_key(x[w], c);
+  if (kk == 1) {
+    for (int w = 0; w < W; ++w) h[w] = coef[0];
+    return;
   }
-  for (int i = k - 2; i >= 0; --i)
-    for (int w = 0; w < W; ++w) a[w] = _mm256_add_epi64(mulmod_lazy(a[w], x[w], xh[w], c), coef[i]);
+  // The first step multiplies the constant a_{k-1}, whose high half is known.
+  const __m256i top_h = _mm256_srli_epi64(coef[kk - 1], 32);
+  for (int w = 0; w < W; ++w) a[w] = mul_add_lazy(coef[kk - 1], top_h, key[w], coef[kk - 2], c);
+  for (int i = kk - 3; i >= 0; --i)
+    for (int w = 0; w < W; ++w) a[w] = mul_add_lazy(a[w], _mm256_srli_epi64(a[w], 32), key[w], coef[i], c);
   for (int w = 0; w < W; ++w)
     h[w] = cond_sub_p(_mm256_add_epi64(_mm256_and_si256(a[w], c.p), _mm256_srli_epi64(a[w], 61)), c);
 }
 
-__m256i horner(const __m256i* coef, int k, __m256i x, const Consts& c) {
-  __m256i h;
-  horner_n<1>(coef, k, &x, &h, c);
-  return h;
-}
-
 constexpr int kMaxK = 64;
 
-// Calls f(hash_vector, index, count) over n keys, 4 at a time; the tail goes through a
-// zero-padded buffer, so every lane is computed by the same vector code.
-template <class Emit>
-void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, Emit emit) {
+// Calls emit(hash_vector, index, count) over n keys, 4 at a time, W vectors per round; the tail
+// goes through a zero-padded buffer, so every lane is computed by the same vector code.
+template <int K, class Emit>
+__attribute__((always_inline)) inline void hash_loop(const __m256i* coef, int k, const std::uint64_t* keys,
+                                                     std::size_t n, Emit& emit) {
   const Consts c = make_consts();
-  __m256i coef[kMaxK];
-  for (int i = 0; i < k; ++i) coef[i] = _mm256_set1_epi64x(static_cast<long long>(coeffs[i]));
   std::size_t i = 0;
   constexpr int W = 4;
   for (; i + 4 * W <= n; i += 4 * W) {
     __m256i x[W], h[W];
     for (int w = 0; w < W; ++w)
       x[w] = reduce_key(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + i + 4 * w)), c);
-    horner_n<W>(coef, k, x, h, c);
+    horner_n<K, W>(coef, k, x, h, c);
     for (int w = 0; w < W; ++w) emit(h[w], i + 4 * static_cast<std::size_t>(w), std::size_t{4});
   }
   for (; i + 4 <= n; i += 4) {
-    const __m256i x = reduce_key(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + i)), c);
-    emit(horner(coef, k, x, c), i, std::size_t{4});
+    __m256i h, x = reduce_key(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(keys + i)), c);
+    horner_n<K, 1>(coef, k, &x, &h, c);
+    emit(h, i, std::size_t{4});
   }
   if (i < n) {
     alignas(32) std::uint64_t buf[4] = {0, 0, 0, 0};
     for (std::size_t j = i; j < n; ++j) buf[j - i] = keys[j];
-    const __m256i x = reduce_key(_mm256_load_si256(reinterpret_cast<const __m256i*>(buf)), c);
-    emit(horner(coef, k, x, c), i, n - i);
+    __m256i h, x = reduce_key(_mm256_load_si256(reinterpret_cast<const __m256i*>(buf)), c);
+    horner_n<K, 1>(coef, k, &x, &h, c);
+    emit(h, i, n - i);
+  }
+}
+
+template <class Emit>
+void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, Emit emit) {
+  __m256i coef[kMaxK];
+  for (int i = 0; i < k; ++i) coef[i] = _mm256_set1_epi64x(static_cast<long long>(coeffs[i]));
+  switch (k) {
+    case 2: return hash_loop<2>(coef, k, keys, n, emit);
+    case 4: return hash_loop<4>(coef, k, keys, n, emit);
+    case 8: return hash_loop<8>(coef, k, keys, n, emit);
+    default: return hash_loop<0>(coef, k, keys, n, emit);
   }
 }
 

@@ -1,5 +1,5 @@
 // AVX-512 (F + DQ) polynomial-hash kernels, 8 keys per vector, masked tails. Compiled with
-// -mavx512f -mavx512dq only; selected at run time. Same limb arithmetic as the AVX2 path.
+// -mavx512f -mavx512dq only; selected at run time. Same arithmetic as the AVX2 path.
 //
 // IFMA (vpmadd52luq/huq) was considered: a 61x61-bit product needs three 52-bit partial
 // products, each split into lo/hi halves (six IFMA ops plus shifts) against four vpmuludq
@@ -14,11 +14,12 @@ namespace streamattn::detail {
 namespace {
 
 struct Consts {
-  __m512i p, mask29;
+  __m512i p, mask30, mask31;
 };
 
 Consts make_consts() {
-  return {_mm512_set1_epi64(static_cast<long long>(kMersenne61)), _mm512_set1_epi64((1LL << 29) - 1)};
+  return {_mm512_set1_epi64(static_cast<long long>(kMersenne61)), _mm512_set1_epi64((1LL << 30) - 1),
+          _mm512_set1_epi64((1LL << 31) - 1)};
 }
 
 __m512i cond_sub_p(__m512i v, const Consts& c) {
@@ -30,42 +31,76 @@ __m512i reduce_key(__m512i x, const Consts& c) {
   return cond_sub_p(_mm512_add_epi64(_mm512_and_si512(x, c.p), _mm512_srli_epi64(x, 61)), c);
 }
 
-__m512i mulmod(__m512i a, __m512i b, const Consts& c) {
-  const __m512i ah = _mm512_srli_epi64(a, 32), bh = _mm512_srli_epi64(b, 32);
-  const __m512i ll = _mm512_mul_epu32(a, b);
-  const __m512i mid = _mm512_add_epi64(_mm512_mul_epu32(a, bh), _mm512_mul_epu32(ah, b));
-  const __m512i hh = _mm512_mul_epu32(ah, bh);
-  __m512i r = _mm512_slli_epi64(hh, 3);
-  r = _mm512_add_epi64(r, _mm512_srli_epi64(mid, 29));
-  r = _mm512_add_epi64(r, _mm512_slli_epi64(_mm512_and_si512(mid, c.mask29), 32));
-  r = _mm512_add_epi64(r, _mm512_and_si512(ll, c.p));
-  r = _mm512_add_epi64(r, _mm512_srli_epi64(ll, 61));
-  r = _mm512_add_epi64(_mm512_and_si512(r, c.p), _mm512_srli_epi64(r, 61));
-  return cond_sub_p(r, c);
+// The AVX2 path's arithmetic (hash_avx2.cpp: x = xh 2^30 + xl, partial products aligned on
+// positions 0 and 30, lazy reduction below 2^62 + 8, one exact reduction at the end).
+struct Key {
+  __m512i xl, xl4, xh, xh2;
+};
+
+Key split_key(__m512i x, const Consts& c) {
+  const __m512i xl = _mm512_and_si512(x, c.mask30), xh = _mm512_srli_epi64(x, 30);
+  return {xl, _mm512_slli_epi64(xl, 2), xh, _mm512_add_epi64(xh, xh)};
 }
 
-__m512i horner(const __m512i* coef, int k, __m512i x, const Consts& c) {
-  __m512i h = coef[k - 1];
-  for (int i = k - 2; i >= 0; --i) h = cond_sub_p(_mm512_add_epi64(mulmod(h, x, c), coef[i]), c);
-  return h;
+__m512i mul_add_lazy(__m512i a, __m512i ah, const Key& x, __m512i coef, const Consts& c) {
+  const __m512i s0 = _mm512_add_epi64(_mm512_mul_epu32(a, x.xl), _mm512_mul_epu32(ah, x.xh2));
+  const __m512i m = _mm512_add_epi64(_mm512_mul_epu32(a, x.xh), _mm512_mul_epu32(ah, x.xl4));
+  __m512i r = _mm512_add_epi64(s0, _mm512_srli_epi64(m, 31));
+  r = _mm512_add_epi64(r, _mm512_slli_epi64(_mm512_and_si512(m, c.mask31), 30));
+  r = _mm512_add_epi64(_mm512_and_si512(r, c.p), _mm512_srli_epi64(r, 61));
+  return _mm512_add_epi64(r, coef);
+}
+
+template <int K, int W>
+__attribute__((always_inline)) inline void horner_n(const __m512i* coef, int k, const __m512i* x, __m512i* h,
+                                                    const Consts& c) {
+  const int kk = K > 0 ? K : k;
+  Key key[W];
+  __m512i a[W];
+  for (int w = 0; w < W; ++w) key[w] = split_key(x[w], c);
+  if (kk == 1) {
+    for (int w = 0; w < W; ++w) h[w] = coef[0];
+    return;
+  }
+  const __m512i top_h = _mm512_srli_epi64(coef[kk - 1], 32);
+  for (int w = 0; w < W; ++w) a[w] = mul_add_lazy(coef[kk - 1], top_h, key[w], coef[kk - 2], c);
+  for (int i = kk - 3; i >= 0; --i)
+    for (int w = 0; w < W; ++w) a[w] = mul_add_lazy(a[w], _mm512_srli_epi64(a[w], 32), key[w], coef[i], c);
+  for (int w = 0; w < W; ++w)
+    h[w] = cond_sub_p(_mm512_add_epi64(_mm512_and_si512(a[w], c.p), _mm512_srli_epi64(a[w], 61)), c);
 }
 
 constexpr int kMaxK = 64;
 
+template <int K, class Emit>
+__attribute__((always_inline)) inline void hash_loop(const __m512i* coef, int k, const std::uint64_t* keys,
+                                                     std::size_t n, Emit& emit) {
+  const Consts c = make_consts();
+  constexpr int W = 4;
+  std::size_t i = 0;
+  for (; i + 8 * W <= n; i += 8 * W) {
+    __m512i x[W], h[W];
+    for (int w = 0; w < W; ++w) x[w] = reduce_key(_mm512_loadu_si512(keys + i + 8 * w), c);
+    horner_n<K, W>(coef, k, x, h, c);
+    for (int w = 0; w < W; ++w) emit(h[w], i + 8 * static_cast<std::size_t>(w), static_cast<__mmask8>(0xff));
+  }
+  for (; i < n; i += 8) {
+    const __mmask8 m = n - i >= 8 ? static_cast<__mmask8>(0xff) : static_cast<__mmask8>((1u << (n - i)) - 1u);
+    __m512i h, x = reduce_key(_mm512_maskz_loadu_epi64(m, keys + i), c);
+    horner_n<K, 1>(coef, k, &x, &h, c);
+    emit(h, i, m);
+  }
+}
+
 template <class Emit>
 void for_each_hash(const std::uint64_t* coeffs, int k, const std::uint64_t* keys, std::size_t n, Emit emit) {
-  const Consts c = make_consts();
   __m512i coef[kMaxK];
   for (int i = 0; i < k; ++i) coef[i] = _mm512_set1_epi64(static_cast<long long>(coeffs[i]));
-  std::size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m512i x = reduce_key(_mm512_loadu_si512(keys + i), c);
-    emit(horner(coef, k, x, c), i, static_cast<__mmask8>(0xff));
-  }
-  if (i < n) {
-    const __mmask8 m = static_cast<__mmask8>((1u << (n - i)) - 1u);
-    const __m512i x = reduce_key(_mm512_maskz_loadu_epi64(m, keys + i), c);
-    emit(horner(coef, k, x, c), i, m);
+  switch (k) {
+    case 2: return hash_loop<2>(coef, k, keys, n, emit);
+    case 4: return hash_loop<4>(coef, k, keys, n, emit);
+    case 8: return hash_loop<8>(coef, k, keys, n, emit);
+    default: return hash_loop<0>(coef, k, keys, n, emit);
   }
 }
 

@@ -78,10 +78,10 @@ void read_stream_extras(ByteReader& r, Index d, Index dv, double scale, std::uin
 // --- CausalStream ---------------------------------------------------------------------------
 
 CausalStream::CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk,
-                           std::uint64_t max_bytes, FeatureKernel kernel, Normalizer norm)
+                           std::uint64_t max_bytes, FeatureKernel kernel, Normalizer norm, ComputeDtype compute)
     : state_(checked_range(d, 1, limits::max_stream_dim, "d"), checked_range(dv, 1, limits::max_stream_dim, "dv"),
              degree, scale, max_bytes, kernel),
-      normalizer_(norm), chunk_(chunk), max_bytes_(max_bytes) {
+      normalizer_(norm), chunk_(chunk), compute_(compute), max_bytes_(max_bytes) {
   require_valid_chunk(chunk);
   require_valid_normalizer(norm);
 }
@@ -159,13 +159,17 @@ void CausalStream::prefill_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, co
   if (K.rows() == 0) return;
   if (!gate) {
     if (probes_) probes_->exact.absorb(tokens_, K, V);
-    state_.absorb_rows(K, V, ws_);
+    if (uses_float32<T>(compute_))
+      state_.absorb_rows_f32(K, V, nullptr, ws_);
+    else
+      state_.absorb_rows(K, V, ws_);
   } else {
     // Chunk by chunk, as in update(): decays relative to each chunk's start stay small.
     for (Index a = 0; a < K.rows(); a += chunk_) {
       const Index r = std::min(chunk_, K.rows() - a);
       chunker_.cumulative_gates(*gate, a, r, chunk_);
-      chunker_.absorb(state_, MatrixRef<T>(K.middleRows(a, r)), MatrixRef<T>(V.middleRows(a, r)), true, ws_);
+      chunker_.absorb(state_, MatrixRef<T>(K.middleRows(a, r)), MatrixRef<T>(V.middleRows(a, r)), true, ws_,
+                      uses_float32<T>(compute_));
     }
   }
   tokens_ += static_cast<std::uint64_t>(K.rows());
@@ -258,16 +262,17 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
   }
   try {
     chunker_.reserve(std::min(chunk_, n), dd, dvv, gate != nullptr, chunk_);
+    const bool f32 = uses_float32<T>(compute_);
     for (Index a = 0; a < n; a += chunk_) {
       const Index r = std::min(chunk_, n - a);
       const std::uint64_t pos0 = tokens_;
       const MatrixRef<T> Qc(Q.middleRows(a, r)), Kc(K.middleRows(a, r)), Vc(V.middleRows(a, r));
       if (gate) chunker_.cumulative_gates(*gate, a, r, chunk_);
-      const auto nm = chunker_.outputs(state_, Qc, Kc, Vc, gate != nullptr, pos0, normalizer_, ws_);
+      const auto nm = chunker_.outputs(state_, Qc, Kc, Vc, gate != nullptr, pos0, normalizer_, ws_, f32);
       if (probes_) record_probes(pos0, r, Kc, Vc);
       if (out) out->middleRows(a, r) = nm;
       if (output_) output_->update_rows(pos0, MatrixRef<double>(nm));
-      chunker_.absorb(state_, Kc, Vc, gate != nullptr, ws_);
+      chunker_.absorb(state_, Kc, Vc, gate != nullptr, ws_, f32);
       tokens_ += static_cast<std::uint64_t>(r);
     }
   } catch (...) {

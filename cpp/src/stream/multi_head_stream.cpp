@@ -33,19 +33,23 @@ VecMap<T> row_of(const MatrixRef<T>& m, Index i) {
 
 MultiHeadCausalStream::MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree,
                                              std::optional<double> scale, Index chunk, std::uint64_t max_bytes,
-                                             FeatureKernel kernel, Normalizer norm, int threads)
+                                             FeatureKernel kernel, Normalizer norm, int threads, ComputeDtype compute)
     : kv_heads_(kv_heads), threads_(resolve_threads(threads)) {
   require_range(heads, 1, limits::max_heads, "heads");
   require_range(kv_heads, 1, limits::max_heads, "kv_heads");
   require(heads % kv_heads == 0, "heads (", heads, ") must be a multiple of kv_heads (", kv_heads,
           "): query head h reads kv head h // (heads // kv_heads)");
-  CausalStream first(d, dv, degree, scale, chunk, max_bytes, kernel, norm);
+  CausalStream first(d, dv, degree, scale, chunk, max_bytes, kernel, norm, compute);
   streams_.reserve(static_cast<std::size_t>(heads));
   for (Index h = 1; h < heads; ++h) streams_.push_back(first);
   streams_.push_back(std::move(first));
 }
 
 void MultiHeadCausalStream::set_threads(int threads) { threads_ = resolve_threads(threads); }
+
+void MultiHeadCausalStream::set_compute(ComputeDtype compute) {
+  for (CausalStream& s : streams_) s.set_compute(compute);
+}
 
 const CausalStream& MultiHeadCausalStream::head(Index h) const {
   require(h >= 0 && h < heads(), "head must be in [0, ", heads(), "), got ", h);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "streamattn/hash/kwise_hash.hpp"
+#include "streamattn/kernels/hash_kernels.hpp"
 #include "streamattn/kernels/isa.hpp"
 
 using streamattn::Isa;
@@ -77,4 +78,49 @@ TEST_CASE("Seeds expand to the same coefficients everywhere", "[hash]") {
   for (auto v : c) CHECK(v < KWiseHash::prime);
   CHECK(KWiseHash(4, 0) == h);
   CHECK(KWiseHash(4, 1) != h);
+}
+
+TEST_CASE("hash kernels are exact at the bounds of their lazy reduction", "[hash]") {
+  // The SIMD paths keep Horner's accumulator below 2^62 + 8 between steps; the largest
+  // coefficients and keys whose residues have all-ones limbs push every partial product to
+  // its bound.
+  const std::uint64_t p = KWiseHash::prime;
+  const std::uint64_t m30 = (std::uint64_t{1} << 30) - 1, m32 = 0xffffffffULL;
+  std::vector<std::uint64_t> keys = {p - 1,
+                                     p - 2,
+                                     p - 3,
+                                     m32,
+                                     m30,
+                                     p - m32,
+                                     (m30 << 31) | m30,
+                                     p >> 1,
+                                     (p >> 1) + 1,
+                                     p + (p - 1),
+                                     ~std::uint64_t{0},
+                                     (std::uint64_t{1} << 61) + 6};
+  for (std::uint64_t i = 0; i < 64; ++i) keys.push_back(p - 1 - (i << 30));
+  const std::vector<std::vector<std::uint64_t>> coefficient_sets = {std::vector<std::uint64_t>(8, p - 1),
+                                                                    {p - 1, 0, p - 1, 0, p - 1},
+                                                                    {0, 0, 0, p - 1},
+                                                                    {p - 1, m32, m30, p - 2},
+                                                                    {1, p - 1},
+                                                                    {p - 1}};
+  for (const auto& c : coefficient_sets) {
+    const int k = static_cast<int>(c.size());
+    std::vector<std::uint64_t> want(keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const unsigned __int128 x = keys[i] % p;
+      unsigned __int128 acc = 0;
+      for (int j = k - 1; j >= 0; --j) acc = (acc * x + c[static_cast<std::size_t>(j)]) % p;
+      want[i] = static_cast<std::uint64_t>(acc);
+    }
+    for (Isa isa : streamattn::available_isas()) {
+      streamattn::set_isa(isa);
+      std::vector<std::uint64_t> got(keys.size());
+      streamattn::detail::hash_kernels().hash(c.data(), k, keys.data(), keys.size(), got.data());
+      INFO("isa " << streamattn::isa_name(isa) << ", k = " << k);
+      CHECK(got == want);
+    }
+  }
+  streamattn::reset_isa_from_environment();
 }

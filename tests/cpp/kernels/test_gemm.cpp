@@ -158,3 +158,64 @@ TEST_CASE("the causal stream's rows have the same bits on every ISA path", "[gem
   streamattn::reset_isa_from_environment();
   REQUIRE(outs.size() >= 1);
 }
+
+TEST_CASE("float32 gemm and gemm_acc64: within float32 rounding, the same bits on every ISA path", "[gemm][isa]") {
+  std::mt19937_64 rng(11);
+  const RowMatrix<double> A64 = streamattn::test::normal_matrix(131, 517, rng),
+                          B64 = streamattn::test::normal_matrix(517, 67, rng);
+  const RowMatrix<float> A = A64.cast<float>(), B = B64.cast<float>();
+  RowMatrix<double> ref, mag;
+  reference(A.cast<double>(), B.cast<double>(), ref, mag);
+  const RowMatrix<double> C0 = streamattn::test::normal_matrix(131, 67, rng);
+  std::vector<RowMatrix<float>> f32;
+  std::vector<RowMatrix<double>> acc;
+  for (Isa isa : streamattn::available_isas()) {
+    streamattn::set_isa(isa);
+    INFO("isa " << streamattn::isa_name(isa) << ", kernel " << streamattn::gemm_f32_kernel_name());
+    RowMatrix<float> C(131, 67);
+    gemm(A, Trans::no, B, Trans::no, C, false);
+    // Each entry: chains of fused multiply-adds in float32 (KC = 256 terms, then added).
+    const double u = std::ldexp(1.0, -24);
+    REQUIRE(((C.cast<double>() - ref).array().abs() <= 520 * u * mag.array()).all());
+    RowMatrix<float> Ct(67, 131);  // (A B)^T = B^T A^T: transposed operands, read in place
+    gemm(B, Trans::yes, A, Trans::yes, Ct, false);
+    REQUIRE(((Ct.transpose().cast<double>() - ref).array().abs() <= 520 * u * mag.array()).all());
+    f32.push_back(C);
+    REQUIRE(std::memcmp(C.data(), f32.front().data(), sizeof(float) * static_cast<std::size_t>(C.size())) == 0);
+    // gemm_acc64: C64 += the float32 product (in float64), C32 = float(C64), both in the epilogue.
+    RowMatrix<double> C64 = C0;
+    RowMatrix<float> C32 = RowMatrix<float>::Constant(131, 67, -1.0f);
+    streamattn::gemm_acc64(A, Trans::no, B, Trans::no, C64, C32);
+    REQUIRE(((C64 - C0 - ref).array().abs() <= 520 * u * mag.array() + 1e-15).all());
+    REQUIRE((C32.array() == C64.cast<float>().array()).all());
+    acc.push_back(C64);
+    REQUIRE(std::memcmp(C64.data(), acc.front().data(), sizeof(double) * static_cast<std::size_t>(C64.size())) == 0);
+  }
+  streamattn::reset_isa_from_environment();
+}
+
+TEST_CASE("the float32 compute path's rows have the same bits on every ISA path", "[gemm][isa][stream]") {
+  std::mt19937_64 rng(12);
+  const Index n = 300, d = 8, dv = 5;
+  const RowMatrix<float> Q = (0.5 * streamattn::test::normal_matrix(n, d, rng)).cast<float>(),
+                         K = (0.5 * streamattn::test::normal_matrix(n, d, rng)).cast<float>(),
+                         V = streamattn::test::normal_matrix(n, dv, rng).cast<float>();
+  std::vector<RowMatrix<double>> outs;
+  RowMatrix<double> f64;
+  streamattn::CausalStream ref(d, dv, 2, 1.0 / std::sqrt(double(d)), 32, 0, streamattn::FeatureKernel::taylor, {},
+                               streamattn::ComputeDtype::float64);
+  ref.update(Q, K, V, &f64);
+  for (Isa isa : streamattn::available_isas()) {
+    streamattn::set_isa(isa);
+    streamattn::CausalStream s(d, dv, 2, 1.0 / std::sqrt(double(d)));
+    REQUIRE(s.compute() == streamattn::ComputeDtype::input);
+    RowMatrix<double> out;
+    s.update(Q, K, V, &out);  // float32 inputs: the float32 path
+    outs.push_back(out);
+    INFO("isa " << streamattn::isa_name(isa));
+    REQUIRE(std::memcmp(out.data(), outs.front().data(), sizeof(double) * static_cast<std::size_t>(out.size())) == 0);
+    REQUIRE((out - f64).cwiseAbs().maxCoeff() <= 64 * std::ldexp(1.0, -24) * f64.cwiseAbs().maxCoeff());
+    REQUIRE((out - f64).cwiseAbs().maxCoeff() > 0.0);
+  }
+  streamattn::reset_isa_from_environment();
+}

@@ -44,21 +44,32 @@ class CausalChunker {
   /// The normalized output rows of one chunk (Qc, Kc, Vc: r rows, r <= reserved rows) over the
   /// keys in `state` and the chunk's own keys up to each row. Returns r x dv rows in the
   /// chunker's scratch (valid until the next call). first_row numbers the rows in errors.
+  /// f32: the float32 compute path (prefix_state.hpp, ComputeDtype): the state product, the
+  /// intra-chunk scores and their product with V in float32, each part added into float64
+  /// numerators and denominators, normalized in float64.
   template <class T>
   Eigen::Ref<RowMatrix<double>> outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc, const MatrixRef<T>& Kc,
                                         const MatrixRef<T>& Vc, bool gated, std::uint64_t first_row,
-                                        const Normalizer& norm, PolyWorkspace& ws);
+                                        const Normalizer& norm, PolyWorkspace& ws, bool f32 = false);
 
-  /// Adds the chunk's keys and values to the state (decayed by the gates when gated).
+  /// Adds the chunk's keys and values to the state (decayed by the gates when gated); f32: the
+  /// chunk's product in float32, added into the float64 state.
   template <class T>
-  void absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated, PolyWorkspace& ws);
+  void absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated, PolyWorkspace& ws,
+              bool f32 = false);
 
-  /// float64 copies of the keys and values of the last outputs() call (its first r rows).
+  /// float64 copies of the keys and values of the last outputs() call (its first r rows; only
+  /// after a float64 one).
   const RowMatrix<double>& keys() const { return k_; }
   const RowMatrix<double>& values() const { return v_; }
 
  private:
+  template <class T>
+  void intra_f32(const MatrixRef<T>& Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated, double c,
+                 int degree, FeatureKernel kernel, Eigen::Ref<RowMatrix<double>> nm, Eigen::Ref<Eigen::VectorXd> dn);
+
   RowMatrix<double> num_, q_, k_, v_, scores_;
+  RowMatrix<float> q32_, k32_, v32_, scores32_, num32_;
   Eigen::VectorXd den_, gcum_, gw_;
 };
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "streamattn/core/common.hpp"
 #include "streamattn/core/serialize.hpp"
@@ -33,7 +34,24 @@ struct PolyWorkspace {
   RowMatrix<double> x;    // float64 copy of the current pass's input rows
   RowMatrix<double> v;    // float64 copy of the current pass's value rows
   Eigen::VectorXd ones;   // a vector of ones (s += phi^T 1 as a GEMV)
+  // The float32 compute path: features, values and one product in float32.
+  RowMatrix<float> phi32, v32, prod32;
 };
+
+/// The arithmetic of the causal streams' products. float32: feature maps, intra-chunk scores
+/// and the chunk products in float32 on the float32 GEMM kernels, each chunk's product added
+/// into the float64 state (docs/design.md, "The float32 compute path"). float64: everything in
+/// float64. input: float32 for float32 inputs, float64 for float64 inputs.
+enum class ComputeDtype { input, float32, float64 };
+/// "float32" or "float64" (std::invalid_argument otherwise; "input" is the absence of a choice).
+ComputeDtype parse_compute_dtype(const std::string& name);
+/// "input", "float32" or "float64".
+const char* compute_dtype_name(ComputeDtype c);
+/// Does compute c run float32 products for inputs of type T?
+template <class T>
+constexpr bool uses_float32(ComputeDtype c) {
+  return c == ComputeDtype::float32 || (c == ComputeDtype::input && std::is_same_v<T, float>);
+}
 
 class PolyPrefixState {
  public:
@@ -78,6 +96,12 @@ class PolyPrefixState {
                   PolyWorkspace& ws) const;
   void accumulate(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
                   PolyWorkspace& ws) const;
+  /// Same, with the float32 product: phi(Q) rounded to float32 times a float32 copy of M (kept
+  /// until M next changes), the product added to num in float64; den in float64.
+  void accumulate_f32(const MatrixRef<float>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
+                      PolyWorkspace& ws) const;
+  void accumulate_f32(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
+                      PolyWorkspace& ws) const;
 
   /// Kernel: absorb without checks (K has d columns, V has dv, same rows, all finite).
   void absorb_rows(const MatrixRef<float>& K, const MatrixRef<float>& V, PolyWorkspace& ws);
@@ -86,6 +110,11 @@ class PolyPrefixState {
   /// w has K.rows() entries). No checks.
   void absorb_rows_weighted(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w, PolyWorkspace& ws);
   void absorb_rows_weighted(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w, PolyWorkspace& ws);
+  /// Kernel: absorb_rows / absorb_rows_weighted with the float32 product: each pass's
+  /// phi(K)^T diag(w) V formed in float32 (features and values rounded to float32) and added
+  /// into the float64 M; s in float64. w may be null.
+  void absorb_rows_f32(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w, PolyWorkspace& ws);
+  void absorb_rows_f32(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w, PolyWorkspace& ws);
   /// Kernel: M *= factor, s *= factor (a gate's decay; factor in [0, 1]).
   void decay(double factor);
   /// Kernel for one token (decode): M = f M + phi_k v^T, s = f s + phi_k, then
@@ -129,6 +158,11 @@ class PolyPrefixState {
                        PolyWorkspace& ws) const;
   template <class T>
   RowMatrix<double> apply_impl(const MatrixRef<T>& Q) const;
+  template <class T>
+  void absorb_rows_f32_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w, PolyWorkspace& ws);
+  template <class T>
+  void accumulate_f32_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
+                           PolyWorkspace& ws) const;
 
   TaylorFeatures features_;
   Index dv_;
@@ -136,6 +170,9 @@ class PolyPrefixState {
   Eigen::VectorXd normalizer_state_;
   std::uint64_t tokens_ = 0;
   PolyWorkspace ws_;
+  // float32 copy of M for accumulate_f32 (not state: rebuilt from M when stale).
+  mutable RowMatrix<float> M32_;
+  mutable bool m32_fresh_ = false;
 };
 
 namespace detail {

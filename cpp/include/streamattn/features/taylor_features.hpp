@@ -82,6 +82,8 @@ void taylor_polynomial_inplace(Eigen::Ref<RowMatrix<double>> x, int degree);
 /// kappa applied to every score x = c q.k in place: P_g(x) for taylor, x^g for power (the
 /// intra-chunk kernel, so that it equals phi(q).phi(k) of the same kernel up to rounding).
 void kernel_inplace(Eigen::Ref<RowMatrix<double>> x, int degree, FeatureKernel kernel);
+/// Same in float32 (the float32 compute path's intra-chunk scores).
+void kernel_inplace(Eigen::Ref<RowMatrix<float>> x, int degree, FeatureKernel kernel);
 
 /// C(d + g, g), the feature dimension; saturates at INT64_MAX instead of overflowing.
 std::int64_t taylor_dim(Index d, int degree);

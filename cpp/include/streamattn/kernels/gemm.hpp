@@ -30,7 +30,20 @@ enum class Trans { no, yes };
 void gemm(const MatrixRef<double>& A, Trans ta, const MatrixRef<double>& B, Trans tb, Eigen::Ref<RowMatrix<double>> C,
           bool accumulate);
 
-/// The micro-kernel gemm() uses now ("scalar", "avx2" or "avx512").
+/// The float32 product on the float32 micro-kernels of the same ISA (the compute="float32" path
+/// of the causal streams): each entry one chain of float32 fused multiply-adds, the same
+/// blocking and the same bits on every path.
+void gemm(const MatrixRef<float>& A, Trans ta, const MatrixRef<float>& B, Trans tb, Eigen::Ref<RowMatrix<float>> C,
+          bool accumulate);
+
+/// The float32 compute path's state update: C64 += A' B' with the products formed in float32
+/// (each KC block's float32 sums added in float64), and C32 = float32(C64) afterwards, both in
+/// the tiles' epilogue (no extra pass over C). C32 must have C64's shape.
+void gemm_acc64(const MatrixRef<float>& A, Trans ta, const MatrixRef<float>& B, Trans tb,
+                Eigen::Ref<RowMatrix<double>> C64, Eigen::Ref<RowMatrix<float>> C32);
+
+/// The micro-kernel gemm() uses now ("scalar", "avx2" or "avx512"), float64 and float32.
 const char* gemm_kernel_name();
+const char* gemm_f32_kernel_name();
 
 }  // namespace streamattn

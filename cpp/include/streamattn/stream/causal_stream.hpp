@@ -110,8 +110,11 @@ class CausalStream {
   /// @param max_bytes TaylorFeatures memory limit (0 = default)
   /// @param kernel    taylor or power (even degree)
   /// @param norm      eps added to each denominator (>= 0), or normalize = false
+  /// @param compute   the products' arithmetic (prefix_state.hpp, ComputeDtype): input = the
+  ///                  inputs' dtype; the state is float64 either way
   CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk = default_chunk,
-               std::uint64_t max_bytes = 0, FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {});
+               std::uint64_t max_bytes = 0, FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {},
+               ComputeDtype compute = ComputeDtype::input);
 
   Index d() const { return state_.d(); }
   Index dv() const { return state_.dv(); }
@@ -120,6 +123,9 @@ class CausalStream {
   FeatureKernel kernel() const { return state_.kernel(); }
   const Normalizer& normalizer() const { return normalizer_; }
   Index chunk() const { return chunk_; }
+  /// The products' arithmetic; not part of the state (not serialized: from_bytes gives input).
+  ComputeDtype compute() const { return compute_; }
+  void set_compute(ComputeDtype compute) { compute_ = compute; }
   Index dim() const { return state_.dim(); }
   std::uint64_t tokens_seen() const { return tokens_; }
   const PolyPrefixState& state() const { return state_; }
@@ -237,6 +243,7 @@ class CausalStream {
   PolyPrefixState state_;
   Normalizer normalizer_;
   Index chunk_;
+  ComputeDtype compute_ = ComputeDtype::input;
   std::uint64_t max_bytes_;
   std::uint64_t tokens_ = 0;
   std::optional<ProbeSet> probes_;

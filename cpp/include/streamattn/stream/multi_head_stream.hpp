@@ -50,9 +50,11 @@ class MultiHeadCausalStream {
   /// @param heads, kv_heads query and key/value heads (heads % kv_heads == 0, both >= 1)
   /// @param d, dv, degree, scale, chunk, max_bytes, kernel, norm  as for CausalStream (per head)
   /// @param threads  threads for update(): 0 = std::thread::hardware_concurrency()
+  /// @param compute  the products' arithmetic, as for CausalStream (every head)
   MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree, std::optional<double> scale,
                         Index chunk = CausalStream::default_chunk, std::uint64_t max_bytes = 0,
-                        FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {}, int threads = 0);
+                        FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {}, int threads = 0,
+                        ComputeDtype compute = ComputeDtype::input);
 
   Index heads() const { return static_cast<Index>(streams_.size()); }
   Index kv_heads() const { return kv_heads_; }
@@ -71,6 +73,8 @@ class MultiHeadCausalStream {
   std::uint64_t tokens_seen() const { return streams_[0].tokens_seen(); }
   int threads() const { return threads_; }
   void set_threads(int threads);
+  ComputeDtype compute() const { return streams_[0].compute(); }
+  void set_compute(ComputeDtype compute);
   /// Query head h's stream.
   const CausalStream& head(Index h) const;
 
