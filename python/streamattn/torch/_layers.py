@@ -257,18 +257,18 @@ class LinearAttention(nn.Module):
         self.head_k_dim, self.head_v_dim, self.layer_idx = head_k_dim, head_v_dim, layer_idx
         self.do_feature_map_norm, self.norm_q, self.norm_k = do_feature_map_norm, norm_q, norm_k
         self.feature_map_q, self.feature_map_k = feature_map_q, feature_map_k
-        # fla's TaylorFeatureMap on q and k (a Based layer): phi(q).phi(k) = 1 + s + s^2/2 with
-        # s = q.k/sqrt(head_k_dim), the stream's Taylor kernel, without materializing phi.
-        self.taylor = (
-            not norm_q
-            and not norm_k
-            and all(type(f).__name__ == "TaylorFeatureMap" for f in (feature_map_q, feature_map_k))
-        )
         self.q_proj = nn.Linear(hidden_size, num_heads * head_k_dim, bias=False)
         self.k_proj = nn.Linear(hidden_size, num_kv_heads * head_k_dim, bias=False)
         self.v_proj = nn.Linear(hidden_size, num_kv_heads * head_v_dim, bias=False)
         self.o_proj = nn.Linear(num_heads * head_v_dim, hidden_size, bias=False)
         self.norm = norm
+
+    @property
+    def taylor(self) -> bool:
+        """fla's TaylorFeatureMap on q and k (a Based layer): phi(q).phi(k) = 1 + s + s^2/2 with
+        s = q.k/sqrt(head_k_dim), computed on the stream's Taylor kernel without forming phi."""
+        maps = (self.feature_map_q, self.feature_map_k)
+        return not self.norm_q and not self.norm_k and all(type(f).__name__ == "TaylorFeatureMap" for f in maps)
 
     @classmethod
     def from_fla(cls, layer: Any, layer_idx: int | None = None) -> LinearAttention:
