@@ -4,7 +4,9 @@
   ``chunk_simple_gla``, ``chunk_retention``, ... and ``power_attention``): torch tensors in and
   out, ``initial_state`` / ``output_final_state`` for prefill then decode;
 * inference layers with fla's constructor arguments and forward contract
-  (``BasedLinearAttention``, ``LinearAttention``), ``from_fla(layer)``, and a ``StreamCache``.
+  (``BasedLinearAttention``, ``LinearAttention``), ``from_fla(layer)``, and a ``StreamCache``;
+* ``convert(model)``: a whole fla model (``LinearAttentionForCausalLM``) on the CPU, for
+  ``model.generate``.
 
 The arithmetic is the C++ core's; this package adapts layouts, dtypes, argument names and
 modules. See docs/torch.md.
@@ -12,6 +14,7 @@ modules. See docs/torch.md.
 
 from __future__ import annotations
 
+from ._convert import GatedMLP, convert
 from ._layers import BasedLinearAttention, LinearAttention, RMSNorm, StreamCache
 from ._ops import (
     chunk_linear_attn,
@@ -29,12 +32,14 @@ from ._ops import (
 
 __all__ = [
     "BasedLinearAttention",
+    "GatedMLP",
     "LinearAttention",
     "RMSNorm",
     "StreamCache",
     "chunk_linear_attn",
     "chunk_retention",
     "chunk_simple_gla",
+    "convert",
     "fused_chunk_based",
     "fused_chunk_linear_attn",
     "fused_recurrent_linear_attn",

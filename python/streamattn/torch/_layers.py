@@ -69,13 +69,33 @@ class RMSNorm(nn.Module):
         out.load_state_dict(norm.state_dict())
         return out
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        residual: torch.Tensor | None = None,
+        prenorm: bool = False,
+        residual_in_fp32: bool = False,
+    ) -> Any:
+        """fla's contract: with ``residual``, normalizes x + residual; with ``prenorm``, returns
+        (normalized, x + residual) (the sum in float32 when ``residual_in_fp32``)."""
+        dtype = x.dtype
+        if residual is not None:
+            x = (x + residual).to(dtype)
         y = x * torch.rsqrt(x.square().mean(dim=-1, keepdim=True) + self.eps)
         if self.weight is not None:
             y = y * self.weight
         if self.bias is not None:
             y = y + self.bias
-        return y.to(x.dtype)
+        y = y.to(dtype)
+        if not prenorm:
+            return y
+        return y, (x.float() if residual_in_fp32 else x)
+
+
+class _LayerStream(_core.MultiHeadCausalStream):
+    """A layer's stream as a cache entry: fla's Cache reads ``.device`` from the states it holds."""
+
+    device = torch.device("cpu")
 
 
 def _no_padding(attention_mask: torch.Tensor | None) -> None:
@@ -123,7 +143,7 @@ def _attend(
             f"the cached stream has {stream.heads} heads, this batch needs {B} x {H}: a cache serves one batch size"
         )
     if stream is None:
-        stream = _core.MultiHeadCausalStream(
+        stream = _LayerStream(
             B * H,
             B * k.shape[2],
             D,
@@ -243,6 +263,13 @@ class LinearAttention(nn.Module):
         self.o_proj = nn.Linear(num_heads * head_v_dim, hidden_size, bias=False)
         self.norm = norm
 
+    @property
+    def taylor(self) -> bool:
+        """fla's TaylorFeatureMap on q and k (a Based layer): phi(q).phi(k) = 1 + s + s^2/2 with
+        s = q.k/sqrt(head_k_dim), computed on the stream's Taylor kernel without forming phi."""
+        maps = (self.feature_map_q, self.feature_map_k)
+        return not self.norm_q and not self.norm_k and all(type(f).__name__ == "TaylorFeatureMap" for f in maps)
+
     @classmethod
     def from_fla(cls, layer: Any, layer_idx: int | None = None) -> LinearAttention:
         """The same layer as an fla LinearAttention: its projections, feature maps (torch modules) and
@@ -276,6 +303,17 @@ class LinearAttention(nn.Module):
         q = self.q_proj(hidden_states).view(B, T, self.num_heads, self.head_k_dim)
         k = self.k_proj(hidden_states).view(B, T, self.num_kv_heads, self.head_k_dim)
         v = self.v_proj(hidden_states).view(B, T, self.num_kv_heads, self.head_v_dim)
+        if self.taylor:
+            # fla scales phi(q) by K^-1/2 with K = dim phi = (D + 1)(D + 2)/2 and adds 1e-10 to q.z
+            D, nf = self.head_k_dim, (self.head_k_dim + 1) * (self.head_k_dim + 2) // 2
+            o = _attend(
+                self, q, k, v, past_key_values, use_cache, degree=2, kernel="taylor", scale=D**-0.5,
+                eps=1e-10 * nf**0.5 if self.do_feature_map_norm else 0.0, normalize=self.do_feature_map_norm,
+            )  # fmt: skip
+            if not self.do_feature_map_norm:
+                o = o * nf**-0.5
+            o = self.norm(o)
+            return cast(torch.Tensor, self.o_proj(o.reshape(B, T, -1))), None, past_key_values
         q, k = self.feature_map_q(q), self.feature_map_k(k)
         if self.norm_q:
             q = q / (q.sum(-1, True) + 1e-4)
