@@ -199,6 +199,17 @@ lower bound on the products' own rate); "torch f32 GEMM" is a single-thread floa
 state product's shape measured in the same run. See docs/design.md §2.5 for the float32 path.""",
     ),
     Section(
+        "Threads inside one stream",
+        "bench_threads.md",
+        """Command: `python bench/bench_threads.py`. One `CausalStream` at n = 65 536, d = 64, g = 2,
+`threads=1` against `threads=2`, float32 and float64 inputs, interleaved runs; rows compared bit
+for bit.""",
+        """Reading it. Only the chunk's two state products are split (docs/design.md, "Threads inside
+one stream"); features, the intra-chunk block and the normalization stay on the calling thread.
+The ratio needs a second core that is free: the load average printed with the table says how
+busy the machine was.""",
+    ),
+    Section(
         "Dask: causal attention and sketches over worker processes",
         "bench_dask.md",
         """Command: `python bench/bench_dask.py` (needs the `dask` extra; writes

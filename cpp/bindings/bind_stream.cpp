@@ -255,38 +255,41 @@ decoding without storing them.
 )doc");
   cs.attr("default_chunk") = CausalStream::default_chunk;
   cs.attr("max_chunk") = CausalStream::max_chunk;
-  cs.def(
-      py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk, py::handle probes,
-                  py::handle probe_positions, py::handle output_sketch, py::handle n, py::handle seed, py::handle delta,
-                  py::handle max_bytes, const std::string& kernel, py::handle eps, bool normalize, py::handle compute) {
-        const Index dd = to_index(d, "d");
-        const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
-        CausalStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale), to_index(chunk, "chunk"),
-                       opt_max_bytes(max_bytes), parse_feature_kernel(kernel),
-                       Normalizer{to_float(eps, "eps"), normalize}, to_compute(compute));
-        if (!probes.is_none()) {
-          if (probe_positions.is_none())
-            throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
-          py::array q = float_array(probes, "probes", 2);
-          auto pos = int64_indices(probe_positions, "probe_positions");
-          std::vector<std::int64_t> p(pos.data(), pos.data() + pos.size());
-          with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>()), p); });
-        } else if (!probe_positions.is_none()) {
-          throw py::value_error("probe_positions given without probes");
-        }
-        if (auto o = make_output_sketch(output_sketch, n, dvv, delta, seed)) s.set_output_sketch(std::move(*o));
-        return s;
-      }),
-      py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
-      py::arg("chunk") = CausalStream::default_chunk, py::arg("probes") = py::none(),
-      py::arg("probe_positions") = py::none(), py::arg("output_sketch") = py::none(), py::arg("n") = py::none(),
-      py::arg("seed") = 0, py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
-      py::arg("eps") = 0.0, py::arg("normalize") = true, py::arg("compute") = py::none(),
-      "d, dv (default d), degree, scale (default 1/sqrt(d)), chunk rows; probes (p x d) with "
-      "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix; "
-      "kernel 'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g, g even); eps >= 0 added to every denominator "
-      "(Based uses 1e-6); normalize=False returns the numerator alone; compute 'float32' | 'float64' "
-      "(default None: the inputs' dtype) is the arithmetic of the products, the state is float64 either way.");
+  cs.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle chunk,
+                     py::handle probes, py::handle probe_positions, py::handle output_sketch, py::handle n,
+                     py::handle seed, py::handle delta, py::handle max_bytes, const std::string& kernel, py::handle eps,
+                     bool normalize, py::handle compute, py::handle threads) {
+           const Index dd = to_index(d, "d");
+           const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
+           CausalStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale), to_index(chunk, "chunk"),
+                          opt_max_bytes(max_bytes), parse_feature_kernel(kernel),
+                          Normalizer{to_float(eps, "eps"), normalize}, to_compute(compute),
+                          to_cint(threads, "threads"));
+           if (!probes.is_none()) {
+             if (probe_positions.is_none())
+               throw py::value_error("probes need probe_positions: the stream position each probe query stands at");
+             py::array q = float_array(probes, "probes", 2);
+             auto pos = int64_indices(probe_positions, "probe_positions");
+             std::vector<std::int64_t> p(pos.data(), pos.data() + pos.size());
+             with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>()), p); });
+           } else if (!probe_positions.is_none()) {
+             throw py::value_error("probe_positions given without probes");
+           }
+           if (auto o = make_output_sketch(output_sketch, n, dvv, delta, seed)) s.set_output_sketch(std::move(*o));
+           return s;
+         }),
+         py::arg("d"), py::arg("dv") = py::none(), py::arg("degree") = 2, py::arg("scale") = py::none(),
+         py::arg("chunk") = CausalStream::default_chunk, py::arg("probes") = py::none(),
+         py::arg("probe_positions") = py::none(), py::arg("output_sketch") = py::none(), py::arg("n") = py::none(),
+         py::arg("seed") = 0, py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(), py::arg("kernel") = "taylor",
+         py::arg("eps") = 0.0, py::arg("normalize") = true, py::arg("compute") = py::none(),
+         py::arg("threads") = CausalStream::default_threads,
+         "d, dv (default d), degree, scale (default 1/sqrt(d)), chunk rows; probes (p x d) with "
+         "probe_positions (p); output_sketch=(k, eps) with n rows (seed, delta) or a SparseRecoveryMatrix; "
+         "kernel 'taylor' (P_g(c q.k)) or 'power' ((c q.k)^g, g even); eps >= 0 added to every denominator "
+         "(Based uses 1e-6); normalize=False returns the numerator alone; compute 'float32' | 'float64' "
+         "(default None: the inputs' dtype) is the arithmetic of the products, the state is float64 either way; "
+         "threads (default 1, 0 = all cores) splits the chunk products over a pool, bit-identical results.");
   bind_causal_stream_rows(cs);
   cs.def_property_readonly(
         "eps", [](const CausalStream& s) { return s.normalizer().eps; }, "Added to every denominator.")
@@ -298,6 +301,11 @@ decoding without storing them.
           "compute", [](const CausalStream& s) { return compute_to_py(s.compute()); },
           [](CausalStream& s, py::handle c) { s.set_compute(to_compute(c)); },
           "Arithmetic of the products: 'float32', 'float64' or None (the inputs' dtype); not serialized.")
+      .def_property(
+          "threads", &CausalStream::threads,
+          [](CausalStream& s, py::handle t) { s.set_threads(to_cint(t, "threads")); },
+          "Threads the chunk products are split over (bit-identical results for any value; 0 sets all "
+          "cores); not serialized.")
       .def_property_readonly(
           "numerator_state", [](const CausalStream& s) { return to_numpy(s.state().numerator_state()); },
           "Copy of M = U2^T V (t x dv).")

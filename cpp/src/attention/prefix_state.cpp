@@ -131,11 +131,11 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
     const auto phi = ws.phi.topRows(r);
     // The U2^T V accumulation: one GEMM (t x r) * (r x dv) per pass (gemm.hpp).
     if constexpr (std::is_same_v<T, double>) {
-      gemm(phi, Trans::yes, V.middleRows(p, r), Trans::no, M_, true);
+      gemm(phi, Trans::yes, V.middleRows(p, r), Trans::no, M_, true, ws.pool);
     } else {
       ensure_rows(ws.v, std::min(step, n), dv_);
       ws.v.topRows(r) = V.middleRows(p, r).template cast<double>();
-      gemm(phi, Trans::yes, ws.v.topRows(r), Trans::no, M_, true);
+      gemm(phi, Trans::yes, ws.v.topRows(r), Trans::no, M_, true, ws.pool);
     }
     // s += phi^T 1 as a GEMV (a column-wise reduction of row-major phi would stride through memory).
     if (ws.ones.size() < r) ws.ones = Eigen::VectorXd::Ones(std::min(step, n));
@@ -162,7 +162,7 @@ void PolyPrefixState::absorb_rows_f32_impl(const MatrixRef<T>& K, const MatrixRe
     // The pass's product in float32 (t x r times r x dv), added into the float64 state, and the
     // float32 copy of M the next queries read, both in the GEMM's epilogue.
     if (M32_.rows() != t || M32_.cols() != dv_) M32_.resize(t, dv_);
-    gemm_acc64(ws.phi32.topRows(r), Trans::yes, ws.v32.topRows(r), Trans::no, M_, M32_);
+    gemm_acc64(ws.phi32.topRows(r), Trans::yes, ws.v32.topRows(r), Trans::no, M_, M32_, ws.pool);
     if (ws.ones.size() < r) ws.ones = Eigen::VectorXd::Ones(std::min(step, n));
     normalizer_state_.noalias() += phi.transpose() * ws.ones.head(r);
   }
@@ -195,7 +195,7 @@ void PolyPrefixState::accumulate_f32_impl(const MatrixRef<T>& Q, Eigen::Ref<RowM
     features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
     const auto phi = ws.phi.topRows(r);
     ws.phi32.topRows(r) = phi.template cast<float>();
-    gemm(ws.phi32.topRows(r), Trans::no, M32_, Trans::no, ws.prod32.topRows(r), false);
+    gemm(ws.phi32.topRows(r), Trans::no, M32_, Trans::no, ws.prod32.topRows(r), false, ws.pool);
     num.middleRows(p, r) += ws.prod32.topRows(r).template cast<double>();
     den.segment(p, r).noalias() += phi * normalizer_state_;
   }
@@ -282,7 +282,7 @@ void PolyPrefixState::accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatri
     ensure_rows(ws.phi, std::min(step, n), t);
     features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
     const auto phi = ws.phi.topRows(r);
-    gemm(phi, Trans::no, M_, Trans::no, num.middleRows(p, r), true);
+    gemm(phi, Trans::no, M_, Trans::no, num.middleRows(p, r), true, ws.pool);
     den.segment(p, r).noalias() += phi * normalizer_state_;
   }
 }

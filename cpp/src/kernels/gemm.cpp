@@ -95,22 +95,92 @@ void gemm_impl(const MatrixRef<T>& Am, Trans ta, const MatrixRef<T>& Bm, Trans t
 const char* gemm_kernel_name() { return kernel<double>().name; }
 const char* gemm_f32_kernel_name() { return kernel<float>().name; }
 
+namespace {
+
+// Runs f(i0, rows, j0, cols) over blocks of the m x n product C: one block on the calling
+// thread, or (pool, enough work) one contiguous block of whole tiles per thread, split along
+// the longer side of C. Every entry of C belongs to exactly one block.
+template <class T, class F>
+void split_blocks(ThreadPool* pool, Index m, Index n, Index k, F&& f) {
+  const auto& ker = kernel<T>();
+  const int threads = pool ? pool->threads() : 1;
+  if (threads <= 1 ||
+      static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < static_cast<double>(kGemmSplitWork)) {
+    f(Index{0}, m, Index{0}, n);
+    return;
+  }
+  const bool rows = m >= n;
+  const Index len = rows ? m : n, unit = rows ? ker.mr_max : ker.nr_max;
+  const Index units = (len + unit - 1) / unit;
+  const Index parts = std::min<Index>(threads, units);
+  if (parts <= 1) {
+    f(Index{0}, m, Index{0}, n);
+    return;
+  }
+  pool->run(parts, [&](std::int64_t p) {
+    const Index u0 = units * p / parts, u1 = units * (p + 1) / parts;
+    const Index a = u0 * unit, b = std::min(len, u1 * unit);
+    if (b <= a) return;
+    if (rows)
+      f(a, b - a, Index{0}, n);
+    else
+      f(Index{0}, m, a, b - a);
+  });
+}
+
+// Rows i0 .. i0+r-1 of A' (A or A^T) and columns j0 .. j0+c-1 of B'.
+template <class T>
+MatrixRef<T> rows_of(const MatrixRef<T>& A, Trans t, Index i0, Index r) {
+  return t == Trans::no ? MatrixRef<T>(A.middleRows(i0, r)) : MatrixRef<T>(A.middleCols(i0, r));
+}
+template <class T>
+MatrixRef<T> cols_of(const MatrixRef<T>& B, Trans t, Index j0, Index c) {
+  return t == Trans::no ? MatrixRef<T>(B.middleCols(j0, c)) : MatrixRef<T>(B.middleRows(j0, c));
+}
+
+template <class T>
+void gemm_split(const MatrixRef<T>& A, Trans ta, const MatrixRef<T>& B, Trans tb, Eigen::Ref<RowMatrix<T>> C,
+                bool accumulate, ThreadPool* pool) {
+  const Index m = ta == Trans::no ? A.rows() : A.cols(), n = tb == Trans::no ? B.cols() : B.rows();
+  const Index k = ta == Trans::no ? A.cols() : A.rows();
+  if (!pool || m != C.rows() || n != C.cols()) {  // shape errors: reported by gemm_impl
+    gemm_impl<T, T>(A, ta, B, tb, C.data(), C.rows(), C.cols(), C.outerStride(), accumulate);
+    return;
+  }
+  split_blocks<T>(pool, m, n, k, [&](Index i0, Index r, Index j0, Index c) {
+    gemm_impl<T, T>(rows_of(A, ta, i0, r), ta, cols_of(B, tb, j0, c), tb, C.data() + i0 * C.outerStride() + j0, r, c,
+                    C.outerStride(), accumulate);
+  });
+}
+
+}  // namespace
+
 void gemm(const MatrixRef<double>& A, Trans ta, const MatrixRef<double>& B, Trans tb, Eigen::Ref<RowMatrix<double>> C,
-          bool accumulate) {
-  gemm_impl<double, double>(A, ta, B, tb, C.data(), C.rows(), C.cols(), C.outerStride(), accumulate);
+          bool accumulate, ThreadPool* pool) {
+  gemm_split<double>(A, ta, B, tb, C, accumulate, pool);
 }
 
 void gemm(const MatrixRef<float>& A, Trans ta, const MatrixRef<float>& B, Trans tb, Eigen::Ref<RowMatrix<float>> C,
-          bool accumulate) {
-  gemm_impl<float, float>(A, ta, B, tb, C.data(), C.rows(), C.cols(), C.outerStride(), accumulate);
+          bool accumulate, ThreadPool* pool) {
+  gemm_split<float>(A, ta, B, tb, C, accumulate, pool);
 }
 
 void gemm_acc64(const MatrixRef<float>& A, Trans ta, const MatrixRef<float>& B, Trans tb,
-                Eigen::Ref<RowMatrix<double>> C64, Eigen::Ref<RowMatrix<float>> C32) {
+                Eigen::Ref<RowMatrix<double>> C64, Eigen::Ref<RowMatrix<float>> C32, ThreadPool* pool) {
   require(C32.rows() == C64.rows() && C32.cols() == C64.cols(), "gemm_acc64: C32 must be ", C64.rows(), " x ",
           C64.cols(), ", got ", C32.rows(), " x ", C32.cols());
-  gemm_impl<float, double>(A, ta, B, tb, C64.data(), C64.rows(), C64.cols(), C64.outerStride(), true, C32.data(),
-                           C32.outerStride());
+  const Index m = ta == Trans::no ? A.rows() : A.cols(), n = tb == Trans::no ? B.cols() : B.rows();
+  const Index k = ta == Trans::no ? A.cols() : A.rows();
+  if (!pool || m != C64.rows() || n != C64.cols()) {
+    gemm_impl<float, double>(A, ta, B, tb, C64.data(), C64.rows(), C64.cols(), C64.outerStride(), true, C32.data(),
+                             C32.outerStride());
+    return;
+  }
+  split_blocks<float>(pool, m, n, k, [&](Index i0, Index r, Index j0, Index c) {
+    gemm_impl<float, double>(rows_of(A, ta, i0, r), ta, cols_of(B, tb, j0, c), tb,
+                             C64.data() + i0 * C64.outerStride() + j0, r, c, C64.outerStride(), true,
+                             C32.data() + i0 * C32.outerStride() + j0, C32.outerStride());
+  });
 }
 
 namespace {

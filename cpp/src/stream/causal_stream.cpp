@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <thread>
 
 #include "streamattn/core/validate.hpp"
 #include "streamattn/kernels/gemm.hpp"
@@ -78,12 +79,32 @@ void read_stream_extras(ByteReader& r, Index d, Index dv, double scale, std::uin
 // --- CausalStream ---------------------------------------------------------------------------
 
 CausalStream::CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk,
-                           std::uint64_t max_bytes, FeatureKernel kernel, Normalizer norm, ComputeDtype compute)
+                           std::uint64_t max_bytes, FeatureKernel kernel, Normalizer norm, ComputeDtype compute,
+                           int threads)
     : state_(checked_range(d, 1, limits::max_stream_dim, "d"), checked_range(dv, 1, limits::max_stream_dim, "dv"),
              degree, scale, max_bytes, kernel),
       normalizer_(norm), chunk_(chunk), compute_(compute), max_bytes_(max_bytes) {
   require_valid_chunk(chunk);
   require_valid_normalizer(norm);
+  set_threads(threads);
+}
+
+namespace detail {
+int resolve_threads(int threads) {
+  require(threads >= 0 && threads <= limits::max_threads, "threads must be in [0, ", limits::max_threads,
+          "] (0 = hardware concurrency), got ", threads);
+  if (threads > 0) return threads;
+  return static_cast<int>(
+      std::clamp<unsigned>(std::thread::hardware_concurrency(), 1u, static_cast<unsigned>(limits::max_threads)));
+}
+}  // namespace detail
+
+void CausalStream::set_threads(int threads) {
+  const int n = detail::resolve_threads(threads);
+  if (n == threads_ && (n == 1 || pool_)) return;
+  pool_ = n > 1 ? std::make_shared<ThreadPool>(n) : nullptr;
+  threads_ = n;
+  ws_.pool = pool_.get();
 }
 
 bool CausalStream::may_fail() const {
@@ -423,7 +444,8 @@ std::string CausalStream::repr() const {
   return message("CausalStream(d=", d(), ", dv=", dv(), ", degree=", degree(), ", kernel='",
                  feature_kernel_name(kernel()), "', scale=", scale(), ", t=", dim(),
                  normalizer_.eps != 0.0 ? message(", eps=", normalizer_.eps) : "",
-                 normalizer_.normalize ? "" : ", normalize=False", ", chunk=", chunk_, ", tokens_seen=", tokens_,
+                 normalizer_.normalize ? "" : ", normalize=False", ", chunk=", chunk_,
+                 threads_ != 1 ? message(", threads=", threads_) : "", ", tokens_seen=", tokens_,
                  probes_ ? message(", probes=", probes_->positions.size()) : "",
                  output_ ? message(", output_sketch=(n=", output_->n(), ", k=", output_->k(), ")") : "",
                  ", nbytes=", nbytes(), ")");

@@ -13,13 +13,6 @@ namespace streamattn {
 
 namespace {
 
-int resolve_threads(int threads) {
-  require(threads >= 0 && threads <= limits::max_threads, "threads must be in [0, ", limits::max_threads,
-          "] (0 = hardware concurrency), got ", threads);
-  if (threads > 0) return threads;
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 template <class T>
 using VecMap = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>, 0, Eigen::InnerStride<>>;
 
@@ -34,7 +27,7 @@ VecMap<T> row_of(const MatrixRef<T>& m, Index i) {
 MultiHeadCausalStream::MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree,
                                              std::optional<double> scale, Index chunk, std::uint64_t max_bytes,
                                              FeatureKernel kernel, Normalizer norm, int threads, ComputeDtype compute)
-    : kv_heads_(kv_heads), threads_(resolve_threads(threads)) {
+    : kv_heads_(kv_heads) {
   require_range(heads, 1, limits::max_heads, "heads");
   require_range(kv_heads, 1, limits::max_heads, "kv_heads");
   require(heads % kv_heads == 0, "heads (", heads, ") must be a multiple of kv_heads (", kv_heads,
@@ -43,9 +36,17 @@ MultiHeadCausalStream::MultiHeadCausalStream(Index heads, Index kv_heads, Index 
   streams_.reserve(static_cast<std::size_t>(heads));
   for (Index h = 1; h < heads; ++h) streams_.push_back(first);
   streams_.push_back(std::move(first));
+  set_threads(threads);
 }
 
-void MultiHeadCausalStream::set_threads(int threads) { threads_ = resolve_threads(threads); }
+void MultiHeadCausalStream::set_threads(int threads) {
+  const int n = detail::resolve_threads(threads);
+  if (n != threads_ || (n > 1 && !pool_)) pool_ = n > 1 ? std::make_shared<ThreadPool>(n) : nullptr;
+  threads_ = n;
+  // The heads' products use the same pool: split when the heads run one after another (one
+  // head, or step() below its threshold), on the calling thread when heads are on the workers.
+  for (auto& s : streams_) s.ws_.pool = pool_.get();
+}
 
 void MultiHeadCausalStream::set_compute(ComputeDtype compute) {
   for (CausalStream& s : streams_) s.set_compute(compute);
@@ -60,25 +61,13 @@ template <class F>
 void MultiHeadCausalStream::for_heads(int workers, F&& f) {
   const Index H = heads();
   workers = static_cast<int>(std::min<Index>(std::max(workers, 1), H));
-  if (workers <= 1) {
+  if (workers <= 1 || !pool_) {
     for (Index h = 0; h < H; ++h) f(h);
     return;
   }
-  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(workers));
-  std::vector<std::thread> pool;
-  pool.reserve(static_cast<std::size_t>(workers) - 1);
-  auto work = [&](int w) {
-    try {
-      for (Index h = w; h < H; h += workers) f(h);
-    } catch (...) {
-      errors[static_cast<std::size_t>(w)] = std::current_exception();
-    }
-  };
-  for (int w = 1; w < workers; ++w) pool.emplace_back(work, w);
-  work(0);
-  for (auto& t : pool) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
+  // The stream's persistent pool (no thread started per call); heads are taken in turn by
+  // whichever thread is free. Heads are independent, so the rows do not depend on the order.
+  pool_->run(H, [&](std::int64_t h) { f(static_cast<Index>(h)); });
 }
 
 template <class T, class O>
@@ -326,7 +315,7 @@ MultiHeadCausalStream MultiHeadCausalStream::from_bytes(const std::uint8_t* data
   r.check(heads >= 1 && heads <= 4096 && kv_heads >= 1 && heads % kv_heads == 0, "head counts out of range");
   MultiHeadCausalStream m;
   m.kv_heads_ = static_cast<Index>(kv_heads);
-  m.threads_ = resolve_threads(0);
+
   m.streams_.reserve(static_cast<std::size_t>(heads));
   for (std::uint64_t h = 0; h < heads; ++h) {
     const std::vector<std::uint8_t> blob = r.blob();
@@ -344,6 +333,7 @@ MultiHeadCausalStream MultiHeadCausalStream::from_bytes(const std::uint8_t* data
             "heads disagree on their parameters or token counts");
   }
   r.finish();
+  m.set_threads(0);
   return m;
 }
 

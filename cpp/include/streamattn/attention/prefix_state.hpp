@@ -14,6 +14,7 @@
 
 #include "streamattn/core/common.hpp"
 #include "streamattn/core/serialize.hpp"
+#include "streamattn/core/thread_pool.hpp"
 #include "streamattn/features/taylor_features.hpp"
 
 namespace streamattn {
@@ -36,6 +37,9 @@ struct PolyWorkspace {
   Eigen::VectorXd ones;   // a vector of ones (s += phi^T 1 as a GEMV)
   // The float32 compute path: features, values and one product in float32.
   RowMatrix<float> phi32, v32, prod32;
+  // Threads the state products may be split over (kernels/gemm.hpp; bit-identical results for
+  // any thread count). Not owned; null: the calling thread only.
+  ThreadPool* pool = nullptr;
 };
 
 /// The arithmetic of the causal streams' products. float32: feature maps, intra-chunk scores

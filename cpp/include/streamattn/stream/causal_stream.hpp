@@ -65,6 +65,7 @@
 #include "streamattn/attention/online_softmax.hpp"
 #include "streamattn/attention/prefix_state.hpp"
 #include "streamattn/core/common.hpp"
+#include "streamattn/core/thread_pool.hpp"
 #include "streamattn/recovery/sparse_recovery.hpp"
 #include "streamattn/stream/certificate.hpp"
 
@@ -87,6 +88,8 @@ struct ProbeSet {
 };
 
 namespace detail {
+/// Checks threads in [0, limits::max_threads] and resolves 0 to the hardware concurrency.
+int resolve_threads(int threads);
 /// The optional parts that end a stream's payload (CausalStream's and KVStream's):
 /// u8 has_probes [probe block] | u8 has_output [SparseRecoveryMatrix payload].
 void write_stream_extras(ByteWriter& w, const std::optional<ProbeSet>& probes,
@@ -102,6 +105,9 @@ class CausalStream {
   /// Chunk limits and default (attention/causal_chunk.hpp).
   static constexpr Index max_chunk = kMaxChunk;
   static constexpr Index default_chunk = kDefaultChunk;
+  /// Default threads of one stream: 1 (measured: bench/bench_threads.py, docs/design.md
+  /// "Threads"; a second thread pays only on a free core and for large t * dv).
+  static constexpr int default_threads = 1;
 
   /// @param d, dv     key/query and value dimensions (>= 1)
   /// @param degree    Taylor degree g (0..8; even keeps the normalizer positive)
@@ -112,9 +118,12 @@ class CausalStream {
   /// @param norm      eps added to each denominator (>= 0), or normalize = false
   /// @param compute   the products' arithmetic (prefix_state.hpp, ComputeDtype): input = the
   ///                  inputs' dtype; the state is float64 either way
+  /// @param threads   threads the chunk products are split over (1 .. limits::max_threads, or
+  ///                  0 = std::thread::hardware_concurrency()); results are bit-identical for
+  ///                  every value (docs/design.md, "Threads")
   CausalStream(Index d, Index dv, int degree, std::optional<double> scale, Index chunk = default_chunk,
                std::uint64_t max_bytes = 0, FeatureKernel kernel = FeatureKernel::taylor, Normalizer norm = {},
-               ComputeDtype compute = ComputeDtype::input);
+               ComputeDtype compute = ComputeDtype::input, int threads = default_threads);
 
   Index d() const { return state_.d(); }
   Index dv() const { return state_.dv(); }
@@ -126,6 +135,10 @@ class CausalStream {
   /// The products' arithmetic; not part of the state (not serialized: from_bytes gives input).
   ComputeDtype compute() const { return compute_; }
   void set_compute(ComputeDtype compute) { compute_ = compute; }
+  /// Threads of the chunk products; not part of the state (not serialized: from_bytes gives
+  /// default_threads). set_threads starts a new pool (0 = hardware concurrency).
+  int threads() const { return threads_; }
+  void set_threads(int threads);
   Index dim() const { return state_.dim(); }
   std::uint64_t tokens_seen() const { return tokens_; }
   const PolyPrefixState& state() const { return state_; }
@@ -249,8 +262,10 @@ class CausalStream {
   std::optional<ProbeSet> probes_;
   std::optional<SparseRecoveryMatrix> output_;
   // Scratch (not state): reused across calls so steady-state updates do not allocate.
-  PolyWorkspace ws_;
+  PolyWorkspace ws_;  // ws_.pool is pool_.get() (or a multi-head stream's pool)
   CausalChunker chunker_;
+  int threads_ = 1;
+  std::shared_ptr<ThreadPool> pool_;  // null for 1 thread; shared by copies of the stream
   Eigen::VectorXd step_phi_q_, step_phi_k_, step_v_;
 };
 

@@ -19,9 +19,11 @@
 // group could still be shared under gating (a gate scales the whole row phi(k) v^T); that is a
 // possible optimization of the key side, which is ~t*d of the ~t*(d + 3 dv) work per token.
 //
-// Threads: update() splits the heads over up to `threads` std::threads (0 = hardware
-// concurrency, at most heads). step() runs serially unless heads * t * dv >= 2^20, because one
-// head's step costs microseconds, less than starting a thread.
+// Threads: update() splits the heads over a persistent pool of `threads` threads (core/
+// thread_pool.hpp; 0 = hardware concurrency), started once per stream (and again by
+// set_threads), not per call. The heads' own chunk products use the same pool when the heads
+// run one after another (one head; step() runs serially unless heads * t * dv >= 2^20, because
+// one head's step costs microseconds). Rows are bit-identical for any thread count.
 //
 // Checks: every argument of every head is checked before any head changes, so a rejected call
 // leaves the whole stream unchanged; when a normalizer can still fail afterwards (odd degree, or
@@ -32,6 +34,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -148,6 +151,7 @@ class MultiHeadCausalStream {
   std::vector<CausalStream> streams_;
   Index kv_heads_ = 1;
   int threads_ = 1;
+  std::shared_ptr<ThreadPool> pool_;  // null for 1 thread; the heads' ws_.pool points to it
 };
 
 }  // namespace streamattn

@@ -1,0 +1,63 @@
+// streamattn/core/thread_pool.hpp — a small persistent pool of worker threads (docs/design.md,
+// "Threads").
+//
+// ThreadPool(threads) starts threads - 1 workers once; run(n, f) calls f(0) .. f(n - 1), the
+// calling thread taking tasks like any worker, and returns when every call has returned. The
+// workers sleep on a condition variable between runs (no spin-waiting: a stream's chunk leaves
+// the cores free for other work in between). The first exception thrown by a task is rethrown
+// by run() once every task has finished. Calls that cannot use the workers run every task on
+// the calling thread, in order: a run() from inside a task of any pool's run (nesting), or a
+// run() while another thread's run() holds the pool. The destructor wakes and joins the workers.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace streamattn {
+
+class ThreadPool {
+ public:
+  /// threads >= 1 (1: no worker, run() calls the tasks in order on the calling thread).
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  /// Threads a run() can use (workers + the calling thread).
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  /// Calls f(i) for i in [0, n) on the workers and the calling thread; returns when all have
+  /// returned, rethrowing the first exception a task threw (the other tasks still run).
+  void run(std::int64_t n, const std::function<void(std::int64_t)>& f);
+
+ private:
+  // One run(): its tasks are claimed through `next` and counted through `done`, so run() returns
+  // as soon as every task has finished, without waiting for a worker that was slow to wake (a
+  // worker holding an old job finds no task left in it).
+  struct Job {
+    const std::function<void(std::int64_t)>* task = nullptr;
+    std::int64_t n = 0;
+    std::atomic<std::int64_t> next{0}, done{0};
+    std::exception_ptr error;  // guarded by the pool's mutex_
+  };
+
+  void worker_loop();
+  void drain(Job& job);
+
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;  // one run() at a time uses the workers
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  std::uint64_t generation_ = 0;  // bumped by every run() that uses the workers
+  bool stop_ = false;
+  std::shared_ptr<Job> job_;  // the current run's job (guarded by mutex_)
+};
+
+}  // namespace streamattn

@@ -1,0 +1,104 @@
+#include "streamattn/core/thread_pool.hpp"
+
+#include "streamattn/core/common.hpp"
+
+namespace streamattn {
+
+namespace {
+// Set while this thread runs tasks of some pool's run(): a nested run() then runs inline.
+thread_local bool in_pool_task = false;
+
+struct TaskScope {
+  bool saved;
+  TaskScope() : saved(in_pool_task) { in_pool_task = true; }
+  ~TaskScope() { in_pool_task = saved; }
+};
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) {
+  require(threads >= 1, "a thread pool needs threads >= 1, got ", threads);
+  workers_.reserve(static_cast<std::size_t>(threads - 1));
+  try {
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+  } catch (...) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
+    throw;
+  }
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  for (auto& w : workers_) w.join();
+}
+
+void ThreadPool::drain(Job& job) {
+  TaskScope scope;
+  for (;;) {
+    const std::int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (i >= job.n) return;
+    try {
+      (*job.task)(i);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!job.error) job.error = std::current_exception();
+    }
+    if (job.done.fetch_add(1, std::memory_order_acq_rel) + 1 == job.n) {
+      std::lock_guard<std::mutex> lock(mutex_);  // the caller checks `done` under the mutex
+      done_.notify_all();
+    }
+  }
+}
+
+void ThreadPool::worker_loop() {
+  std::uint64_t seen = 0;
+  for (;;) {
+    std::shared_ptr<Job> job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      if (stop_) return;
+      seen = generation_;
+      job = job_;
+    }
+    if (job) drain(*job);
+  }
+}
+
+void ThreadPool::run(std::int64_t n, const std::function<void(std::int64_t)>& f) {
+  if (n <= 0) return;
+  std::unique_lock<std::mutex> owner(run_mutex_, std::defer_lock);
+  if (workers_.empty() || n == 1 || in_pool_task || !owner.try_lock()) {
+    TaskScope scope;
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+    return;
+  }
+  auto job = std::make_shared<Job>();
+  job->task = &f;
+  job->n = n;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    job_ = job;
+    ++generation_;
+  }
+  wake_.notify_all();
+  drain(*job);
+  std::exception_ptr error;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return job->done.load(std::memory_order_acquire) == n; });
+    job_.reset();
+    error = job->error;
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace streamattn

@@ -1,0 +1,65 @@
+"""Threads inside one stream (issue 16): CausalStream(threads=) validation, the same bits for every
+thread count, MultiHeadCausalStream on its pool."""
+
+import numpy as np
+import pytest
+
+import streamattn
+
+
+def _inputs(n, d, dv, dtype, seed=3):
+    rng = np.random.default_rng(seed)
+    return tuple((rng.standard_normal((n, c)) * 0.3).astype(dtype) for c in (d, d, dv))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_bit_identical(dtype):
+    # t = 153, dv = 96, chunk 64: the chunk products are large enough to be split.
+    Q, K, V = _inputs(500, 16, 96, dtype)
+    gate = np.full(500, -1e-3)
+    ref = None
+    for threads in (1, 2, 3, 7):
+        s = streamattn.CausalStream(16, 96, chunk=64, threads=threads)
+        assert s.threads == threads
+        rows = np.concatenate([s.update(Q[:200], K[:200], V[:200]), s.update(Q[200:], K[200:], V[200:])])
+        g = streamattn.CausalStream(16, 96, chunk=64, threads=threads).update(Q, K, V, log_gate=gate)
+        got = (rows, g, s.numerator_state, s.normalizer_state)
+        if ref is None:
+            ref = got
+        else:
+            for a, b in zip(got, ref):
+                assert a.dtype == b.dtype
+                assert np.array_equal(a, b)  # bit for bit, not approximately
+
+
+def test_threads_validation_and_not_serialized():
+    with pytest.raises(ValueError, match=r"threads must be in \[0, 1024\] \(0 = hardware concurrency\), got -1"):
+        streamattn.CausalStream(4, threads=-1)
+    with pytest.raises(ValueError, match="got 1025"):
+        streamattn.CausalStream(4, threads=1025)
+    s = streamattn.CausalStream(4)
+    assert s.threads == 1
+    s.threads = 2
+    assert s.threads == 2 and "threads=2" in repr(s)
+    s.threads = 0
+    assert s.threads >= 1
+    s.threads = 2
+    Q, K, V = _inputs(10, 4, 4, np.float64)
+    s.update(Q, K, V)
+    restored = streamattn.CausalStream.from_bytes(s.to_bytes())
+    assert restored.threads == 1
+    assert np.array_equal(restored.numerator_state, s.numerator_state)
+
+
+def test_multi_head_threads_bit_identical():
+    rng = np.random.default_rng(0)
+    H, n, d = 3, 300, 16
+    Q, K, V = ((rng.standard_normal((H, n, d)) * 0.3) for _ in range(3))
+    ref = None
+    for threads in (1, 2, 3):
+        m = streamattn.MultiHeadCausalStream(H, H, d, threads=threads)
+        out = m.update(Q, K, V)
+        if ref is None:
+            ref = out
+        else:
+            assert np.array_equal(out, ref)
