@@ -18,6 +18,38 @@ void ensure_rows(Mat& m, Index rows, Index cols) {
   if (m.rows() < rows || m.cols() != cols) m.resize(std::max(rows, m.cols() == cols ? m.rows() : Index{0}), cols);
 }
 
+// Rows split over a pool: below this many feature entries (rows x t) per call, on the calling
+// thread (waking a worker costs about what the split saves).
+constexpr Index kSplitFeatureEntries = Index{1} << 15;
+
+// Runs f(first row, rows) over contiguous row blocks of r rows, one per thread of the pool (or
+// once on the calling thread). Each row is computed by one thread in the same way: the same bits.
+template <class F>
+void split_rows(ThreadPool* pool, Index r, Index t, F&& f) {
+  const Index parts = pool && r * t >= kSplitFeatureEntries ? std::min<Index>(pool->threads(), r) : 1;
+  if (parts <= 1) {
+    f(Index{0}, r);
+    return;
+  }
+  pool->run(parts, [&](std::int64_t p) {
+    const Index a = r * p / parts, b = r * (p + 1) / parts;
+    if (b > a) f(a, b - a);
+  });
+}
+
+// The feature rows of X (r rows) into out (row stride t), split over the pool's threads.
+template <class T>
+void featurize(const TaylorFeatures& features, const MatrixRef<T>& X, double* out, Index t, ThreadPool* pool) {
+  split_rows(pool, X.rows(), t,
+             [&](Index a, Index n) { features.transform_into(MatrixRef<T>(X.middleRows(a, n)), out + a * t, t); });
+}
+
+// dst rows 0..r-1 = float32(src rows 0..r-1), split over the pool's threads.
+void round_rows(const RowMatrix<double>& src, RowMatrix<float>& dst, Index r, ThreadPool* pool) {
+  split_rows(pool, r, src.cols(),
+             [&](Index a, Index n) { dst.middleRows(a, n) = src.middleRows(a, n).template cast<float>(); });
+}
+
 }  // namespace
 
 ComputeDtype parse_compute_dtype(const std::string& name) {
@@ -125,7 +157,7 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
   for (Index p = 0; p < n; p += step) {
     const Index r = std::min(step, n - p);
     ensure_rows(ws.phi, std::min(step, n), t);
-    features_.transform_into(K.middleRows(p, r), ws.phi.data(), t);
+    featurize(features_, MatrixRef<T>(K.middleRows(p, r)), ws.phi.data(), t, ws.pool);
     // Gating weights scale the feature rows: phi^T diag(w) V and phi^T w stay one GEMM, one GEMV.
     if (w) ws.phi.topRows(r) = Eigen::Map<const Eigen::VectorXd>(w + p, r).asDiagonal() * ws.phi.topRows(r);
     const auto phi = ws.phi.topRows(r);
@@ -154,10 +186,10 @@ void PolyPrefixState::absorb_rows_f32_impl(const MatrixRef<T>& K, const MatrixRe
     ensure_rows(ws.phi, std::min(step, n), t);
     ensure_rows(ws.phi32, std::min(step, n), t);
     ensure_rows(ws.v32, std::min(step, n), dv_);
-    features_.transform_into(K.middleRows(p, r), ws.phi.data(), t);
+    featurize(features_, MatrixRef<T>(K.middleRows(p, r)), ws.phi.data(), t, ws.pool);
     if (w) ws.phi.topRows(r) = Eigen::Map<const Eigen::VectorXd>(w + p, r).asDiagonal() * ws.phi.topRows(r);
     const auto phi = ws.phi.topRows(r);
-    ws.phi32.topRows(r) = phi.template cast<float>();
+    round_rows(ws.phi, ws.phi32, r, ws.pool);
     ws.v32.topRows(r) = V.middleRows(p, r).template cast<float>();
     // The pass's product in float32 (t x r times r x dv), added into the float64 state, and the
     // float32 copy of M the next queries read, both in the GEMM's epilogue.
@@ -192,9 +224,9 @@ void PolyPrefixState::accumulate_f32_impl(const MatrixRef<T>& Q, Eigen::Ref<RowM
     ensure_rows(ws.phi, std::min(step, n), t);
     ensure_rows(ws.phi32, std::min(step, n), t);
     ensure_rows(ws.prod32, std::min(step, n), dv_);
-    features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
+    featurize(features_, MatrixRef<T>(Q.middleRows(p, r)), ws.phi.data(), t, ws.pool);
     const auto phi = ws.phi.topRows(r);
-    ws.phi32.topRows(r) = phi.template cast<float>();
+    round_rows(ws.phi, ws.phi32, r, ws.pool);
     gemm(ws.phi32.topRows(r), Trans::no, M32_, Trans::no, ws.prod32.topRows(r), false, ws.pool);
     num.middleRows(p, r) += ws.prod32.topRows(r).template cast<double>();
     den.segment(p, r).noalias() += phi * normalizer_state_;
@@ -280,7 +312,7 @@ void PolyPrefixState::accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatri
   for (Index p = 0; p < n; p += step) {
     const Index r = std::min(step, n - p);
     ensure_rows(ws.phi, std::min(step, n), t);
-    features_.transform_into(Q.middleRows(p, r), ws.phi.data(), t);
+    featurize(features_, MatrixRef<T>(Q.middleRows(p, r)), ws.phi.data(), t, ws.pool);
     const auto phi = ws.phi.topRows(r);
     gemm(phi, Trans::no, M_, Trans::no, num.middleRows(p, r), true, ws.pool);
     den.segment(p, r).noalias() += phi * normalizer_state_;

@@ -1,10 +1,25 @@
 #include "streamattn/core/thread_pool.hpp"
 
+#include <chrono>
+
 #include "streamattn/core/common.hpp"
 
 namespace streamattn {
 
 namespace {
+// Polls ready() for at most ThreadPool::kSpinMicroseconds; true if it became true.
+template <class F>
+bool spin_until(F&& ready) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(ThreadPool::kSpinMicroseconds);
+  for (int i = 0;; ++i) {
+    if (ready()) return true;
+    if ((i & 63) == 63 && std::chrono::steady_clock::now() >= end) return false;
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause();
+#endif
+  }
+}
+
 // Set while this thread runs tasks of some pool's run(): a nested run() then runs inline.
 thread_local bool in_pool_task = false;
 
@@ -61,12 +76,18 @@ void ThreadPool::drain(Job& job) {
 void ThreadPool::worker_loop() {
   std::uint64_t seen = 0;
   for (;;) {
+    const bool woke = spin_until(
+        [&] { return stop_.load(std::memory_order_acquire) || generation_.load(std::memory_order_acquire) != seen; });
     std::shared_ptr<Job> job;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
-      if (stop_) return;
-      seen = generation_;
+      if (!woke) {
+        ++sleepers_;
+        wake_.wait(lock, [&] { return stop_.load() || generation_.load() != seen; });
+        --sleepers_;
+      }
+      if (stop_.load()) return;
+      seen = generation_.load();
       job = job_;
     }
     if (job) drain(*job);
@@ -84,13 +105,16 @@ void ThreadPool::run(std::int64_t n, const std::function<void(std::int64_t)>& f)
   auto job = std::make_shared<Job>();
   job->task = &f;
   job->n = n;
+  bool sleeping = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     job_ = job;
-    ++generation_;
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+    sleeping = sleepers_ > 0;
   }
-  wake_.notify_all();
+  if (sleeping) wake_.notify_all();
   drain(*job);
+  spin_until([&] { return job->done.load(std::memory_order_acquire) == n; });
   std::exception_ptr error;
   {
     std::unique_lock<std::mutex> lock(mutex_);

@@ -2,12 +2,13 @@
 // "Threads").
 //
 // ThreadPool(threads) starts threads - 1 workers once; run(n, f) calls f(0) .. f(n - 1), the
-// calling thread taking tasks like any worker, and returns when every call has returned. The
-// workers sleep on a condition variable between runs (no spin-waiting: a stream's chunk leaves
-// the cores free for other work in between). The first exception thrown by a task is rethrown
-// by run() once every task has finished. Calls that cannot use the workers run every task on
-// the calling thread, in order: a run() from inside a task of any pool's run (nesting), or a
-// run() while another thread's run() holds the pool. The destructor wakes and joins the workers.
+// calling thread taking tasks like any worker, and returns when every call has returned.
+// Between runs a worker polls for the next one for at most kSpinMicroseconds (a stream's chunk
+// products come every few tens of microseconds; a condition-variable wake-up costs about that
+// on a virtual machine), then sleeps on a condition variable: no unbounded spin-waiting. The first exception thrown by
+// a task is rethrown by run() once every task has finished. Calls that cannot use the workers run every task on the
+// calling thread, in order: a run() from inside a task of any pool's run (nesting), or a run() while another thread's
+// run() holds the pool. The destructor wakes and joins the workers.
 #pragma once
 
 #include <atomic>
@@ -24,6 +25,9 @@ namespace streamattn {
 
 class ThreadPool {
  public:
+  /// How long an idle worker (and a caller waiting for the last task) polls before sleeping.
+  static constexpr int kSpinMicroseconds = 50;
+
   /// threads >= 1 (1: no worker, run() calls the tasks in order on the calling thread).
   explicit ThreadPool(int threads);
   ~ThreadPool();
@@ -55,8 +59,9 @@ class ThreadPool {
   std::mutex run_mutex_;  // one run() at a time uses the workers
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  std::uint64_t generation_ = 0;  // bumped by every run() that uses the workers
-  bool stop_ = false;
+  std::atomic<std::uint64_t> generation_{0};  // bumped (under mutex_) by every run() using the workers
+  std::atomic<bool> stop_{false};
+  int sleepers_ = 0;          // workers waiting on wake_ (guarded by mutex_)
   std::shared_ptr<Job> job_;  // the current run's job (guarded by mutex_)
 };
 
