@@ -167,17 +167,18 @@ prefill counts useful flops per token (4·t·dv for the state's two products, ch
 the causal half of the intra-chunk scores and their product with V, per head) against the rate
 of streamattn's own GEMM kernel on the state product measured in the same run
 ([design.md §5](design.md#5-benchmarks-methodology)).""",
-        """Reading it. At n = 65 536 the stream runs 2.8× the best PyTorch chunked form for Based
-and 3.6× for power p = 2 at d = 64 (target ≥ 2×: met). At smaller n the Based ratio moves between
-1.6× and 2.5× from run to run (both sides take 3–10 ms there). The stream computes in float64 on
-its own GEMM micro-kernels (chosen at run time, the same bits on every path) instead of Eigen's
-baseline-ISA products: 44–57 % of that kernel's rate on the state product for Based (the rest is
-feature maps, the intra-chunk kernel and normalization around GEMMs of 153 × 64), 80–93 % for
-power p = 2 (t = 2080). The symmetric features (153 for Based vs the 273 of the full outer
-product) do the rest. Against flash-linear-attention's CPU path (`naive_parallel_based`, O(n²)
-memory; beyond 2^13 it does not fit) the stream is 12× faster at 2^10 and 86× at 2^13. Decode is
-flat: a step costs the same after 2^20 tokens as after 2^10 (79,560 bytes of state per head),
-where a KV-cache softmax step reads 335 MB.""",
+        """Reading it. At n = 65 536 the stream runs 3.1× the best PyTorch chunked form for Based
+and 3.0× for power p = 2 at d = 64 (target ≥ 2×: met; the ≥ 4× target is not). Across
+n the ratios move between 2.2× and 4.9× from run to run (both sides take 3–10 ms at small n).
+float32 inputs take the float32 compute path (float32 products added into a float64 state,
+design.md §2.5) on the library's own GEMM micro-kernels; the last column compares the useful
+flops with the float64 kernel's rate on the state product, so above 100 % is possible: 39–70 %
+for Based (the rest is feature maps, the intra-chunk kernel and normalization around GEMMs of
+153 × 64), 80–102 % for power p = 2 (t = 2080). The symmetric features (153 for Based vs the 273
+of the full outer product) do the rest. Against flash-linear-attention's CPU path
+(`naive_parallel_based`, O(n²) memory; beyond 2^13 it does not fit) the stream is 16× faster at
+2^10 and 103× at 2^13. Decode is flat: a step costs no more after 2^20 tokens than after 2^10
+(79,560 bytes of state per head), where a KV-cache softmax step reads 335 MB.""",
     ),
     Section(
         "Numerics at scale",
