@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
+#include <vector>
 
 #include "streamattn/core/bits.hpp"
 #include "streamattn/core/seeding.hpp"
@@ -30,11 +32,23 @@ void hash_row_range(const CountSketch& cs, Index r, std::uint64_t start, std::si
   cs.sign_hash(r).sign_range(start, m, sgn);
 }
 
-// The encoder's scratch space for one window (per thread).
+// Bit rows larger than this many bytes (buckets x bits x columns doubles) are fed bucket by bucket
+// (add_bits_grouped): a key's bit counters are spread over `bits` rows of its bucket's block, and
+// once the row no longer fits in a core's cache every key misses on most of them. Up to
+// kGroupedMaxColumns columns, so the window's reordered values stay within 4 MiB of scratch.
+constexpr std::size_t kGroupedBitRowBytes = std::size_t{512} << 10;
+constexpr std::size_t kGroupedMaxColumns = 32;
+
+// The encoder's scratch space for one window (per thread); the grouped bit path also uses the
+// window's keys, buckets, signs and value rows in bucket order.
 struct EncoderBuffers {
   std::vector<std::uint64_t> keys;
   std::vector<std::int64_t> bkt;
   std::vector<double> sgn;
+  std::vector<std::uint32_t> count;  // keys per bucket, then where each bucket's keys start
+  std::vector<std::uint64_t> g_keys;
+  std::vector<std::int64_t> g_bkt;
+  std::vector<double> g_sgn, g_x;
 };
 
 // Internal order of the bit counters, (bit row, bucket, bit, column): the columns of one bit
@@ -95,15 +109,46 @@ void add_key_bits(double* cell, std::uint64_t key, double s, const MatrixRef<T>&
   }
 }
 
+// The ISA-dispatched loop on the window's keys sorted by bucket, stably (a counting sort): every
+// counter belongs to one bucket and still receives its terms in key order, so the sums are the
+// same bit for bit, while the keys of one bucket now reach its block one after another.
+void add_bits_grouped(double* brow, Index B, Index C, int L, EncoderBuffers& buf, std::size_t m, const double* x,
+                      std::size_t ld) {
+  const std::size_t nb = static_cast<std::size_t>(B), cols = static_cast<std::size_t>(C);
+  buf.count.assign(nb + 1, 0);
+  for (std::size_t i = 0; i < m; ++i) ++buf.count[static_cast<std::size_t>(buf.bkt[i]) + 1];
+  for (std::size_t b = 0; b < nb; ++b) buf.count[b + 1] += buf.count[b];
+  buf.g_keys.resize(m);
+  buf.g_bkt.resize(m);
+  buf.g_sgn.resize(m);
+  buf.g_x.resize(m * cols);
+  for (std::size_t i = 0; i < m; ++i) {
+    const std::size_t j = buf.count[static_cast<std::size_t>(buf.bkt[i])]++;
+    buf.g_keys[j] = buf.keys[i];
+    buf.g_bkt[j] = buf.bkt[i];
+    buf.g_sgn[j] = buf.sgn[i];
+    std::copy_n(x + i * ld, cols, buf.g_x.data() + j * cols);
+  }
+  detail::scatter_bits(brow, L, cols, buf.g_keys.data(), buf.g_bkt.data(), buf.g_sgn.data(), m, buf.g_x.data(), cols);
+}
+
 // The bit counters of one bit row (`brow`, buckets x L x C) for the window's m keys, each counter
 // receiving its terms in key order.
 template <bool Exact, class T>
-void add_bits(double* brow, Index C, int L, const EncoderBuffers& buf, std::size_t m, const MatrixRef<T>& X,
+void add_bits(double* brow, Index B, Index C, int L, EncoderBuffers& buf, std::size_t m, const MatrixRef<T>& X,
               Index first) {
   if constexpr (!Exact && std::is_same_v<T, double>) {
     if (X.innerStride() == 1) {  // the ISA-dispatched loop, same additions (streamattn/hash/scatter.hpp)
-      detail::scatter_bits(brow, L, static_cast<std::size_t>(C), buf.keys.data(), buf.bkt.data(), buf.sgn.data(), m,
-                           X.data() + first * X.outerStride(), static_cast<std::size_t>(X.outerStride()));
+      const double* x = X.data() + first * X.outerStride();
+      const std::size_t ld = static_cast<std::size_t>(X.outerStride());
+      const std::size_t row_bytes =
+          static_cast<std::size_t>(B) * static_cast<std::size_t>(L) * static_cast<std::size_t>(C) * sizeof(double);
+      if (row_bytes > kGroupedBitRowBytes && static_cast<std::size_t>(C) <= kGroupedMaxColumns) {
+        add_bits_grouped(brow, B, C, L, buf, m, x, ld);
+      } else {
+        detail::scatter_bits(brow, L, static_cast<std::size_t>(C), buf.keys.data(), buf.bkt.data(), buf.sgn.data(), m,
+                             x, ld);
+      }
       return;
     }
   }
@@ -167,9 +212,9 @@ void SparseRecoveryMatrix::add_window(KeyAt key_at, Index first, std::size_t m, 
     if (r >= plan_.bit_rows) continue;
     double* brow = bit_counters_.data() + r * B * L * C;
     if (negative_zero_bits_) {
-      add_bits<true>(brow, C, L, buf, m, values, first);
+      add_bits<true>(brow, B, C, L, buf, m, values, first);
     } else {
-      add_bits<false>(brow, C, L, buf, m, values, first);
+      add_bits<false>(brow, B, C, L, buf, m, values, first);
     }
   }
 }
