@@ -158,14 +158,14 @@ def test_convert_linear_attention_model(th, fla, st, monkeypatch, kind):
 
 
 def test_convert_refuses_unsupported_modules(th, fla, st):
-    # layer 1's attention is fla's MultiScaleRetention, which convert does not support (yet)
+    # layer 1's attention is fla's GatedLinearAttention, which convert does not support
     model = tiny_model(th, fla, "hedgehog")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from fla.layers import MultiScaleRetention
-    model.model.layers[1].attn = MultiScaleRetention(hidden_size=64, num_heads=4, layer_idx=1)
+        from fla.layers import GatedLinearAttention
+    model.model.layers[1].attn = GatedLinearAttention(hidden_size=64, num_heads=4, layer_idx=1)
     before = [type(mod) for mod in model.modules()]
-    with pytest.raises(ValueError, match=r"'model\.layers\.1\.attn' is fla's MultiScaleRetention.*supported"):
+    with pytest.raises(ValueError, match=r"'model\.layers\.1\.attn' is fla's GatedLinearAttention.*supported"):
         st.convert(model)
     assert [type(mod) for mod in model.modules()] == before  # nothing replaced
     # an MLP with an activation there is no CPU module for

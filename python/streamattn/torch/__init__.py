@@ -4,9 +4,10 @@
   ``chunk_simple_gla``, ``chunk_retention``, ... and ``power_attention``): torch tensors in and
   out, ``initial_state`` / ``output_final_state`` for prefill then decode;
 * inference layers with fla's constructor arguments and forward contract
-  (``BasedLinearAttention``, ``LinearAttention``), ``from_fla(layer)``, and a ``StreamCache``;
-* ``convert(model)``: a whole fla model (``LinearAttentionForCausalLM``) on the CPU, for
-  ``model.generate``.
+  (``BasedLinearAttention``, ``LinearAttention``, ``MultiScaleRetention``), ``from_fla(layer)``,
+  and a ``StreamCache``;
+* ``convert(model)``: a whole fla model (``LinearAttentionForCausalLM``, ``RetNetForCausalLM``) on
+  the CPU, for ``model.generate``.
 
 The arithmetic is the C++ core's; this package adapts layouts, dtypes, argument names and
 modules. See docs/torch.md.
@@ -29,12 +30,16 @@ from ._ops import (
     power_attention,
     retention_log_decay,
 )
+from ._retention import FusedRMSNormGated, MultiScaleRetention, RotaryEmbedding
 
 __all__ = [
     "BasedLinearAttention",
+    "FusedRMSNormGated",
     "GatedMLP",
     "LinearAttention",
+    "MultiScaleRetention",
     "RMSNorm",
+    "RotaryEmbedding",
     "StreamCache",
     "chunk_linear_attn",
     "chunk_retention",

@@ -1,11 +1,13 @@
-"""``convert(model)``: an fla 0.6 model (``LinearAttentionForCausalLM``) made to run on the CPU.
+"""``convert(model)``: an fla 0.6 model (``LinearAttentionForCausalLM``, ``RetNetForCausalLM``) made
+to run on the CPU.
 
 Every module of the model that fla implements with triton kernels is replaced, in place, by a
 torch or streamattn module holding the same weights: the attention layers by streamattn's layers
 (``from_fla``), fla's ``RMSNorm`` (also its fused residual + norm form) by
-``streamattn.torch.RMSNorm``, ``GatedMLP`` by a torch ``GatedMLP``. A module that is neither one of
-those, nor one fla writes in plain torch (the model's containers, feature maps), nor a torch module,
-is refused with its name, before anything is changed.
+``streamattn.torch.RMSNorm``, ``GatedMLP`` by a torch ``GatedMLP`` (and, outside a retention
+layer, ``FusedRMSNormGated`` and ``RotaryEmbedding`` by streamattn.torch's). A module that is
+neither one of those, nor one fla writes in plain torch (the model's containers, feature maps),
+nor a torch module, is refused with its name, before anything is changed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import torch
 from torch import nn
 
 from ._layers import BasedLinearAttention, LinearAttention, RMSNorm
+from ._retention import FusedRMSNormGated, MultiScaleRetention, RotaryEmbedding
 
 __all__ = ["GatedMLP", "convert"]
 
@@ -48,7 +51,10 @@ class GatedMLP(nn.Module):
 _REPLACE: dict[str, Callable[[Any], nn.Module]] = {
     "LinearAttention": LinearAttention.from_fla,
     "BasedLinearAttention": BasedLinearAttention.from_fla,
+    "MultiScaleRetention": MultiScaleRetention.from_fla,
     "RMSNorm": RMSNorm.from_fla,
+    "FusedRMSNormGated": FusedRMSNormGated.from_fla,
+    "RotaryEmbedding": RotaryEmbedding.from_fla,
     "GatedMLP": GatedMLP.from_fla,
 }
 # fla classes that are plain torch and run on the CPU as they are.
@@ -56,13 +62,24 @@ _KEEP = (
     "LinearAttentionForCausalLM",
     "LinearAttentionModel",
     "LinearAttentionBlock",
+    "RetNetForCausalLM",
+    "RetNetModel",
+    "RetNetBlock",
     "HedgehogFeatureMap",
     "T2RFeatureMap",
     "HadamardFeatureMap",
     "DPFPFeatureMap",
     "TaylorFeatureMap",
 )
-_OURS = (LinearAttention, BasedLinearAttention, RMSNorm, GatedMLP)
+_OURS = (
+    LinearAttention,
+    BasedLinearAttention,
+    MultiScaleRetention,
+    RMSNorm,
+    GatedMLP,
+    FusedRMSNormGated,
+    RotaryEmbedding,
+)
 
 
 def _is_fla(module: nn.Module) -> bool:
@@ -91,11 +108,13 @@ def convert(model: nn.Module) -> nn.Module:
 
     For ``LinearAttentionForCausalLM`` (its ``LinearAttention`` layers with any of fla's feature
     maps; with ``TaylorFeatureMap`` on q and k it is a Based model, run on the stream's Taylor
-    kernel): attention layers, RMSNorms and GatedMLPs become streamattn.torch modules with the same
-    weights; ``model.generate(...)`` then keeps one stream per layer in its cache — a state of fixed
-    size, whatever the number of tokens. Refused with a ValueError naming the module: standard
-    (softmax) attention layers of hybrid configs, attention residuals (``attnres_block_size``), any
-    other fla module; nothing is changed then.
+    kernel) and ``RetNetForCausalLM`` (its ``MultiScaleRetention`` layers, with their rotary
+    embedding and gated norm): attention layers, RMSNorms and GatedMLPs become streamattn.torch
+    modules with the same weights; ``model.generate(...)`` then keeps one stream per layer in its
+    cache — a state of fixed size, whatever the number of tokens. Refused with a ValueError naming the module: standard
+    (softmax) attention layers of hybrid configs, attention residuals (``attnres_block_size``),
+    options a layer does not support (e.g. ``use_short_conv``), any other fla module; nothing is
+    changed then.
     """
     if getattr(getattr(model, "config", None), "attnres_block_size", None) is not None:
         raise ValueError("convert: attention residuals (config.attnres_block_size) are not supported")

@@ -106,6 +106,24 @@ def _no_padding(attention_mask: torch.Tensor | None) -> None:
         )
 
 
+def _cached_stream(layer: nn.Module, past_key_values: Any) -> _core.MultiHeadCausalStream | None:
+    """The stream the cache holds for this layer (None before its first cached call)."""
+    if past_key_values is None:
+        return None
+    layer_idx = getattr(layer, "layer_idx", None)
+    if layer_idx is None:
+        raise ValueError("a layer used with a cache needs a layer_idx (pass layer_idx= to the constructor)")
+    if len(past_key_values) <= layer_idx:
+        return None
+    stream = past_key_values[layer_idx].get("recurrent_state")
+    if stream is not None and not isinstance(stream, _core.MultiHeadCausalStream):
+        raise TypeError(
+            f"the cache of layer {layer_idx} holds a {type(stream).__name__}, not a streamattn stream: "
+            "use a fresh cache for a converted model"
+        )
+    return stream
+
+
 def _attend(
     layer: nn.Module,
     q: torch.Tensor,
@@ -119,25 +137,17 @@ def _attend(
     scale: float,
     eps: float,
     normalize: bool,
+    log_decay: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """(B, T, H, .) q, k, v through the layer's stream (the cached one when there is one) -> (B, T, H, dv)."""
+    """(B, T, H, .) q, k, v through the layer's stream (the cached one when there is one) -> (B, T, H, dv);
+    ``log_decay`` (H,): one fixed log-decay per query head (the state decays by exp(log_decay) per token)."""
     dtype = q.dtype
     if dtype not in (torch.float32, torch.float64):
         q, k, v = q.float(), k.float(), v.float()
     q, k, v = q.detach(), k.detach(), v.detach()
-    B, _T, H, D = q.shape
+    B, T, H, D = q.shape
     layer_idx = getattr(layer, "layer_idx", None)
-    stream = None
-    if past_key_values is not None:
-        if layer_idx is None:
-            raise ValueError("a layer used with a cache needs a layer_idx (pass layer_idx= to the constructor)")
-        if len(past_key_values) > layer_idx:
-            stream = past_key_values[layer_idx].get("recurrent_state")
-            if stream is not None and not isinstance(stream, _core.MultiHeadCausalStream):
-                raise TypeError(
-                    f"the cache of layer {layer_idx} holds a {type(stream).__name__}, not a streamattn stream: "
-                    "use a fresh cache for a converted model"
-                )
+    stream = _cached_stream(layer, past_key_values)
     if stream is not None and stream.heads != B * H:
         raise ValueError(
             f"the cached stream has {stream.heads} heads, this batch needs {B} x {H}: a cache serves one batch size"
@@ -154,7 +164,8 @@ def _attend(
             eps=eps,
             normalize=normalize,
         )
-    o = cast(torch.Tensor, stream.update(q, k, v))
+    gate = None if log_decay is None else log_decay.to(q.dtype).view(1, 1, H).expand(B, T, H)
+    o = cast(torch.Tensor, stream.update(q, k, v, log_gate=gate))
     if past_key_values is not None and use_cache:
         past_key_values.update(recurrent_state=stream, layer_idx=layer_idx, offset=q.shape[1])
     return o.to(dtype)
