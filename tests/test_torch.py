@@ -290,3 +290,101 @@ def test_power_attention_float64(th, st, gated):
     o2, _ = st.power_attention(q[:, 30:], k[:, 30:], v[:, 30:], g=None if g is None else g[:, 30:], initial_state=S)
     assert tuple(S.shape) == (B, H, math.comb(D + 1, 2), DV + 1)
     assert rel(th.cat([o, o2], dim=1), ref) <= 1e-10
+
+
+# ---- variable-length packing (cu_seqlens) -------------------------------------------------------
+
+
+def _packed(th, lengths, dtype, seed, head_first=False, gated=False):
+    """(1, T, H, D) q, k, v (and (1, T, H) log-gates) of sequences of `lengths` packed along T."""
+    g = th.Generator().manual_seed(seed)
+    T = sum(lengths)
+    shape = (lambda d: (1, H, T, d)) if head_first else (lambda d: (1, T, H, d))
+    q, k, v = th.randn(shape(D), generator=g, dtype=dtype), th.randn(shape(D), generator=g, dtype=dtype), None
+    v = th.randn(shape(DV), generator=g, dtype=dtype)
+    gate = None
+    if gated:
+        gate = -th.rand((1, H, T) if head_first else (1, T, H), generator=g, dtype=dtype) * 0.2
+    cu = th.tensor([0, *np.cumsum(lengths).tolist()], dtype=th.int64)
+    return q, k, v, gate, cu
+
+
+def _state_at(state, n):
+    return tuple(s[n : n + 1] for s in state) if isinstance(state, tuple) else state[n : n + 1]
+
+
+@pytest.mark.parametrize("head_first", [False, True])
+@pytest.mark.parametrize(
+    "op", ["parallel_based", "chunk_linear_attn", "chunk_linear_attn_plain", "chunk_simple_gla", "chunk_retention",
+           "power_attention"],
+)  # fmt: skip
+def test_cu_seqlens_equals_one_call_per_sequence(th, st, op, head_first):
+    # Packed sequences (one of length 0) each start from their own initial state and end in their own
+    # final state: the same outputs and states as one call per sequence, to the last bit.
+    lengths = [5, 0, 9, 1, 6]
+    gated = op in ("chunk_simple_gla", "power_attention")
+    q, k, v, gate, cu = _packed(th, lengths, th.float64, 3, head_first, gated)
+    t_dim = 2 if head_first else 1
+    positive = op.startswith("chunk_linear_attn")  # features of a feature map: the normalizer stays > 0
+
+    def call(q, k, v, gate, init, cu_seqlens):
+        kw = {"head_first": head_first, "cu_seqlens": cu_seqlens}
+        if positive:
+            q, k = q.abs(), k.abs()
+        if op == "parallel_based":
+            return st.parallel_based(q, k, v, initial_state=init, output_final_state=True, **kw)
+        if op == "chunk_linear_attn":
+            return st.chunk_linear_attn(q, k, v, initial_state=init, output_final_state=True, **kw)
+        if op == "chunk_linear_attn_plain":
+            return st.chunk_linear_attn(q, k, v, initial_state=init, output_final_state=True, normalize=False, **kw)
+        if op == "chunk_simple_gla":
+            return st.chunk_simple_gla(q, k, v, g=gate, initial_state=init, output_final_state=True, **kw)
+        if op == "chunk_retention":
+            return st.chunk_retention(q, k, v, initial_state=init, output_final_state=True, **kw)
+        return st.power_attention(q, k, v, g=gate, initial_state=init, output_final_state=True, **kw)
+
+    # Initial states: the final states of a first packed call on other data.
+    q0, k0, v0, gate0, _ = _packed(th, lengths, th.float64, 4, head_first, gated)
+    _, init = call(q0, k0, v0, gate0, None, cu)
+    o, final = call(q, k, v, gate, init, cu)
+    assert o.shape == q.shape[:3] + (DV,) if not head_first else o.shape == (1, H, sum(lengths), DV)
+    offsets = cu.tolist()
+    for n, (a, b) in enumerate(zip(offsets, offsets[1:])):
+        part = [x.narrow(t_dim, a, b - a) for x in (q, k, v)]
+        gpart = None if gate is None else gate.narrow(2 if head_first else 1, a, b - a)
+        o1, s1 = call(*part, gpart, _state_at(init, n), None)
+        assert th.equal(o.narrow(t_dim, a, b - a), o1)
+        for got, want in zip(final if isinstance(final, tuple) else (final,), s1 if isinstance(s1, tuple) else (s1,)):
+            assert th.equal(got[n : n + 1], want)
+    # A zero-length sequence hands its initial state through unchanged.
+    for got, want in zip(final if isinstance(final, tuple) else (final,), init if isinstance(init, tuple) else (init,)):
+        assert th.allclose(got[1], want[1], rtol=0, atol=1e-15)
+
+
+def test_cu_seqlens_float32_matches_fla_naive_per_sequence(th, st, naive):
+    lengths = [7, 12, 3]
+    q, k, v, gate, cu = _packed(th, lengths, th.float32, 5, gated=True)
+    o, _ = st.chunk_simple_gla(q, k, v, g=gate, cu_seqlens=cu)
+    assert o.dtype == th.float32
+    offsets = cu.tolist()
+    for a, b in zip(offsets, offsets[1:]):
+        want, _ = naive["simple_gla"].naive_recurrent_simple_gla(
+            q[:, a:b], k[:, a:b], v[:, a:b], gate[:, a:b], scale=D**-0.5
+        )
+        assert rel(o[:, a:b], want) <= 1e-5
+
+
+def test_cu_seqlens_bad_input_is_refused(th, st):
+    q, k, v, _, cu = _packed(th, [4, 5], th.float32, 6)
+    with pytest.raises(ValueError, match="batch size must be 1"):
+        st.parallel_based(q.expand(2, -1, -1, -1), k.expand(2, -1, -1, -1), v.expand(2, -1, -1, -1), cu_seqlens=cu)
+    with pytest.raises(ValueError, match="rise from 0 to T = 9"):
+        st.parallel_based(q, k, v, cu_seqlens=th.tensor([0, 5, 4, 9]))
+    with pytest.raises(ValueError, match="rise from 0 to T = 9"):
+        st.parallel_based(q, k, v, cu_seqlens=th.tensor([0, 4, 8]))
+    with pytest.raises(ValueError, match="1-D integer tensor"):
+        st.parallel_based(q, k, v, cu_seqlens=th.tensor([0.0, 9.0]))
+    with pytest.raises(TypeError, match="cu_seqlens must be a torch.Tensor"):
+        st.parallel_based(q, k, v, cu_seqlens=[0, 4, 9])
+    with pytest.raises(ValueError, match="one state per sequence"):
+        st.chunk_simple_gla(q, k, v, initial_state=th.zeros(3, H, D, DV), cu_seqlens=cu)

@@ -107,8 +107,16 @@ def _run(
     g: torch.Tensor | None,
     initial_state: torch.Tensor | None,
     output_final_state: bool,
+    cu_seqlens: Any = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """One stream over every (batch, head): o in the layout of q, and the state [M | s] (B, H, t, dv + 1)."""
+    """One stream over every (batch, head): o in the layout of q, and the state [M | s] (B, H, t, dv + 1).
+    With cu_seqlens, B is 1 and the N sequences packed along T each get their own stream (state (N, ...))."""
+    if cu_seqlens is not None:
+        return _run_varlen(
+            q, k, v, B=B, H=H, out_dtype=out_dtype, head_first=head_first, degree=degree, kernel=kernel, scale=scale,
+            eps=eps, normalize=normalize, g=g, initial_state=initial_state, output_final_state=output_final_state,
+            cu_seqlens=cu_seqlens,
+        )  # fmt: skip
     hk = 1 if head_first else 2
     Hkv = k.shape[hk]
     if Hkv == 0 or H % Hkv != 0:
@@ -135,6 +143,63 @@ def _run(
     return o, state
 
 
+def _offsets(cu_seqlens: Any, B: int, T: int) -> list[int]:
+    """fla's cu_seqlens checked: [0, ..., T] non-decreasing, one more entry than sequences, batch 1."""
+    if not isinstance(cu_seqlens, torch.Tensor):
+        raise TypeError(f"cu_seqlens must be a torch.Tensor of int64 offsets, got {type(cu_seqlens).__name__}")
+    if cu_seqlens.dim() != 1 or cu_seqlens.numel() < 2 or cu_seqlens.dtype not in (torch.int32, torch.int64):
+        raise ValueError(
+            "cu_seqlens must be a 1-D integer tensor [0, end_1, ..., T] of N + 1 offsets, got "
+            f"{cu_seqlens.dtype} of shape {tuple(cu_seqlens.shape)}"
+        )
+    if B != 1:
+        raise ValueError(f"with cu_seqlens the batch size must be 1 (sequences packed along T), got {B}")
+    offsets = [int(x) for x in cu_seqlens.cpu().tolist()]
+    if offsets[0] != 0 or offsets[-1] != T or any(b < a for a, b in zip(offsets, offsets[1:])):
+        raise ValueError(f"cu_seqlens must rise from 0 to T = {T} without decreasing, got {offsets}")
+    return offsets
+
+
+def _run_varlen(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    B: int,
+    H: int,
+    head_first: bool,
+    g: torch.Tensor | None,
+    initial_state: torch.Tensor | None,
+    output_final_state: bool,
+    cu_seqlens: Any,
+    **kw: Any,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """_run on each sequence of a packed batch: (1, T, H, D) with cu_seqlens [0, ..., T]."""
+    t_dim = 2 if head_first else 1
+    offsets = _offsets(cu_seqlens, B, q.shape[t_dim])
+    N = len(offsets) - 1
+    if initial_state is not None:
+        st = _tensor("initial_state", initial_state)
+        if st.dim() != 4 or st.shape[0] != N:
+            raise ValueError(
+                f"with cu_seqlens, initial_state holds one state per sequence: ({N}, H, ...), "
+                f"got shape {tuple(st.shape)}"
+            )
+    outs: list[torch.Tensor] = []
+    states: list[torch.Tensor] = []
+    for n, (a, b) in enumerate(zip(offsets, offsets[1:])):
+        o, state = _run(
+            q.narrow(t_dim, a, b - a), k.narrow(t_dim, a, b - a), v.narrow(t_dim, a, b - a), B=1, H=H,
+            head_first=head_first, g=None if g is None else g.narrow(2 if head_first else 1, a, b - a),
+            initial_state=None if initial_state is None else initial_state[n : n + 1],
+            output_final_state=output_final_state, **kw,
+        )  # fmt: skip
+        outs.append(o)
+        if state is not None:
+            states.append(state)
+    return torch.cat(outs, dim=t_dim), torch.cat(states, dim=0) if output_final_state else None
+
+
 # ---- Based -------------------------------------------------------------------------------------
 
 
@@ -148,6 +213,7 @@ def parallel_based(
     head_first: bool = False,
     initial_state: torch.Tensor | None = None,
     output_final_state: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> Any:
     """fla's ``parallel_based``: o = sum_{j<=i} (1 + s + s^2/2) v_j / (sum_{j<=i} (1 + s + s^2/2) + 1e-6),
     s = scale q_i.k_j (without the denominator when use_norm=False). Returns o, or (o, state) with
@@ -158,7 +224,7 @@ def parallel_based(
     o, state = _run(
         qt, kt, vt, B=B, H=H, out_dtype=q.dtype, head_first=head_first, degree=2, kernel="taylor", scale=scale,
         eps=1e-6 if use_norm else 0.0, normalize=use_norm, g=None, initial_state=initial_state,
-        output_final_state=output_final_state,
+        output_final_state=output_final_state, cu_seqlens=cu_seqlens,
     )  # fmt: skip
     return (o, state) if output_final_state else o
 
@@ -179,6 +245,7 @@ def chunk_linear_attn(
     normalize: bool = True,
     *,
     head_first: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, State | None]:
     """fla's ``chunk_linear_attn`` on features already mapped (q, k = phi(q), phi(k): Hedgehog, T2R,
     DPFP, ELU+1, identity, ...): o_i = scale q_i.S_i with S_i = sum_{j<=i} k_j v_j^T, divided by
@@ -208,7 +275,7 @@ def chunk_linear_attn(
     o, state = _run(
         qt * c, kt, vt, B=B, H=H, out_dtype=q.dtype, head_first=head_first, degree=1, kernel="power", scale=1.0,
         eps=1e-10 if normalize else 0.0, normalize=normalize, g=None, initial_state=init,
-        output_final_state=output_final_state,
+        output_final_state=output_final_state, cu_seqlens=cu_seqlens,
     )  # fmt: skip
     if state is None:
         return o, None
@@ -230,11 +297,14 @@ def fused_recurrent_linear_attn(
     normalize: bool = False,
     *,
     head_first: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, State | None]:
     """fla's ``fused_recurrent_linear_attn`` (normalize defaults to False there); reverse=True is refused."""
     if reverse:
         raise ValueError("reverse=True is not causal streaming; streamattn runs forward only")
-    return chunk_linear_attn(q, k, v, scale, initial_state, output_final_state, normalize, head_first=head_first)
+    return chunk_linear_attn(
+        q, k, v, scale, initial_state, output_final_state, normalize, head_first=head_first, cu_seqlens=cu_seqlens
+    )
 
 
 def fused_chunk_linear_attn(
@@ -247,9 +317,12 @@ def fused_chunk_linear_attn(
     normalize: bool = True,
     *,
     head_first: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, State | None]:
     """fla's ``fused_chunk_linear_attn``: the same as chunk_linear_attn."""
-    return chunk_linear_attn(q, k, v, scale, initial_state, output_final_state, normalize, head_first=head_first)
+    return chunk_linear_attn(
+        q, k, v, scale, initial_state, output_final_state, normalize, head_first=head_first, cu_seqlens=cu_seqlens
+    )
 
 
 # ---- Scalar-gated linear attention (Simple GLA, RetNet) ------------------------------------------
@@ -265,6 +338,7 @@ def _gated(
     initial_state: Any,
     output_final_state: bool,
     head_first: bool,
+    cu_seqlens: Any,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     qt, kt, vt, B, T, H = _qkv(q, k, v, head_first)
     if g is not None and g_gamma is not None:
@@ -274,6 +348,7 @@ def _gated(
     o, state = _run(
         qt * c, kt, vt, B=B, H=H, out_dtype=q.dtype, head_first=head_first, degree=1, kernel="power", scale=1.0,
         eps=0.0, normalize=False, g=gate, initial_state=initial_state, output_final_state=output_final_state,
+        cu_seqlens=cu_seqlens,
     )  # fmt: skip
     return o, None if state is None else state[..., : vt.shape[3]].contiguous()
 
@@ -289,10 +364,11 @@ def chunk_simple_gla(
     output_final_state: bool = False,
     *,
     head_first: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """fla's ``chunk_simple_gla``: S_t = exp(g_t) S_{t-1} + k_t v_t^T, o_t = scale q_t.S_t; g (B, T, H)
     log-decays (each <= 0), or g_gamma (H,) one per head, or neither. State S (B, H, K, V)."""
-    return _gated(q, k, v, g, g_gamma, scale, initial_state, output_final_state, head_first)
+    return _gated(q, k, v, g, g_gamma, scale, initial_state, output_final_state, head_first, cu_seqlens)
 
 
 def fused_recurrent_simple_gla(
@@ -307,11 +383,12 @@ def fused_recurrent_simple_gla(
     reverse: bool = False,
     *,
     head_first: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """fla's ``fused_recurrent_simple_gla``: the same as chunk_simple_gla; reverse=True is refused."""
     if reverse:
         raise ValueError("reverse=True is not causal streaming; streamattn runs forward only")
-    return _gated(q, k, v, g, g_gamma, scale, initial_state, output_final_state, head_first)
+    return _gated(q, k, v, g, g_gamma, scale, initial_state, output_final_state, head_first, cu_seqlens)
 
 
 def retention_log_decay(heads: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -328,10 +405,13 @@ def chunk_retention(
     output_final_state: bool = False,
     *,
     head_first: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """fla's ``chunk_retention``: chunk_simple_gla with g_gamma = retention_log_decay(H)."""
     H = q.shape[1] if head_first else q.shape[2]
-    return _gated(q, k, v, None, retention_log_decay(H), scale, initial_state, output_final_state, head_first)
+    return _gated(
+        q, k, v, None, retention_log_decay(H), scale, initial_state, output_final_state, head_first, cu_seqlens
+    )
 
 
 def fused_recurrent_retention(
@@ -344,11 +424,14 @@ def fused_recurrent_retention(
     reverse: bool = False,
     *,
     head_first: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """fla's ``fused_recurrent_retention``: the same as chunk_retention; reverse=True is refused."""
     if reverse:
         raise ValueError("reverse=True is not causal streaming; streamattn runs forward only")
-    return chunk_retention(q, k, v, scale, initial_state, output_final_state, head_first=head_first)
+    return chunk_retention(
+        q, k, v, scale, initial_state, output_final_state, head_first=head_first, cu_seqlens=cu_seqlens
+    )
 
 
 # ---- Power attention ---------------------------------------------------------------------------
@@ -367,6 +450,7 @@ def power_attention(
     eps: float = 1e-6,
     *,
     head_first: bool = False,
+    cu_seqlens: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Symmetric power attention (streamattn's op): weights (scale q_i.k_j)^degree (even degree) times
     exp(g_{j+1} + ... + g_i) with g (B, T, H) log-decays or None; divided by their sum + eps when
@@ -375,5 +459,5 @@ def power_attention(
     return _run(
         qt, kt, vt, B=B, H=H, out_dtype=q.dtype, head_first=head_first, degree=degree, kernel="power", scale=scale,
         eps=eps if normalize else 0.0, normalize=normalize, g=_gate(g, B, T, H, head_first),
-        initial_state=initial_state, output_final_state=output_final_state,
+        initial_state=initial_state, output_final_state=output_final_state, cu_seqlens=cu_seqlens,
     )  # fmt: skip
