@@ -106,6 +106,17 @@ def _no_padding(attention_mask: torch.Tensor | None) -> None:
         )
 
 
+def _project(layer: Any, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """q, k, v of a layer with fla's q/k/v_proj: (B, T, heads, head_k_dim), (B, T, kv heads, head_k_dim),
+    (B, T, kv heads, head_v_dim)."""
+    B, T, _ = hidden_states.shape
+    kv_heads = getattr(layer, "num_kv_heads", layer.num_heads)
+    q = layer.q_proj(hidden_states).view(B, T, layer.num_heads, layer.head_k_dim)
+    k = layer.k_proj(hidden_states).view(B, T, kv_heads, layer.head_k_dim)
+    v = layer.v_proj(hidden_states).view(B, T, kv_heads, layer.head_v_dim)
+    return q, k, v
+
+
 def _cached_stream(layer: nn.Module, past_key_values: Any) -> _core.MultiHeadCausalStream | None:
     """The stream the cache holds for this layer (None before its first cached call)."""
     if past_key_values is None:
@@ -230,9 +241,7 @@ class BasedLinearAttention(nn.Module):
     ) -> torch.Tensor:
         _no_padding(attention_mask)
         B, T, _ = hidden_states.shape
-        q = self.q_proj(hidden_states).view(B, T, self.num_heads, self.head_k_dim)
-        k = self.k_proj(hidden_states).view(B, T, self.num_heads, self.head_k_dim)
-        v = self.v_proj(hidden_states).view(B, T, self.num_heads, self.head_v_dim)
+        q, k, v = _project(self, hidden_states)
         o = _attend(
             self, q, k, v, past_key_values, use_cache, degree=2, kernel="taylor", scale=self.head_k_dim**-0.5,
             eps=1e-6 if self.mode == "parallel" else 1e-10, normalize=True,
@@ -311,9 +320,7 @@ class LinearAttention(nn.Module):
     ) -> tuple[torch.Tensor, None, Any]:
         _no_padding(attention_mask)
         B, T, _ = hidden_states.shape
-        q = self.q_proj(hidden_states).view(B, T, self.num_heads, self.head_k_dim)
-        k = self.k_proj(hidden_states).view(B, T, self.num_kv_heads, self.head_k_dim)
-        v = self.v_proj(hidden_states).view(B, T, self.num_kv_heads, self.head_v_dim)
+        q, k, v = _project(self, hidden_states)
         if self.taylor:
             # fla scales phi(q) by K^-1/2 with K = dim phi = (D + 1)(D + 2)/2 and adds 1e-10 to q.z
             D, nf = self.head_k_dim, (self.head_k_dim + 1) * (self.head_k_dim + 2) // 2

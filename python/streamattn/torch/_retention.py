@@ -19,7 +19,7 @@ from typing import Any, Callable, cast
 import torch
 from torch import nn
 
-from ._layers import RMSNorm, _attend, _cached_stream, _no_padding
+from ._layers import RMSNorm, _attend, _cached_stream, _no_padding, _project
 from ._ops import retention_log_decay
 
 __all__ = ["FusedRMSNormGated", "MultiScaleRetention", "RotaryEmbedding"]
@@ -323,9 +323,7 @@ class MultiScaleRetention(nn.Module):
             raise ValueError("cu_seqlens (packed variable-length sequences) is not supported: pass (B, T) batches")
         _no_padding(attention_mask)
         B, T, _ = hidden_states.shape
-        q = self.q_proj(hidden_states).view(B, T, self.num_heads, self.head_k_dim)
-        k = self.k_proj(hidden_states).view(B, T, self.num_kv_heads, self.head_k_dim)
-        v = self.v_proj(hidden_states).view(B, T, self.num_kv_heads, self.head_v_dim)
+        q, k, v = _project(self, hidden_states)
         if self.feature_map_fn is not None:
             q, k = self.feature_map_fn(q), self.feature_map_fn(k)
         # positions continue after the tokens the layer's stream has already seen (fla: the cache's length)
