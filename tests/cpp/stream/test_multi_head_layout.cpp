@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "helpers.hpp"
+#include "../helpers.hpp"
 #include "streamattn/core/strided.hpp"
 #include "streamattn/stream/multi_head_stream.hpp"
 

@@ -95,26 +95,51 @@ struct BasicStridedRows {
 using StridedRows = BasicStridedRows<const void*>;
 using MutableStridedRows = BasicStridedRows<void*>;
 
+namespace detail {
+/// d[j] = s[j * stride] for j < n, converted (a plain loop the compiler vectorizes for stride 1).
+template <class S, class D>
+void copy_row(const S* s, Index n, Index stride, D* d) {
+  if (stride == 1) {
+    for (Index j = 0; j < n; ++j) d[j] = static_cast<D>(s[j]);
+  } else {
+    for (Index j = 0; j < n; ++j) d[j] = static_cast<D>(s[j * stride]);
+  }
+}
+}  // namespace detail
+
 /// Rows a .. a + r - 1 of `src` as a T matrix: a view of src itself when it is of type T with
-/// contiguous rows (no copy), else packed (and converted) into `tile`, resized to r x cols.
+/// contiguous rows (no copy), else packed (and converted) row by row into `tile`, resized to
+/// r x cols.
 template <class T>
 Eigen::Map<const RowMatrix<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>> rows_of(const StridedRows& src, Index a,
                                                                                          Index r, RowMatrix<T>& tile) {
   if (src.dtype == scalar_type_of<T>() && src.contiguous()) return src.map<T>(a, r);
   tile.resize(r, src.cols);
-  if (src.dtype == ScalarType::float32)
-    tile = src.map<float>(a, r).template cast<T>();
-  else
-    tile = src.map<double>(a, r).template cast<T>();
+  for (Index i = 0; i < r; ++i) {
+    T* d = tile.data() + i * src.cols;
+    if (src.dtype == ScalarType::float32)
+      detail::copy_row(static_cast<const float*>(src.data) + (a + i) * src.row_stride, src.cols, src.col_stride, d);
+    else
+      detail::copy_row(static_cast<const double*>(src.data) + (a + i) * src.row_stride, src.cols, src.col_stride, d);
+  }
   return {tile.data(), r, src.cols, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(src.cols > 0 ? src.cols : 1, 1)};
 }
 
 /// Writes the r x cols float64 rows `rows` into rows a .. a + r - 1 of `dst` (in dst's dtype).
 inline void write_rows(const RowMatrix<double>& rows, const MutableStridedRows& dst, Index a) {
-  if (dst.dtype == ScalarType::float32)
-    dst.map<float>(a, rows.rows()) = rows.cast<float>();
-  else
-    dst.map<double>(a, rows.rows()) = rows;
+  for (Index i = 0; i < rows.rows(); ++i) {
+    const double* s = rows.data() + i * rows.cols();
+    if (dst.dtype == ScalarType::float32) {
+      float* d = static_cast<float*>(dst.data) + (a + i) * dst.row_stride;
+      if (dst.col_stride == 1)
+        detail::copy_row(s, rows.cols(), 1, d);
+      else
+        for (Index j = 0; j < rows.cols(); ++j) d[j * dst.col_stride] = static_cast<float>(s[j]);
+    } else {
+      double* d = static_cast<double*>(dst.data) + (a + i) * dst.row_stride;
+      for (Index j = 0; j < rows.cols(); ++j) d[j * dst.col_stride] = s[j];
+    }
+  }
 }
 
 }  // namespace streamattn

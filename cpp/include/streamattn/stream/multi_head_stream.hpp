@@ -184,6 +184,9 @@ class MultiHeadCausalStream {
                           const StridedArray* log_gate, const MutableStridedArray* out) const;
   template <class T>
   void run_layout(const LayoutGrid& grid, const RowMatrix<double>* gates, const MutableStridedArray& out);
+  template <class T>
+  void run_tile(const LayoutGrid& grid, const RowMatrix<double>* gates, const MutableStridedArray& out, Index h,
+                Index a, Index r);
   /// Runs f(h) for every head on up to `workers` threads; rethrows the first exception.
   template <class F>
   void for_heads(int workers, F&& f);
