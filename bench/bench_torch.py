@@ -30,6 +30,7 @@ import streamattn.torch as st
 
 OUT = Path(__file__).resolve().parent / "out" / "bench_torch.md"
 
+
 def interleaved_seconds(fns, repeats: int) -> list[float]:
     """Median seconds of each function, the functions run in turn (so that a load that comes and goes
     on a shared machine falls on all of them alike)."""
@@ -105,6 +106,7 @@ def main() -> None:
     print(text, end="")
     if args.out != "-":
         Path(args.out).write_text(text)
+
 
 if __name__ == "__main__":
     main()

@@ -49,8 +49,8 @@ v (kv_heads, dv), log_gate (heads,) -> (heads, dv).
             if (g) sg = strided_array(*g);
             const StridedArray* gp = sg ? &*sg : nullptr;
             // Every head writes its rows straight into the array returned, in its layout and dtype.
-            py::array out =
-                new_float_array(output_dtype({sq.dtype, sk.dtype, sv.dtype}), s.layout_output_shape(lay, sq, sk, sv, gp));
+            py::array out = new_float_array(output_dtype({sq.dtype, sk.dtype, sv.dtype}),
+                                            s.layout_output_shape(lay, sq, sk, sv, gp));
             const MutableStridedArray so = strided_out(out);
             {
               py::gil_scoped_release nogil;

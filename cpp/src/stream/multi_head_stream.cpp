@@ -70,8 +70,7 @@ BasicStridedRows<P> head_slice(const BasicStridedArray<P>& a, const Axes& x, Ind
   using Byte = std::conditional_t<std::is_const_v<std::remove_pointer_t<P>>, const char, char>;
   const Index off = (j / per) * stride_of(a, x.b) + (j % per) * stride_of(a, x.h);
   P p = a.size() == 0 ? a.data
-                      : static_cast<P>(static_cast<Byte*>(a.data) +
-                                       off * static_cast<Index>(scalar_size(a.dtype)));
+                      : static_cast<P>(static_cast<Byte*>(a.data) + off * static_cast<Index>(scalar_size(a.dtype)));
   return {p, a.dtype, extent(a, x.t), extent(a, x.f), stride_of(a, x.t), stride_of(a, x.f)};
 }
 
@@ -209,9 +208,10 @@ MultiHeadCausalStream::LayoutGrid MultiHeadCausalStream::check_layout(HeadLayout
   for (int i = 0; i < 3; ++i) {
     arrays[i]->check(names[i]);
     require(arrays[i]->rank() == rank, names[i], " must be ", rank, "-D ", layout_text(layout), ", got ",
-            arrays[i]->rank(), "-D", layout == HeadLayout::batch_heads_tokens && arrays[i]->rank() == 3
-                                         ? " (head_first=True needs 4-D (batch, heads, tokens, d) arguments)"
-                                         : "");
+            arrays[i]->rank(), "-D",
+            layout == HeadLayout::batch_heads_tokens && arrays[i]->rank() == 3
+                ? " (head_first=True needs 4-D (batch, heads, tokens, d) arguments)"
+                : "");
   }
   const Index H = heads(), G = kv_heads_, n = extent(Q, x.t);
   LayoutGrid g{x, 1, n, H, G, &Q, &K, &V, Q.shape};
@@ -234,8 +234,8 @@ MultiHeadCausalStream::LayoutGrid MultiHeadCausalStream::check_layout(HeadLayout
     g.kv_per = hk;
   }
   require(extent(Q, x.f) == d(), "Q[0] must be ", n, " x ", d(), ", got ", n, " x ", extent(Q, x.f));
-  require(extent(K, x.t) == n && extent(K, x.f) == d(), "K[0] must be ", n, " x ", d(), ", got ", extent(K, x.t),
-          " x ", extent(K, x.f));
+  require(extent(K, x.t) == n && extent(K, x.f) == d(), "K[0] must be ", n, " x ", d(), ", got ", extent(K, x.t), " x ",
+          extent(K, x.f));
   require(extent(V, x.t) == n && extent(V, x.f) == dv(), "V[0] must be ", n, " x ", dv(), ", got ", extent(V, x.t),
           " x ", extent(V, x.f));
   if (log_gate) {
@@ -365,7 +365,6 @@ void MultiHeadCausalStream::run_layout(const LayoutGrid& g, const RowMatrix<doub
     for_heads(threads_, [&](Index h) { run_tile<T>(g, gates, out, h, a, r); });
   }
 }
-
 
 template <class T, class O>
 void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, const std::vector<MatrixRef<T>>& K,

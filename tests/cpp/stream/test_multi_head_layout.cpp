@@ -153,15 +153,15 @@ void check_case(const Data& x, const Case& c, bool gated, Index chunk) {
 
 std::vector<Case> cases() {
   return {
-      {HeadLayout::heads, {0, 1, 2}, 0, false},                       // contiguous (no packing)
-      {HeadLayout::heads, {1, 0, 2}, 0, false},                       // (T, heads, d) memory
-      {HeadLayout::heads, {0, 1, 2}, 3, true},                        // padded, column stride 4
-      {HeadLayout::batch_tokens_heads, {0, 1, 2, 3}, 0, false},       // fla's layout, contiguous
-      {HeadLayout::batch_tokens_heads, {0, 2, 1, 3}, 0, false},       // a transposed head_first tensor
-      {HeadLayout::batch_tokens_heads, {2, 1, 0, 3}, 2, false},       // batch innermost but one, padded
-      {HeadLayout::batch_heads_tokens, {0, 1, 2, 3}, 0, false},       // head_first, contiguous
-      {HeadLayout::batch_heads_tokens, {0, 2, 1, 3}, 1, true},        // fla's memory viewed head_first
-      {HeadLayout::batch_heads_tokens, {3, 0, 1, 2}, 0, false},       // features outermost
+      {HeadLayout::heads, {0, 1, 2}, 0, false},                  // contiguous (no packing)
+      {HeadLayout::heads, {1, 0, 2}, 0, false},                  // (T, heads, d) memory
+      {HeadLayout::heads, {0, 1, 2}, 3, true},                   // padded, column stride 4
+      {HeadLayout::batch_tokens_heads, {0, 1, 2, 3}, 0, false},  // fla's layout, contiguous
+      {HeadLayout::batch_tokens_heads, {0, 2, 1, 3}, 0, false},  // a transposed head_first tensor
+      {HeadLayout::batch_tokens_heads, {2, 1, 0, 3}, 2, false},  // batch innermost but one, padded
+      {HeadLayout::batch_heads_tokens, {0, 1, 2, 3}, 0, false},  // head_first, contiguous
+      {HeadLayout::batch_heads_tokens, {0, 2, 1, 3}, 1, true},   // fla's memory viewed head_first
+      {HeadLayout::batch_heads_tokens, {3, 0, 1, 2}, 0, false},  // features outermost
   };
 }
 
@@ -201,7 +201,8 @@ TEST_CASE("update_layout refuses bad ranks, shapes, strides and head counts, cha
   s.update_layout(c.layout, q.view(), k.view(), v.view(), nullptr, out.out());
   const auto before = s.to_bytes();
   auto expect = [&](const StridedArray& Q, const StridedArray& K, const StridedArray& V, const StridedArray* G,
-                    const MutableStridedArray& O, const char* what, HeadLayout layout = HeadLayout::batch_tokens_heads) {
+                    const MutableStridedArray& O, const char* what,
+                    HeadLayout layout = HeadLayout::batch_tokens_heads) {
     CAPTURE(what);
     REQUIRE_THROWS_WITH(s.update_layout(layout, Q, K, V, G, O), Catch::Contains(what));
     REQUIRE(s.to_bytes() == before);

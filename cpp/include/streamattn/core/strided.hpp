@@ -57,8 +57,8 @@ struct BasicStridedArray {
             " strides: pass one stride (in elements) per axis");
     for (std::size_t i = 0; i < shape.size(); ++i) {
       require(shape[i] >= 0, name, " has a negative extent (", shape[i], ") on axis ", i);
-      require(shape[i] <= 1 || strides[i] > 0, name, " has stride ", strides[i], " on axis ", i, " (length ",
-              shape[i], "): strides must be > 0 (copy reversed or broadcast arrays to a contiguous one first)");
+      require(shape[i] <= 1 || strides[i] > 0, name, " has stride ", strides[i], " on axis ", i, " (length ", shape[i],
+              "): strides must be > 0 (copy reversed or broadcast arrays to a contiguous one first)");
     }
     require(size() == 0 || data != nullptr, name, " has ", size(), " elements but no data (null pointer)");
   }
@@ -111,8 +111,9 @@ void copy_row(const S* s, Index n, Index stride, D* d) {
 /// contiguous rows (no copy), else packed (and converted) row by row into `tile`, resized to
 /// r x cols.
 template <class T>
-Eigen::Map<const RowMatrix<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>> rows_of(const StridedRows& src, Index a,
-                                                                                         Index r, RowMatrix<T>& tile) {
+Eigen::Map<const RowMatrix<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>> rows_of(const StridedRows& src,
+                                                                                         Index a, Index r,
+                                                                                         RowMatrix<T>& tile) {
   if (src.dtype == scalar_type_of<T>() && src.contiguous()) return src.map<T>(a, r);
   tile.resize(r, src.cols);
   for (Index i = 0; i < r; ++i) {
