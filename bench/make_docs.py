@@ -209,9 +209,10 @@ turn on the same tensors (ISA in the table's context line).""",
         """Reading it. `MultiHeadCausalStream.update` takes the 4-D layouts itself (C++
 `update_layout`): each head's rows of a 256-row tile are packed into a contiguous per-thread tile,
 tile by tile over all heads, so fla's layout costs one pack per tile instead of strided reads in
-the inner loops. Three runs on the shared 2-core machine gave (B, T, H, D) 1.12–1.19× the bare
-stream with 2 threads (1.04–1.07× with 1 thread) and `head_first` 0.98–1.01×; before the tiles
-(strided reads) the same command gave 1.20× and 0.92×.""",
+the inner loops. Seven runs on the shared 2-core machine gave (B, T, H, D) 1.08–1.31× the bare
+stream with 2 threads (median 1.19×) and `head_first` 0.98–1.07×
+(median 1.00×); before the tiles (strided reads in the inner loops) the same command gave 1.20×
+and 0.92×.""",
     ),
     Section(
         "Threads inside one stream",
