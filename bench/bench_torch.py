@@ -10,20 +10,25 @@ three ways, on the same shapes and threads:
   * streamattn.torch.parallel_based(q, k, v): tensors in, float32 tensor out, no reshaping, in fla's
     (B, T, H, D) layout (each head's rows strided by H*D) and with head_first=True (B, H, T, D).
 
-    python bench/bench_torch.py [--tokens 4096] [--batch 2] [--heads 8] [--repeats 7]
+    python bench/bench_torch.py [--tokens 4096] [--batch 2] [--heads 8] [--repeats 15]
+        # writes bench/out/bench_torch.md (--out -: print only)
 """
 
 from __future__ import annotations
 
 import argparse
+import platform
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 import streamattn as sa
 import streamattn.torch as st
+
+OUT = Path(__file__).resolve().parent / "out" / "bench_torch.md"
 
 
 def interleaved_seconds(fns, repeats: int) -> list[float]:
@@ -47,7 +52,8 @@ def main() -> None:
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--feature-dim", type=int, default=16)
     ap.add_argument("--value-dim", type=int, default=64)
-    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--out", default=str(OUT), help="markdown file to write ('-': print only)")
     args = ap.parse_args()
     B, T, H, D, DV = args.batch, args.tokens, args.heads, args.feature_dim, args.value_dim
     g = torch.Generator().manual_seed(0)
@@ -77,16 +83,29 @@ def main() -> None:
     a, b = glue(), ours()
     assert b.dtype == torch.float32 and float((a - b).abs().max()) <= 1e-6 * float(a.abs().max())
     t_bare, t_glue, t_ours, t_hf = interleaved_seconds([bare, glue, ours, ours_head_first], args.repeats)
-    print(f"Based prefill, B={B}, T={T}, H={H}, D={D}, dv={DV}, float32, threads={stream().threads}")
-    print("| path | seconds | / bare stream |")
-    print("| --- | --- | --- |")
+    isa = sa.get_isa()
+    lines = [
+        "# Cost of the torch path",
+        "",
+        f"Based prefill, B = {B}, T = {T}, H = {H}, D = {D}, dv = {DV}, float32 tensors, "
+        f"threads = {stream().threads}, medians of {args.repeats} interleaved runs; streamattn "
+        f"{sa.__version__}, ISA {isa}, torch {torch.__version__}, {platform.machine()}. "
+        "Command: `python bench/bench_torch.py`.",
+        "",
+        "| path | seconds | / bare stream |",
+        "| --- | --- | --- |",
+    ]
     for name, t in (
-        ("bare stream (numpy, (B*H, T, D) heads layout)", t_bare),
-        ("hand glue", t_glue),
-        ("streamattn.torch, (B, T, H, D)", t_ours),
-        ("streamattn.torch, head_first (B, H, T, D)", t_hf),
+        ("bare stream (numpy, (B·H, T, D) heads layout)", t_bare),
+        ("hand glue (reshape, `.numpy()`, back to a float32 tensor)", t_glue),
+        ("`parallel_based`, fla's (B, T, H, D)", t_ours),
+        ("`parallel_based`, `head_first=True` (B, H, T, D)", t_hf),
     ):
-        print(f"| {name} | {t:.4f} | {t / t_bare:.3f} |")
+        lines.append(f"| {name} | {t:.3f} | {t / t_bare:.2f} |")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    if args.out != "-":
+        Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

@@ -200,6 +200,21 @@ lower bound on the products' own rate); "torch f32 GEMM" is a single-thread floa
 state product's shape measured in the same run. See docs/design.md §2.5 for the float32 path.""",
     ),
     Section(
+        "Cost of the torch path",
+        "bench_torch.md",
+        """Command: `python bench/bench_torch.py` (needs torch). Based prefill from float32 torch tensors:
+the bare stream on arrays already in its (B·H, T, D) heads layout, the hand-written glue, and
+`streamattn.torch.parallel_based` in fla's (B, T, H, D) layout and with `head_first=True`, run in
+turn on the same tensors (ISA in the table's context line).""",
+        """Reading it. `MultiHeadCausalStream.update` takes the 4-D layouts itself (C++
+`update_layout`): each head's rows of a 256-row tile are packed into a contiguous per-thread tile,
+tile by tile over all heads, so fla's layout costs one pack per tile instead of strided reads in
+the inner loops. Seven runs on the shared 2-core machine gave (B, T, H, D) 1.08–1.31× the bare
+stream with 2 threads (median 1.19×) and `head_first` 0.98–1.07×
+(median 1.00×); before the tiles (strided reads in the inner loops) the same command gave 1.20×
+and 0.92×.""",
+    ),
+    Section(
         "Threads inside one stream",
         "bench_threads.md",
         """Command: `python bench/bench_threads.py`. One `CausalStream` at n = 65 536, d = 64, g = 2,

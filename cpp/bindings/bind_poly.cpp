@@ -122,7 +122,7 @@ void bind_attention_functions(py::module_& m) {
       [](py::handle Q, py::handle K, py::handle V, py::handle scale, py::handle causal_arg) {
         const bool causal = to_bool(causal_arg, "causal");
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
-        const bool f32 = all_float32({&q, &k, &v});
+        const bool f32 = float32_out({&q, &k, &v});
         const auto sc = opt_scale(scale);
         RowMatrix<double> out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
           py::gil_scoped_release nogil;
@@ -154,7 +154,7 @@ whereas torch's is_causal aligns top-left); needs n_q <= n_k.)doc");
         opt.norm.eps = to_float(eps, "eps");
         opt.norm.normalize = normalize;
         py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
-        const bool f32 = all_float32({&q, &k, &v});
+        const bool f32 = float32_out({&q, &k, &v});
         const GateVector gate(log_gate);
         opt.log_gate = gate.get();
         if (return_stats) require_stats_options(opt);

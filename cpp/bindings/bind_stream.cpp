@@ -174,7 +174,7 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
           const bool return_rows = to_bool(return_rows_arg, "return_rows");
           py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
           const GateVector gate(log_gate);
-          const bool f32 = all_float32({&q, &k, &v});
+          const bool f32 = float32_out({&q, &k, &v});
           // float64 rows go straight into the numpy array returned (no copy of the n x dv output);
           // float32 inputs get float32 rows, converted here from the float64 the stream computes.
           const Index n = q.ndim() == 2 ? static_cast<Index>(q.shape(0)) : 0;
@@ -223,7 +223,7 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
           [](CausalStream& s, py::handle q, py::handle k, py::handle v, py::handle log_gate) {
             py::array qa = float_array(q, "q", 1), ka = float_array(k, "k", 1), va = float_array(v, "v", 1);
             const double g = log_gate.is_none() ? 0.0 : to_float_or_nan(log_gate, "log_gate");
-            const bool f32 = all_float32({&qa, &ka, &va});
+            const bool f32 = float32_out({&qa, &ka, &va});
             py::array_t<double> out(static_cast<py::ssize_t>(s.dv()));
             Eigen::Map<Eigen::VectorXd> o(out.mutable_data(), s.dv());
             with_float3(qa, ka, va, [&](const auto& rq, const auto& rk, const auto& rv) {
@@ -438,7 +438,7 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
               py::gil_scoped_release nogil;
               out = s.query(rq);
             });
-            return callers_kind(to_numpy_as(out, all_float32({&q})), Q);
+            return callers_kind(to_numpy_as(out, float32_out({&q})), Q);
           },
           py::arg("Q"),
           "Attention outputs (n x dv; float32 for float32 Q, else float64; a torch tensor for a torch Q) of "

@@ -98,13 +98,13 @@ std::string to_str(py::handle h, const char* name) {
 }
 
 ComputeDtype to_compute(py::handle h) {
-  if (h.is_none()) return ComputeDtype::input;
-  return parse_compute_dtype(to_str(h, "compute"));
+  return parse_compute_option(h.is_none() ? std::nullopt : std::optional<std::string>(to_str(h, "compute")));
 }
 
 py::object compute_to_py(ComputeDtype c) {
-  if (c == ComputeDtype::input) return py::none();
-  return py::str(compute_dtype_name(c));
+  const std::optional<std::string> name = compute_option_name(c);
+  if (!name) return py::none();
+  return py::str(*name);
 }
 
 py::array float_array(py::handle h, const char* name, int ndim) {
@@ -232,6 +232,35 @@ py::array_t<double> to_numpy_1d(const Eigen::VectorXd& v) {
   py::array_t<double> out(static_cast<py::ssize_t>(v.size()));
   if (v.size() > 0) std::memcpy(out.mutable_data(), v.data(), sizeof(double) * static_cast<std::size_t>(v.size()));
   return out;
+}
+
+StridedArray strided_array(py::array& owner) {
+  const auto it = static_cast<py::ssize_t>(owner.dtype().itemsize());
+  if (reinterpret_cast<std::uintptr_t>(owner.data()) % static_cast<std::uintptr_t>(it) != 0)
+    owner = py::module_::import("numpy").attr("array")(owner, py::arg("copy") = true);
+  bool ok = true;
+  for (int i = 0; i < owner.ndim(); ++i)
+    ok = ok && owner.strides(i) % it == 0 && (owner.shape(i) <= 1 || owner.strides(i) > 0);
+  if (!ok) owner = py::module_::import("numpy").attr("ascontiguousarray")(owner);
+  StridedArray a;
+  a.data = owner.data();
+  a.dtype = scalar_type(owner);
+  for (int i = 0; i < owner.ndim(); ++i) {
+    a.shape.push_back(static_cast<Index>(owner.shape(i)));
+    a.strides.push_back(static_cast<Index>(owner.strides(i) / it));
+  }
+  return a;
+}
+
+py::array new_float_array(ScalarType dtype, const std::vector<Index>& shape) {
+  const std::vector<py::ssize_t> s(shape.begin(), shape.end());
+  if (dtype == ScalarType::float32) return py::array_t<float>(s);
+  return py::array_t<double>(s);
+}
+
+MutableStridedArray strided_out(py::array& out) {
+  const StridedArray a = strided_array(out);
+  return {out.mutable_data(), a.dtype, a.shape, a.strides};
 }
 
 ByteView byte_view(const py::bytes& b) {

@@ -15,6 +15,7 @@
 
 #include "streamattn/attention/prefix_state.hpp"
 #include "streamattn/core/common.hpp"
+#include "streamattn/core/strided.hpp"
 
 namespace streamattn::py_bind {
 
@@ -116,12 +117,23 @@ py::object dlpack_importer(py::handle like);
 py::object callers_kind(py::array out, py::handle like);
 /// A C-contiguous float32 (f32) or float64 array of m's values, written here.
 py::array to_numpy_as(const RowMatrix<double>& m, bool f32);
-/// True when every array has dtype float32 (the output dtype of float32 inputs).
-inline bool all_float32(std::initializer_list<const py::array*> arrays) {
-  for (const py::array* a : arrays)
-    if (a->dtype().itemsize() != 4) return false;
-  return true;
+/// The dtype of a float array checked by float_array.
+inline ScalarType scalar_type(const py::array& a) {
+  return a.dtype().itemsize() == 4 ? ScalarType::float32 : ScalarType::float64;
 }
+/// True when the C++ rule (output_dtype) gives float32 rows for inputs of these arrays' dtypes.
+inline bool float32_out(std::initializer_list<const py::array*> arrays) {
+  std::vector<ScalarType> types;
+  for (const py::array* a : arrays) types.push_back(scalar_type(*a));
+  return output_dtype(types) == ScalarType::float32;
+}
+/// A float array (checked by float_array) as a StridedArray: no copy when its strides are
+/// positive multiples of the item size and its data is aligned; otherwise `owner` is first
+/// replaced by a C-contiguous copy (reversed, broadcast or misaligned views).
+StridedArray strided_array(py::array& owner);
+/// A new, C-contiguous float32 or float64 array of the given shape, and a view to write it.
+py::array new_float_array(ScalarType dtype, const std::vector<Index>& shape);
+MutableStridedArray strided_out(py::array& out);
 
 /// A C-contiguous float64 numpy array copied from an Eigen row-major matrix.
 py::array_t<double> to_numpy(const RowMatrix<double>& m);

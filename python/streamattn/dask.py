@@ -370,17 +370,17 @@ def _multi_head(Q: da.Array, K: da.Array, V: da.Array, log_gate: da.Array | None
         raise ValueError(f"K and V must have the same number of kv heads: K has {kv_heads}, V has {V.shape[0]}")
     if log_gate is not None and log_gate.shape[0] != heads:
         raise ValueError(f"log_gate must have one row per query head ({heads}), got {log_gate.shape[0]}")
-    # The C++ core checks heads, kv_heads (a divisor of heads) and every parameter on the client.
-    MultiHeadCausalStream(heads, kv_heads, K.shape[2], dv, **params)
+    # The C++ core checks heads, kv_heads (a divisor of heads) and every parameter on the client,
+    # and maps query heads onto kv heads.
+    mh = MultiHeadCausalStream(heads, kv_heads, K.shape[2], dv, **params)
     arrays = {"Q": Q[0], "K": K[0], "V": V[0]}
     if log_gate is not None:
         arrays["log_gate"] = log_gate[0]
     _require_same_rows(arrays, "Q")
     if d != K.shape[2]:
         raise ValueError(f"Q and K must have the same number of columns d: Q has {d}, K has {K.shape[2]}")
-    group = heads // kv_heads
     outs = [
-        _causal(Q[h], K[h // group], V[h // group], None if log_gate is None else log_gate[h], params)
+        _causal(Q[h], K[mh.kv_head(h)], V[mh.kv_head(h)], None if log_gate is None else log_gate[h], params)
         for h in range(heads)
     ]
     return da.stack(outs, axis=0)

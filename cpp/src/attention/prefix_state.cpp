@@ -67,6 +67,15 @@ const char* compute_dtype_name(ComputeDtype c) {
   }
 }
 
+ComputeDtype parse_compute_option(const std::optional<std::string>& name) {
+  return name ? parse_compute_dtype(*name) : ComputeDtype::input;
+}
+
+std::optional<std::string> compute_option_name(ComputeDtype c) {
+  if (c == ComputeDtype::input) return std::nullopt;
+  return std::string(compute_dtype_name(c));
+}
+
 void require_valid_normalizer(const Normalizer& norm) {
   require(std::isfinite(norm.eps) && norm.eps >= 0.0, "eps must be finite and >= 0, got ", norm.eps);
   require(norm.normalize || norm.eps == 0.0, "eps = ", norm.eps,

@@ -4,8 +4,10 @@
 #include <cmath>
 #include <exception>
 #include <optional>
+#include <string>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 #include "streamattn/core/validate.hpp"
 
@@ -22,7 +24,127 @@ VecMap<T> row_of(const MatrixRef<T>& m, Index i) {
   return VecMap<T>(m.data() + i * m.outerStride(), m.cols(), Eigen::InnerStride<>(m.innerStride()));
 }
 
+/// Axes of the batch (-1: none), heads, tokens and features of a HeadLayout's Q, K, V and out; a
+/// log_gate has the same axes without the features (the last axis).
+struct Axes {
+  int b, h, t, f;
+};
+
+Axes axes_of(HeadLayout layout) {
+  switch (layout) {
+    case HeadLayout::batch_tokens_heads: return {0, 2, 1, 3};
+    case HeadLayout::batch_heads_tokens: return {0, 1, 2, 3};
+    default: return {-1, 0, 1, 2};
+  }
+}
+
+const char* layout_text(HeadLayout layout) {
+  switch (layout) {
+    case HeadLayout::batch_tokens_heads: return "(batch, tokens, heads, d)";
+    case HeadLayout::batch_heads_tokens: return "(batch, heads, tokens, d)";
+    default: return "(heads, tokens, d)";
+  }
+}
+
+std::string shape_text(const std::vector<Index>& shape) {
+  std::string s = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+template <class A>
+Index extent(const A& a, int axis) {
+  return axis < 0 ? 1 : a.shape[static_cast<std::size_t>(axis)];
+}
+
+/// The stride of an axis, 0 where it is never used (no such axis, or length <= 1).
+template <class A>
+Index stride_of(const A& a, int axis) {
+  return axis < 0 || a.shape[static_cast<std::size_t>(axis)] <= 1 ? 0 : a.strides[static_cast<std::size_t>(axis)];
+}
+
+/// Stream head j's (tokens x features) rows of an array in a layout with `per` heads per batch
+/// (stream head j is batch j / per's head j % per).
+template <class P>
+BasicStridedRows<P> head_slice(const BasicStridedArray<P>& a, const Axes& x, Index j, Index per) {
+  using Byte = std::conditional_t<std::is_const_v<std::remove_pointer_t<P>>, const char, char>;
+  const Index off = (j / per) * stride_of(a, x.b) + (j % per) * stride_of(a, x.h);
+  P p = a.size() == 0 ? a.data
+                      : static_cast<P>(static_cast<Byte*>(a.data) + off * static_cast<Index>(scalar_size(a.dtype)));
+  return {p, a.dtype, extent(a, x.t), extent(a, x.f), stride_of(a, x.t), stride_of(a, x.f)};
+}
+
+/// A quick pass over every feature row of an array in memory order (the batch, then the slower of
+/// its tokens and heads axes, then the faster, the features innermost), so that a strided layout
+/// is read sequentially: true when each row x has scale * |x|^2 <= 1e30 (keys and queries) or,
+/// for scale < 0, every |x_j| <= 1e30 (values). This is the fast path of require_clean_rows and
+/// require_clean_values; on false the per-head checks run for their messages.
+template <class T>
+bool rows_look_clean(const StridedArray& a, const Axes& x, double scale) {
+  constexpr double kLimit = 1e30;
+  int outer = x.h, inner = x.t;
+  if (stride_of(a, x.t) > stride_of(a, x.h)) std::swap(outer, inner);
+  const Index nb = extent(a, x.b), no = extent(a, outer), ni = extent(a, inner), nf = extent(a, x.f);
+  const Index sb = stride_of(a, x.b), so = stride_of(a, outer), si = stride_of(a, inner), sf = stride_of(a, x.f);
+  const T* base = static_cast<const T*>(a.data);
+  bool ok = true;
+  for (Index b = 0; b < nb && ok; ++b)
+    for (Index o = 0; o < no && ok; ++o)
+      for (Index i = 0; i < ni; ++i) {
+        const T* r = base + b * sb + o * so + i * si;
+        if (scale >= 0) {
+          double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          Index j = 0;
+          if (sf <= 1) {
+            for (; j + 4 <= nf; j += 4) {
+              const double p = r[j], q = r[j + 1], u = r[j + 2], w = r[j + 3];
+              s0 += p * p;
+              s1 += q * q;
+              s2 += u * u;
+              s3 += w * w;
+            }
+          }
+          for (; j < nf; ++j) {
+            const double p = r[j * sf];
+            s0 += p * p;
+          }
+          ok = ok && scale * ((s0 + s1) + (s2 + s3)) <= kLimit;
+        } else {
+          const T lim = static_cast<T>(kLimit);
+          bool bad = false;
+          if (sf <= 1)
+            for (Index j = 0; j < nf; ++j) bad |= !(std::abs(r[j]) <= lim);
+          else
+            for (Index j = 0; j < nf; ++j) bad |= !(std::abs(r[j * sf]) <= lim);
+          ok = ok && !bad;
+        }
+      }
+  return ok;
+}
+
+bool rows_look_clean(const StridedArray& a, const Axes& x, double scale) {
+  return a.dtype == ScalarType::float32 ? rows_look_clean<float>(a, x, scale) : rows_look_clean<double>(a, x, scale);
+}
+
+/// Rows packed per call to a head's stream: a multiple of its chunk (so that the chunks start
+/// where one call over all the rows would start them) of about this many rows.
+constexpr Index kTileRows = 256;
+
 }  // namespace
+
+HeadLayout head_layout(bool head_first, Index rank) {
+  require(rank == 3 || rank == 4, "arrays must be 3-D (heads, n, d) or 4-D (batch, n, heads, d), got ", rank, "-D");
+  require(!head_first || rank == 4, "head_first=True needs 4-D (batch, heads, tokens, d) arguments");
+  if (rank == 3) return HeadLayout::heads;
+  return head_first ? HeadLayout::batch_heads_tokens : HeadLayout::batch_tokens_heads;
+}
+
+struct MultiHeadCausalStream::LayoutGrid {
+  Axes x;
+  Index batch, n, q_per, kv_per;  // batches, tokens, query and kv heads per batch
+  const StridedArray *Q, *K, *V;
+  std::vector<Index> out_shape;
+};
 
 MultiHeadCausalStream::MultiHeadCausalStream(Index heads, Index kv_heads, Index d, Index dv, int degree,
                                              std::optional<double> scale, Index chunk, std::uint64_t max_bytes,
@@ -68,6 +190,180 @@ void MultiHeadCausalStream::for_heads(int workers, F&& f) {
   // The stream's persistent pool (no thread started per call); heads are taken in turn by
   // whichever thread is free. Heads are independent, so the rows do not depend on the order.
   pool_->run(H, [&](std::int64_t h) { f(static_cast<Index>(h)); });
+}
+
+Index MultiHeadCausalStream::kv_head(Index h) const {
+  require(h >= 0 && h < heads(), "h must be a query head in [0, ", heads(), "), got ", h);
+  return kv_head_of(h);
+}
+
+MultiHeadCausalStream::LayoutGrid MultiHeadCausalStream::check_layout(HeadLayout layout, const StridedArray& Q,
+                                                                      const StridedArray& K, const StridedArray& V,
+                                                                      const StridedArray* log_gate,
+                                                                      const MutableStridedArray* out) const {
+  const Axes x = axes_of(layout);
+  const Index rank = layout == HeadLayout::heads ? 3 : 4;
+  const char* names[] = {"Q", "K", "V"};
+  const StridedArray* arrays[] = {&Q, &K, &V};
+  for (int i = 0; i < 3; ++i) {
+    arrays[i]->check(names[i]);
+    require(arrays[i]->rank() == rank, names[i], " must be ", rank, "-D ", layout_text(layout), ", got ",
+            arrays[i]->rank(), "-D",
+            layout == HeadLayout::batch_heads_tokens && arrays[i]->rank() == 3
+                ? " (head_first=True needs 4-D (batch, heads, tokens, d) arguments)"
+                : "");
+  }
+  const Index H = heads(), G = kv_heads_, n = extent(Q, x.t);
+  LayoutGrid g{x, 1, n, H, G, &Q, &K, &V, Q.shape};
+  if (layout == HeadLayout::heads) {
+    require(Q.shape[0] == H, "Q must have one block per query head (", H, "), got ", Q.shape[0]);
+    require(K.shape[0] == G, "K must have one block per kv head (", G, "), got ", K.shape[0]);
+    require(V.shape[0] == G, "V must have one block per kv head (", G, "), got ", V.shape[0]);
+  } else {
+    const Index B = Q.shape[0];
+    for (int i = 1; i < 3; ++i)
+      require(arrays[i]->shape[0] == B && extent(*arrays[i], x.t) == n, names[i], " must have Q's batch (", B,
+              ") and tokens (", n, ") in the layout ", layout_text(layout), ", got shape ",
+              shape_text(arrays[i]->shape),
+              layout == HeadLayout::batch_tokens_heads ? " (pass head_first=True for (batch, heads, tokens, d))" : "");
+    const Index hq = extent(Q, x.h), hk = extent(K, x.h), hv = extent(V, x.h);
+    require(B * hq == H && B * hk == G && B * hv == G, "batch x heads must match the stream: Q has ", B, " x ", hq,
+            ", K ", B, " x ", hk, ", V ", B, " x ", hv, " heads, the stream heads=", H, ", kv_heads=", G);
+    g.batch = B;
+    g.q_per = hq;
+    g.kv_per = hk;
+  }
+  require(extent(Q, x.f) == d(), "Q[0] must be ", n, " x ", d(), ", got ", n, " x ", extent(Q, x.f));
+  require(extent(K, x.t) == n && extent(K, x.f) == d(), "K[0] must be ", n, " x ", d(), ", got ", extent(K, x.t), " x ",
+          extent(K, x.f));
+  require(extent(V, x.t) == n && extent(V, x.f) == dv(), "V[0] must be ", n, " x ", dv(), ", got ", extent(V, x.t),
+          " x ", extent(V, x.f));
+  if (log_gate) {
+    log_gate->check("log_gate");
+    if (layout == HeadLayout::heads) {
+      require(log_gate->rank() == 2 && log_gate->shape[0] == H && log_gate->shape[1] == n,
+              "log_gate must be heads x n = ", H, " x ", n, ", got shape ", shape_text(log_gate->shape));
+    } else {
+      std::vector<Index> want(3);
+      want[0] = g.batch;
+      want[static_cast<std::size_t>(x.h)] = g.q_per;
+      want[static_cast<std::size_t>(x.t)] = n;
+      require(log_gate->shape == want, "log_gate must be ",
+              layout == HeadLayout::batch_tokens_heads ? "(batch, tokens, heads)" : "(batch, heads, tokens)", " = ",
+              shape_text(want), ", got shape ", shape_text(log_gate->shape));
+    }
+  }
+  g.out_shape.back() = dv();
+  if (out) {
+    out->check("out");
+    require(out->shape == g.out_shape, "out must have shape ", shape_text(g.out_shape), " (Q's with dv = ", dv(),
+            " features), got ", shape_text(out->shape));
+  }
+  return g;
+}
+
+std::vector<Index> MultiHeadCausalStream::layout_output_shape(HeadLayout layout, const StridedArray& Q,
+                                                              const StridedArray& K, const StridedArray& V,
+                                                              const StridedArray* log_gate) const {
+  return check_layout(layout, Q, K, V, log_gate, nullptr).out_shape;
+}
+
+namespace {
+/// Calls f(view) with the rows of a float32 or float64 slice as a MatrixRef of its own type.
+template <class F>
+void with_rows(const StridedRows& r, F&& f) {
+  if (r.dtype == ScalarType::float32)
+    f(MatrixRef<float>(r.map<float>(0, r.rows)));
+  else
+    f(MatrixRef<double>(r.map<double>(0, r.rows)));
+}
+}  // namespace
+
+void MultiHeadCausalStream::update_layout(HeadLayout layout, const StridedArray& Q, const StridedArray& K,
+                                          const StridedArray& V, const StridedArray* log_gate,
+                                          const MutableStridedArray& out) {
+  const LayoutGrid g = check_layout(layout, Q, K, V, log_gate, &out);
+  const Index H = heads(), n = g.n;
+  if (n == 0) return;
+  const double c = scale();
+  // The values: one pass in memory order; the per-head checks (and their messages) on failure.
+  if (!rows_look_clean(Q, g.x, c))
+    for (Index h = 0; h < H; ++h)
+      with_rows(head_slice(Q, g.x, h, g.q_per), [&](const auto& q) { detail::require_clean_rows(q, c, "Q"); });
+  if (!rows_look_clean(K, g.x, c))
+    for (Index j = 0; j < kv_heads_; ++j)
+      with_rows(head_slice(K, g.x, j, g.kv_per), [&](const auto& k) { detail::require_clean_rows(k, c, "K"); });
+  if (!rows_look_clean(V, g.x, -1.0))
+    for (Index j = 0; j < kv_heads_; ++j)
+      with_rows(head_slice(V, g.x, j, g.kv_per), [&](const auto& v) { detail::require_clean_values(v, "V"); });
+  // The gates, one row per stream head (float64, H x n: small next to Q), checked.
+  std::optional<RowMatrix<double>> gates;
+  if (log_gate) {
+    gates.emplace(H, n);
+    const Axes gx{g.x.b, g.x.h, g.x.t, -1};
+    for (Index h = 0; h < H; ++h) {
+      RowMatrix<double> row;
+      const MatrixRef<double> col(rows_of<double>(head_slice(*log_gate, gx, h, g.q_per), 0, n, row));
+      gates->row(h) = col.col(0).transpose();
+      detail::require_log_gate(VectorRef<double>(Eigen::Map<const Eigen::VectorXd>(gates->data() + h * n, n)));
+    }
+  }
+  // Every input is checked; only a normalizer <= 0 can still fail, in every head alike.
+  std::optional<std::vector<CausalStream>> backup;
+  if (normalizer().normalize && (degree() % 2 == 1 || (kernel() == FeatureKernel::power && normalizer().eps == 0.0)))
+    backup = streams_;
+  try {
+    if (output_dtype({Q.dtype, K.dtype, V.dtype}) == ScalarType::float32)
+      run_layout<float>(g, gates ? &*gates : nullptr, out);
+    else
+      run_layout<double>(g, gates ? &*gates : nullptr, out);
+  } catch (...) {
+    if (backup) streams_ = std::move(*backup);
+    throw;
+  }
+}
+
+template <class T>
+void MultiHeadCausalStream::run_tile(const LayoutGrid& g, const RowMatrix<double>* gates,
+                                     const MutableStridedArray& out, Index h, Index a, Index r) {
+  // Per-thread tiles: the rows are read from the strided arrays once, here, and the stream's
+  // loops then run on contiguous rows.
+  thread_local RowMatrix<T> tq, tk, tv;
+  thread_local RowMatrix<double> to;
+  const Index kv = kv_head_of(h), dvv = dv();
+  const StridedRows q = head_slice(*g.Q, g.x, h, g.q_per), k = head_slice(*g.K, g.x, kv, g.kv_per),
+                    v = head_slice(*g.V, g.x, kv, g.kv_per);
+  const MutableStridedRows o = head_slice(out, g.x, h, g.q_per);
+  CausalStream& s = streams_[static_cast<std::size_t>(h)];
+  const MatrixRef<T> Qc(rows_of<T>(q, a, r, tq)), Kc(rows_of<T>(k, a, r, tk)), Vc(rows_of<T>(v, a, r, tv));
+  std::optional<VectorRef<double>> gate;
+  if (gates) gate.emplace(Eigen::Map<const Eigen::VectorXd>(gates->data() + h * g.n + a, r));
+  const VectorRef<double>* gp = gate ? &*gate : nullptr;
+  if (o.dtype == ScalarType::float64 && o.col_stride == 1) {
+    // float64 rows with unit column stride: written in place.
+    Eigen::Map<RowMatrix<double>, 0, Eigen::OuterStride<>> m(static_cast<double*>(o.data) + a * o.row_stride, r, dvv,
+                                                             Eigen::OuterStride<>(o.row_stride));
+    Eigen::Ref<RowMatrix<double>> rows(m);
+    s.update_into_checked(Qc, Kc, Vc, gp, &rows);
+  } else {
+    to.resize(r, dvv);
+    Eigen::Ref<RowMatrix<double>> rows(to);
+    s.update_into_checked(Qc, Kc, Vc, gp, &rows);
+    write_rows(to, o, a);
+  }
+}
+
+template <class T>
+void MultiHeadCausalStream::run_layout(const LayoutGrid& g, const RowMatrix<double>* gates,
+                                       const MutableStridedArray& out) {
+  const Index n = g.n, tile = chunk() * std::max<Index>(1, kTileRows / chunk());
+  // Tile by tile, every head's rows of the tile in turn: the heads' rows of one tile lie close
+  // together in any layout (for (B, T, H, d) arrays they are one block), so the threads read and
+  // write them nearly sequentially instead of each striding alone through the whole array.
+  for (Index a = 0; a < n; a += tile) {
+    const Index r = std::min(tile, n - a);
+    for_heads(threads_, [&](Index h) { run_tile<T>(g, gates, out, h, a, r); });
+  }
 }
 
 template <class T, class O>

@@ -51,6 +51,11 @@ enum class ComputeDtype { input, float32, float64 };
 ComputeDtype parse_compute_dtype(const std::string& name);
 /// "input", "float32" or "float64".
 const char* compute_dtype_name(ComputeDtype c);
+/// The compute= option: none (Python's None, the default) is ComputeDtype::input, the inputs'
+/// dtype (float32 products for float32 inputs, float64 otherwise); a name is parse_compute_dtype's.
+ComputeDtype parse_compute_option(const std::optional<std::string>& name);
+/// The option's value: none for ComputeDtype::input, else "float32" / "float64".
+std::optional<std::string> compute_option_name(ComputeDtype c);
 /// Does compute c run float32 products for inputs of type T?
 template <class T>
 constexpr bool uses_float32(ComputeDtype c) {

@@ -38,9 +38,25 @@
 #include <string>
 #include <vector>
 
+#include "streamattn/core/strided.hpp"
 #include "streamattn/stream/causal_stream.hpp"
 
 namespace streamattn {
+
+/// Axis order of the arrays update_layout() takes. Per-batch heads are mapped onto the stream's
+/// heads batch-major: batch b's query head h is the stream's head b * H + h (heads = B * H), its
+/// kv head b * H_kv + g likewise (kv_heads = B * H_kv), so query head h of batch b reads kv head
+/// h / (H / H_kv) of the same batch.
+enum class HeadLayout {
+  heads,               ///< Q (heads, T, d), K (kv_heads, T, d), V (kv_heads, T, dv), log_gate (heads, T)
+  batch_tokens_heads,  ///< Q (B, T, H, d), K, V (B, T, H_kv, .), log_gate (B, T, H): fla's layout
+  batch_heads_tokens,  ///< Q (B, H, T, d), K, V (B, H_kv, T, .), log_gate (B, H, T) ("head_first")
+};
+
+/// The layout of arrays of rank `rank` (3 or 4): 3-D arrays are (heads, T, features), 4-D ones
+/// (B, T, H, features), or (B, H, T, features) with head_first. Throws for head_first with 3-D
+/// arrays.
+HeadLayout head_layout(bool head_first, Index rank);
 
 /// One head's n x dv output rows: a view with any positive strides, of float or double (the rows
 /// of a (batch, tokens, heads, dv) array, for example).
@@ -63,8 +79,10 @@ class MultiHeadCausalStream {
   Index kv_heads() const { return kv_heads_; }
   /// Query heads per kv head.
   Index group() const { return heads() / kv_heads_; }
-  /// The kv head query head h reads.
+  /// The kv head query head h reads (unchecked).
   Index kv_head_of(Index h) const { return h / group(); }
+  /// Same, checked: h in [0, heads).
+  Index kv_head(Index h) const;
   Index d() const { return streams_[0].d(); }
   Index dv() const { return streams_[0].dv(); }
   int degree() const { return streams_[0].degree(); }
@@ -115,6 +133,23 @@ class MultiHeadCausalStream {
                          const std::vector<MatrixRef<double>>& V, const MatrixRef<double>* log_gate,
                          const std::vector<HeadRows<double>>& out);
 
+  /// The next T rows of every head from arrays of any positive strides in `layout` (element
+  /// strides; float32 or float64, each array its own): Q, K, V and log_gate (null for none) as
+  /// HeadLayout says. Ranks, shapes, strides, head counts (B * H must be heads(), B * H_kv
+  /// kv_heads()) and every value are checked before any head changes. The rows are computed in
+  /// float32 when Q, K and V all are float32, else in float64 (float32 inputs converted); each
+  /// chunk's rows are packed into a contiguous tile per thread when an array is strided or of
+  /// the other dtype, so the inner loops read contiguous rows whatever the layout, and the result
+  /// is bit for bit the one of update() on the same rows packed contiguously. out (Q's shape with
+  /// dv features, either dtype, any positive strides, not overlapping the inputs) receives the
+  /// rows; a rejected call leaves every head unchanged, but out may have been partly written.
+  void update_layout(HeadLayout layout, const StridedArray& Q, const StridedArray& K, const StridedArray& V,
+                     const StridedArray* log_gate, const MutableStridedArray& out);
+  /// The shape of update_layout's out for these arguments (Q's with dv features), after the same
+  /// checks of ranks, shapes, strides and head counts (not of the values).
+  std::vector<Index> layout_output_shape(HeadLayout layout, const StridedArray& Q, const StridedArray& K,
+                                         const StridedArray& V, const StridedArray* log_gate) const;
+
   /// One token for every head: q (heads x d), k (kv_heads x d), v (kv_heads x dv), log_gate
   /// (heads entries) or null; out (heads x dv) receives the output rows.
   void step(const MatrixRef<float>& q, const MatrixRef<float>& k, const MatrixRef<float>& v,
@@ -144,6 +179,14 @@ class MultiHeadCausalStream {
   template <class T>
   void step_impl(const MatrixRef<T>& q, const MatrixRef<T>& k, const MatrixRef<T>& v, Eigen::Ref<RowMatrix<double>> out,
                  const VectorRef<double>* log_gate);
+  struct LayoutGrid;
+  LayoutGrid check_layout(HeadLayout layout, const StridedArray& Q, const StridedArray& K, const StridedArray& V,
+                          const StridedArray* log_gate, const MutableStridedArray* out) const;
+  template <class T>
+  void run_layout(const LayoutGrid& grid, const RowMatrix<double>* gates, const MutableStridedArray& out);
+  template <class T>
+  void run_tile(const LayoutGrid& grid, const RowMatrix<double>* gates, const MutableStridedArray& out, Index h,
+                Index a, Index r);
   /// Runs f(h) for every head on up to `workers` threads; rethrows the first exception.
   template <class F>
   void for_heads(int workers, F&& f);
