@@ -290,6 +290,26 @@ void PolyPrefixState::step_rows(const double* phi_q, const double* phi_k, const 
   ++tokens_;
 }
 
+void PolyPrefixState::step_rows_f32(const float* phi_q, const float* phi_k, const double* phi_k64, const float* v,
+                                    double f, float* num) {
+  const Index t = dim(), dv = dv_;
+  double* M = M_.data();
+  double* s = normalizer_state_.data();
+  m32_fresh_ = false;
+  for (Index j = 0; j < dv; ++j) num[j] = 0.0f;
+  for (Index i = 0; i < t; ++i) {
+    double* m = M + i * dv;
+    const float a = phi_k[i], b = phi_q[i];
+    for (Index j = 0; j < dv; ++j) {
+      const float kv = a * v[j];  // the rank-one term in float32, as absorb_rows_f32 forms it
+      m[j] = f * m[j] + static_cast<double>(kv);
+      num[j] += b * static_cast<float>(m[j]);
+    }
+    s[i] = f * s[i] + phi_k64[i];
+  }
+  ++tokens_;
+}
+
 template <class T>
 void PolyPrefixState::absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
   require(K.cols() == d(), "K must have d = ", d(), " columns, got ", K.cols());

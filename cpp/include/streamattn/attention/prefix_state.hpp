@@ -125,6 +125,13 @@ class PolyPrefixState {
   /// num = phi_q^T M, in one pass over M. phi_q, phi_k have dim() entries, v and num dv().
   /// No checks, no allocation.
   void step_rows(const double* phi_q, const double* phi_k, const double* v, double f, double* num);
+  /// Same, on the float32 compute path: phi_q, phi_k and v rounded to float32 (dim(), dim() and
+  /// dv() entries), the key's rank-one term phi_k v^T formed in float32 and added into the float64
+  /// M; num (dv entries, float32) = phi_q^T float32(M), one float32 chain over the rows of M
+  /// in order. s is updated in float64 from phi_k64 (the unrounded key features). No checks, no
+  /// allocation.
+  void step_rows_f32(const float* phi_q, const float* phi_k, const double* phi_k64, const float* v, double f,
+                     float* num);
   /// The normalizer phi_q^T (f s + phi_k) that step_rows' update would give, without changing
   /// the state (so a step can be refused before anything changes).
   double step_normalizer(const double* phi_q, const double* phi_k, double f) const;
