@@ -102,3 +102,23 @@ def test_kv_stream_threads_validation_and_not_serialized():
     restored = streamattn.KVStream.from_bytes(kv.to_bytes())
     assert restored.threads == 1
     assert np.array_equal(restored.query(Q), kv.query(Q))
+
+
+@pytest.mark.parametrize("compute", ["float32", "float64"])
+def test_gated_prefill_and_step_bit_identical(compute):
+    # Gated prefill runs the chunk's key features and the state rows as separate splits; the
+    # update after it and a step read the state: the same bits for 1, 2 and 3 threads.
+    Q, K, V = _inputs(300, 16, 96, np.float32, seed=8)
+    gate = np.linspace(-0.02, 0.0, 300)
+    ref = None
+    for threads in (1, 2, 3):
+        s = streamattn.CausalStream(16, 96, chunk=64, threads=threads, compute=compute)
+        s.prefill(K[:200], V[:200], log_gate=gate[:200])
+        rows = s.update(Q[200:], K[200:], V[200:], log_gate=gate[200:])
+        one = s.step(Q[0], K[0], V[0], log_gate=-0.01)
+        got = (rows, one, s.numerator_state, s.normalizer_state)
+        if ref is None:
+            ref = got
+        else:
+            for a, b in zip(got, ref):
+                assert np.array_equal(a, b)
