@@ -12,6 +12,11 @@ the variants interleaved round by round, medians of --repeats:
   * a float32 GEMM of torch (one thread) with the shape of the stream's state product
     (4096 x t times t x dv), as the rate the products could reach.
 
+A second table runs the same comparison on 2 threads: torch.set_num_threads(2) for the torch
+forms and CausalStream(threads=2) for the stream (float32 compute), both interleaved in one run,
+with each side's 2-thread / 1-thread scaling from the same run (the load average is printed: on a
+shared machine the second thread competes with other work).
+
 The state products' rate is given as 4 t dv flops per token (phi(Q) M and phi(K)^T V, 2 t dv
 each) over the whole stream time, so it is a lower bound on the products' own rate (features,
 intra-chunk block and normalization are charged to it too).
@@ -25,6 +30,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
+import os
 import platform
 import statistics
 import sys
@@ -84,6 +90,8 @@ def main(argv=None) -> int:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     ok = True
+    two: list[str] = []
+    two_detail: list[str] = []
     for d in (32, 64):
         rng = np.random.default_rng(d)
         Q, K, V = (rng.standard_normal((n, d)).astype(np.float32) * 0.5 for _ in range(3))
@@ -95,11 +103,12 @@ def main(argv=None) -> int:
         for compute in ("float32", "float64"):
             for c in chunks:
 
-                def run(compute=compute, c=c):
-                    s = streamattn.CausalStream(d, degree=2, chunk=c, compute=compute)
+                def run(compute=compute, c=c, threads=1):
+                    s = streamattn.CausalStream(d, degree=2, chunk=c, compute=compute, threads=threads)
                     s.update(Q, K, V, return_rows=False)
 
                 fns[f"stream {compute}/{c}"] = run
+        torch_fns = {}
         for name, form in (("features", chunked_features), ("direct", chunked_direct)):
             for c in (64, 128, 256):
 
@@ -107,11 +116,22 @@ def main(argv=None) -> int:
                     with torch.no_grad():
                         form(tq, tk, tv, scale, "taylor", chunk=c)
 
-                fns[f"torch {name}/{c}"] = run_t
+                torch_fns[f"torch {name}/{c}"] = run_t
+        fns.update(torch_fns)
         A = torch.randn(4096, t, dtype=torch.float32)
         B = torch.randn(t, d, dtype=torch.float32)
         fns["gemm"] = lambda: torch.mm(A, B)
         med = interleaved(fns, repeats)
+        # 2 threads: torch.set_num_threads(2) and CausalStream(threads=2), float32, interleaved.
+        fns2 = {f"stream2 float32/{c}": (lambda c=c: fns[f"stream float32/{c}"](threads=2)) for c in chunks}
+        fns2.update({k.replace("torch", "torch2"): v for k, v in torch_fns.items()})
+        load0 = os.getloadavg()[0]
+        torch.set_num_threads(2)
+        try:
+            med2 = interleaved(fns2, repeats)
+        finally:
+            torch.set_num_threads(1)
+        rate2 = {k: n / v for k, v in med2.items()}
         rate = {k: n / v for k, v in med.items() if k != "gemm"}
         gemm_gflops = 2 * 4096 * t * d / med["gemm"] / 1e9
 
@@ -133,10 +153,38 @@ def main(argv=None) -> int:
         lines.append("")
         lines.append(f"All variants at d = {d} (tokens/s): {detail}.")
         lines.append("")
+        s2 = max((k for k in rate2 if k.startswith("stream2")), key=lambda k: rate2[k])
+        t2 = max((k for k in rate2 if k.startswith("torch2")), key=lambda k: rate2[k])
+        two.append(
+            f"| {d} | {t} | {rate2[s2] / 1e3:.1f} k ({s2.split('/')[1]}) | {rate2[t2] / 1e3:.1f} k "
+            f"({t2.split(' ')[1]}) | **{rate2[s2] / rate2[t2]:.2f}x** | {r32 / rt:.2f}x | {rate2[s2] / r32:.2f}x "
+            f"| {rate2[t2] / rt:.2f}x | {load0:.2f} |"
+        )
+        two_detail.append(
+            f"All 2-thread variants at d = {d} (tokens/s): "
+            + ", ".join(f"{k} {v / 1e3:.1f} k" for k, v in rate2.items())
+            + "."
+        )
     lines.append(
         f"Target stream / best torch chunked >= {TARGET:g}x on one thread: {'met' if ok else 'MISSED'} "
         "(figures above; ratios from one run)."
     )
+    lines += [
+        "",
+        f"### 2 threads, ISA {isa}",
+        "",
+        "The same inputs on 2 threads: torch.set_num_threads(2) for the torch forms, CausalStream(threads=2) "
+        "(float32 compute) for the stream, interleaved in one run after the one-thread variants; the best "
+        "chunk / form of each side at 2 threads. Scaling: each side's best 2-thread rate over its best "
+        "1-thread rate above. Load: the 1-minute load average when the 2-thread runs started (2 logical CPUs).",
+        "",
+        "| d | t | stream 2 threads (chunk) | best torch 2 threads (form, chunk) | stream / torch, 2 threads "
+        "| stream / torch, 1 thread | stream 2/1 | torch 2/1 | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        *two,
+        "",
+        *(x + "\n" for x in two_detail),
+    ]
     text = "\n".join(lines) + "\n"
     if not args.quick:
         if args.append:

@@ -112,6 +112,48 @@ def test_causal_stream_float32_compute_path(rng):
     assert s64.compute is None
 
 
+def test_causal_stream_step_follows_compute(rng):
+    """step() on the float32 path (float32 features, value and rank-one term, float32 read-out,
+    float64 state and denominator) stays within 64 float32 roundings (64 * 2^-24 of the largest
+    output; measured about 4) of the float64 step on the same values, gated too; it returns the
+    inputs' dtype, and compute="float32" on float64 copies of the values gives the same bits."""
+    n, d, dv = 300, 6, 5
+    Q, K, V = (x.astype(np.float32) for x in data(rng, n, d, dv))
+    gates = -rng.uniform(0.0, 0.05, n)
+    for gated in (False, True):
+        s32 = sa.CausalStream(d, dv)  # float32 inputs: the float32 path
+        s64 = sa.CausalStream(d, dv, compute="float64")
+        c32 = sa.CausalStream(d, dv, compute="float32")
+        a, b, c = [], [], []
+        for j in range(n):
+            g = gates[j] if gated else None
+            a.append(s32.step(Q[j], K[j], V[j], log_gate=g))
+            b.append(s64.step(Q[j], K[j], V[j], log_gate=g))
+            c.append(c32.step(*(x[j].astype(np.float64) for x in (Q, K, V)), log_gate=g))
+        a, b, c = np.array(a), np.array(b), np.array(c)
+        assert a.dtype == np.float32 and b.dtype == np.float32 and c.dtype == np.float64
+        ref = b.astype(np.float64)
+        # b went through float64 arithmetic and one final rounding; compare with a float64 run.
+        ref64 = sa.CausalStream(d, dv, compute="float64")
+        ref = np.array(
+            [
+                ref64.step(*(x[j].astype(np.float64) for x in (Q, K, V)), log_gate=gates[j] if gated else None)
+                for j in range(n)
+            ]
+        )
+        np.testing.assert_array_equal(b, ref.astype(np.float32))
+        assert np.max(np.abs(a - ref)) <= 64 * 2.0**-24 * np.max(np.abs(ref))
+        assert not np.array_equal(a, b)  # the float32 path really ran
+        np.testing.assert_array_equal(c.astype(np.float32), a)
+        # the state stays float64, within float32 rounding of the float64 one
+        M32, M64 = s32.numerator_state, s64.numerator_state
+        assert M32.dtype == np.float64
+        assert np.max(np.abs(M32 - M64)) <= 64 * 2.0**-24 * np.max(np.abs(M64))
+        # the float32 step and the float32 update agree to the same tolerance
+        u = sa.CausalStream(d, dv).update(Q, K, V, log_gate=gates if gated else None)
+        assert np.max(np.abs(a - u)) <= 64 * 2.0**-24 * np.max(np.abs(ref))
+
+
 def test_causal_stream_compute_is_checked():
     with pytest.raises(ValueError, match="compute must be 'float32' or 'float64'"):
         sa.CausalStream(4, compute="float16")

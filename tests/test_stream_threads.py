@@ -63,3 +63,62 @@ def test_multi_head_threads_bit_identical():
             ref = out
         else:
             assert np.array_equal(out, ref)
+
+
+@pytest.mark.parametrize("state", ["exact", "sketched"])
+def test_kv_stream_threads_bit_identical(state):
+    # t = 153, dv = 96, 1000-row blocks: featurizing and both state products are split.
+    rng = np.random.default_rng(5)
+    K, V = rng.standard_normal((2500, 16)) * 0.3, rng.standard_normal((2500, 96))
+    Q = rng.standard_normal((600, 16)) * 0.3
+    ref = None
+    for threads in (1, 2, 3):
+        kv = streamattn.KVStream(16, 96, state=state, threads=threads)
+        assert kv.threads == threads
+        kv.add(K[:1000], V[:1000])
+        kv.add(K[1000:].astype(np.float32), V[1000:].astype(np.float32))
+        got = (kv.query(Q), kv.query(Q.astype(np.float32)), kv.numerator_state, kv.normalizer_state)
+        if ref is None:
+            ref = got
+        else:
+            for a, b in zip(got, ref):
+                assert a.dtype == b.dtype
+                assert np.array_equal(a, b)  # bit for bit
+
+
+def test_kv_stream_threads_validation_and_not_serialized():
+    with pytest.raises(ValueError, match=r"threads must be in \[0, 1024\] \(0 = hardware concurrency\), got -1"):
+        streamattn.KVStream(4, threads=-1)
+    with pytest.raises(TypeError):
+        streamattn.KVStream(4, threads=1.5)
+    kv = streamattn.KVStream(4)
+    assert kv.threads == 1
+    kv.threads = 2
+    assert kv.threads == 2 and "threads=2" in repr(kv)
+    kv.threads = 0
+    assert kv.threads >= 1
+    Q, K, V = _inputs(10, 4, 4, np.float64)
+    kv.add(K, V)
+    restored = streamattn.KVStream.from_bytes(kv.to_bytes())
+    assert restored.threads == 1
+    assert np.array_equal(restored.query(Q), kv.query(Q))
+
+
+@pytest.mark.parametrize("compute", ["float32", "float64"])
+def test_gated_prefill_and_step_bit_identical(compute):
+    # Gated prefill runs the chunk's key features and the state rows as separate splits; the
+    # update after it and a step read the state: the same bits for 1, 2 and 3 threads.
+    Q, K, V = _inputs(300, 16, 96, np.float32, seed=8)
+    gate = np.linspace(-0.02, 0.0, 300)
+    ref = None
+    for threads in (1, 2, 3):
+        s = streamattn.CausalStream(16, 96, chunk=64, threads=threads, compute=compute)
+        s.prefill(K[:200], V[:200], log_gate=gate[:200])
+        rows = s.update(Q[200:], K[200:], V[200:], log_gate=gate[200:])
+        one = s.step(Q[0], K[0], V[0], log_gate=-0.01)
+        got = (rows, one, s.numerator_state, s.normalizer_state)
+        if ref is None:
+            ref = got
+        else:
+            for a, b in zip(got, ref):
+                assert np.array_equal(a, b)

@@ -394,7 +394,7 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
   kv.def(py::init([](py::handle d, py::handle dv, py::handle degree, py::handle scale, py::handle state_arg,
                      py::handle sketch_arg, py::handle sketch_size, py::handle seed, py::handle first_token,
                      py::handle probes, py::handle output_sketch, py::handle n, py::handle delta, py::handle max_bytes,
-                     const std::string& kernel) {
+                     const std::string& kernel, py::handle threads) {
            const Index dd = to_index(d, "d");
            const Index dvv = dv.is_none() ? dd : to_index(dv, "dv");
            KVStream::SketchOptions opt;
@@ -403,7 +403,7 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
            opt.seed = to_seed(seed, "seed");
            KVStream s(dd, dvv, to_cint(degree, "degree"), opt_scale(scale),
                       parse_state_kind(to_str(state_arg, "state")), opt, to_count(first_token, "first_token"),
-                      opt_max_bytes(max_bytes), parse_feature_kernel(kernel));
+                      opt_max_bytes(max_bytes), parse_feature_kernel(kernel), to_cint(threads, "threads"));
            if (!probes.is_none()) {
              py::array q = float_array(probes, "probes", 2);
              with_float(q, [&](const auto& ref) { s.set_probes(MatrixRef<double>(ref.template cast<double>())); });
@@ -415,10 +415,11 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
          py::arg("state") = "exact", py::arg("sketch") = "ams", py::arg("sketch_size") = 256, py::arg("seed") = 0,
          py::arg("first_token") = 0, py::arg("probes") = py::none(), py::arg("output_sketch") = py::none(),
          py::arg("n") = py::none(), py::arg("delta") = 0.01, py::arg("max_bytes") = py::none(),
-         py::arg("kernel") = "taylor",
+         py::arg("kernel") = "taylor", py::arg("threads") = CausalStream::default_threads,
          "d, dv, degree, scale; state 'exact' | 'sketched' (sketch 'ams' | 'gaussian' of sketch_size rows, seed); "
          "first_token: global position of this shard's first key; probes (p x d); output_sketch=(k, eps) with n "
-         "query rows; kernel 'taylor' or 'power'.");
+         "query rows; kernel 'taylor' or 'power'; threads (default 1, 0 = all cores) splits the exact state's "
+         "products over a pool, bit-identical results.");
   kv.def(
         "add",
         [](KVStream& s, py::handle K, py::handle V) {
@@ -446,6 +447,10 @@ AMS or Gaussian sketch Psi applied to [U2 | V] (U2^T V ~ (Psi U2)^T (Psi V)), wi
       .def("merge", &KVStream::merge, py::arg("other"),
            "Add the keys of another stream with the same parameters (shards of one key set).")
       .def_property_readonly("state", [](const KVStream& s) { return std::string(state_kind_name(s.state_kind())); })
+      .def_property(
+          "threads", &KVStream::threads, [](KVStream& s, py::handle t) { s.set_threads(to_cint(t, "threads")); },
+          "Threads the exact state's products are split over (bit-identical results for any value; 0 sets all "
+          "cores); not serialized.")
       .def_property_readonly("first_token", &KVStream::first_token)
       .def_property_readonly("queries_answered", &KVStream::queries_answered)
       .def_property_readonly(

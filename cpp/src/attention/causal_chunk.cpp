@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <type_traits>
 
 #include "streamattn/kernels/gemm.hpp"
@@ -36,11 +37,187 @@ void CausalChunker::cumulative_gates(const VectorRef<double>& gate, Index a, Ind
   for (Index m = 0; m < r; ++m) gcum_[m] = acc += gate[a + m];
 }
 
+void CausalChunker::run_parts(ThreadPool* pool, Index n, std::int64_t work,
+                              const std::function<void(Index, Index)>& f) {
+  const Index parts = pool && 2 * work >= kGemmSplitWork ? std::min<Index>(pool->threads(), n) : 1;
+  if (parts <= 1) {
+    f(Index{0}, n);
+    return;
+  }
+  pool->run(parts, [&](std::int64_t p) {
+    const Index a = n * p / parts, b = n * (p + 1) / parts;
+    if (b > a) f(a, b - a);
+  });
+}
+
+template <class T>
+void CausalChunker::copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, double c,
+                                bool f32) {
+  const Index r = Kc.rows(), d = Kc.cols(), dv = Vc.cols();
+  ensure(k_, r, d);
+  ensure(v_, r, dv);
+  k_.topRows(r) = Kc.template cast<double>();  // keys() and values() for the probes
+  v_.topRows(r) = Vc.template cast<double>();
+  if (f32) {
+    ensure(k32_, r, d);
+    ensure(v32_, r, dv);
+    k32_.topRows(r) = Kc.template cast<float>();
+    v32_.topRows(r) = Vc.template cast<float>();
+  }
+  if (!Qc) return;
+  if (f32) {
+    // c q rounded once to float32 (from float64 for float64 inputs).
+    ensure(q32_, r, d);
+    if constexpr (std::is_same_v<T, float>)
+      q32_.topRows(r) = static_cast<float>(c) * *Qc;
+    else
+      q32_.topRows(r) = (c * *Qc).template cast<float>();
+  } else {
+    ensure(q_, r, d);
+    q_.topRows(r) = c * Qc->template cast<double>();
+  }
+}
+
+template <class T>
+void CausalChunker::key_rows(const PolyPrefixState& state, const MatrixRef<T>& Kc, Index a, Index n, bool gated,
+                             bool f32) {
+  const Index t = state.dim();
+  state.features().transform_into(MatrixRef<T>(Kc.middleRows(a, n)), phik_.data() + a * t, t);
+  if (gated) phik_.middleRows(a, n) = wk_.segment(a, n).asDiagonal() * phik_.middleRows(a, n);
+  if (f32) phik32_.middleRows(a, n) = phik_.middleRows(a, n).template cast<float>();
+}
+
+template <class T>
+void CausalChunker::prepare_keys(const PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc,
+                                 bool gated, PolyWorkspace& ws, bool f32) {
+  const Index r = Kc.rows(), t = state.dim();
+  ensure(phik_, r, t);
+  if (f32) ensure(phik32_, r, t);
+  copy_inputs<T>(nullptr, Kc, Vc, state.scale(), f32);
+  if (gated) key_weights(r);
+  run_parts(ws.pool, r, r * t * Vc.cols(), [&](Index a, Index n) { key_rows(state, Kc, a, n, gated, f32); });
+}
+
+void CausalChunker::key_weights(Index r) {
+  if (wk_.size() < r) wk_.resize(r);
+  const double last = gcum_[r - 1];
+  for (Index m = 0; m < r; ++m) wk_[m] = std::exp(last - gcum_[m]);
+}
+
+template <class S>
+void CausalChunker::intra_rows(const RowMatrix<S>& q, const RowMatrix<S>& k, const RowMatrix<S>& v,
+                               RowMatrix<S>& scores, Index a, Index n, Index r, bool gated, int degree,
+                               FeatureKernel kernel, Eigen::Ref<RowMatrix<double>> nm, Eigen::Ref<Eigen::VectorXd> dn,
+                               RowMatrix<S>* num32) {
+  auto sb = scores.block(a, 0, n, r);
+  gemm(MatrixRef<S>(q.middleRows(a, n)), Trans::no, MatrixRef<S>(k.topRows(r)), Trans::yes, sb, false);
+  kernel_inplace(sb, degree, kernel);
+  for (Index i = 0; i < n; ++i) {
+    const Index m = a + i;
+    S* row = &sb(i, 0);
+    for (Index l = m + 1; l < r; ++l) row[l] = S(0);
+    if (gated) {
+      // Differences of cumulative sums inside one chunk: e^{G_m - G_l} <= 1, never overflows.
+      const double gm = gcum_[m];
+      for (Index l = 0; l < m; ++l) row[l] *= static_cast<S>(std::exp(gm - gcum_[l]));
+    }
+  }
+  // The zeros above the diagonal cost flops, but the whole block on the GEMM kernel is faster
+  // than a triangular product (and adding fma(0, v, x) = x changes no bits).
+  if constexpr (std::is_same_v<S, float>) {
+    gemm(MatrixRef<float>(sb), Trans::no, MatrixRef<float>(v.topRows(r)), Trans::no, num32->middleRows(a, n), false);
+    nm.middleRows(a, n) += num32->middleRows(a, n).template cast<double>();
+  } else {
+    gemm(MatrixRef<double>(sb), Trans::no, MatrixRef<double>(v.topRows(r)), Trans::no, nm.middleRows(a, n), true);
+  }
+  // The denominators' intra-chunk sums in float64, each row in order.
+  for (Index i = 0; i < n; ++i) {
+    const S* row = &sb(i, 0);
+    double acc = 0.0;
+    for (Index l = 0; l < r; ++l) acc += static_cast<double>(row[l]);
+    dn[a + i] += acc;
+  }
+}
+
+template <class T>
+Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                                           const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                                           std::uint64_t first_row, const Normalizer& norm,
+                                                           PolyWorkspace& ws, bool f32) {
+  const Index r = Qc.rows(), t = state.dim(), dv = Vc.cols();
+  auto nm = num_.topRows(r);
+  auto dn = den_.head(r);
+  nm.setZero();
+  dn.setZero();
+  ensure(phiq_, r, t);
+  ensure(phik_, r, t);
+  if (f32) {
+    ensure(phiq32_, r, t);
+    ensure(phik32_, r, t);
+    ensure(prod32_, r, dv);
+    ensure(scores32_, r, r);
+    ensure(num32_, r, dv);
+  } else {
+    ensure(scores_, r, r);
+  }
+  copy_inputs(&Qc, Kc, Vc, state.scale(), f32);
+  const bool inter = state.tokens() > 0;
+  if (inter && f32) state.fresh_f32();
+  if (gated) {
+    for (Index m = 0; m < r; ++m) gw_[m] = std::exp(gcum_[m]);
+    key_weights(r);
+  }
+  // One hand-off for the whole chunk: each thread takes a block of its rows through every step
+  // (features of its queries and keys, the inter-chunk product and normalizer, the intra-chunk
+  // block), writing only its own rows; the keys' features wait for absorb().
+  run_parts(ws.pool, r, r * t * dv, [&](Index a, Index n) {
+    state.features().transform_into(MatrixRef<T>(Qc.middleRows(a, n)), phiq_.data() + a * t, t);
+    if (f32) phiq32_.middleRows(a, n) = phiq_.middleRows(a, n).template cast<float>();
+    if (inter) {
+      const MatrixRef<double> phi(phiq_.middleRows(a, n));
+      if (f32) {
+        const MatrixRef<float> p32(phiq32_.middleRows(a, n));
+        state.accumulate_featurized(phi, &p32, nm.middleRows(a, n), dn.segment(a, n), prod32_.middleRows(a, n));
+      } else {
+        state.accumulate_featurized(phi, nullptr, nm.middleRows(a, n), dn.segment(a, n), prod32_.topRows(0));
+      }
+      if (gated) {
+        nm.middleRows(a, n) = gw_.segment(a, n).asDiagonal() * nm.middleRows(a, n);
+        dn.segment(a, n).array() *= gw_.segment(a, n).array();
+      }
+    }
+    if (f32)
+      intra_rows<float>(q32_, k32_, v32_, scores32_, a, n, r, gated, state.degree(), state.kernel(), nm, dn, &num32_);
+    else
+      intra_rows<double>(q_, k_, v_, scores_, a, n, r, gated, state.degree(), state.kernel(), nm, dn, nullptr);
+    key_rows(state, Kc, a, n, gated, f32);
+  });
+  detail::normalize_rows(nm, dn, first_row, state.degree(), state.kernel(), norm);
+  prepared_ = true;
+  prep_k_ = Kc.data();
+  prep_v_ = Vc.data();
+  prep_rows_ = r;
+  prep_f32_ = f32;
+  prep_gated_ = gated;
+  return nm;
+}
+
 template <class T>
 Eigen::Ref<RowMatrix<double>> CausalChunker::outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                                      const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                                                      std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
                                                      bool f32) {
+  prepared_ = false;
+  if (Qc.rows() <= PolyPrefixState::pass_rows(state.dim()))
+    return outputs_fused(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
+  return outputs_passes(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
+}
+
+template <class T>
+Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_passes(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                                            const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                                            std::uint64_t first_row, const Normalizer& norm,
+                                                            PolyWorkspace& ws, bool f32) {
   const Index r = Qc.rows();
   const double c = state.scale();
   auto nm = num_.topRows(r);
@@ -126,6 +303,32 @@ void CausalChunker::intra_f32(const MatrixRef<T>& Qc, const MatrixRef<T>& Kc, co
 template <class T>
 void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                            PolyWorkspace& ws, bool f32) {
+  const Index r = Kc.rows(), t = state.dim();
+  const bool ready = prepared_ && prep_k_ == static_cast<const void*>(Kc.data()) &&
+                     prep_v_ == static_cast<const void*>(Vc.data()) && prep_rows_ == r && prep_f32_ == f32 &&
+                     prep_gated_ == gated;
+  prepared_ = false;
+  if (!ready) {
+    if (r > PolyPrefixState::pass_rows(t)) return absorb_passes(state, Kc, Vc, gated, ws, f32);
+    prepare_keys(state, Kc, Vc, gated, ws, f32);
+  }
+  // The state's rows (features) split over the threads: each part decays its rows of M and s and
+  // adds its feature columns' product with the values (prefix_state.hpp, absorb_featurized_rows).
+  const double f = gated ? std::exp(gcum_[r - 1]) : 1.0;
+  const MatrixRef<double> phi(phik_.topRows(r));
+  const MatrixRef<double> v64(v_.topRows(r));
+  const MatrixRef<float> phi32(phik32_.topRows(f32 ? r : 0));
+  const MatrixRef<float> v32(v32_.topRows(f32 ? r : 0));
+  state.begin_featurized(f32);
+  run_parts(ws.pool, t, r * t * Vc.cols(), [&](Index i0, Index n) {
+    state.absorb_featurized_rows(i0, n, phi, f32 ? &phi32 : nullptr, f32 ? nullptr : &v64, f32 ? &v32 : nullptr, f);
+  });
+  state.finish_featurized(r, f32);
+}
+
+template <class T>
+void CausalChunker::absorb_passes(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                  PolyWorkspace& ws, bool f32) {
   if (!gated) {
     if (f32) return state.absorb_rows_f32(Kc, Vc, nullptr, ws);
     return state.absorb_rows(Kc, Vc, ws);

@@ -266,6 +266,76 @@ void PolyPrefixState::absorb_rows_weighted(const MatrixRef<double>& K, const Mat
   absorb_rows_impl(K, V, w, ws);
 }
 
+namespace {
+// a . b over n entries in a fixed order: four interleaved partial sums, then (s0 + s1) + (s2 + s3).
+double dot_fixed(const double* a, const double* b, Index n) {
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  Index i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; ++i) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+}  // namespace
+
+void PolyPrefixState::fresh_f32() const {
+  if (!m32_fresh_) {
+    M32_ = M_.template cast<float>();
+    m32_fresh_ = true;
+  }
+}
+
+void PolyPrefixState::accumulate_featurized(const MatrixRef<double>& phi, const MatrixRef<float>* phi32,
+                                            Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
+                                            Eigen::Ref<RowMatrix<float>> prod32) const {
+  const Index n = phi.rows(), t = dim();
+  if (n == 0) return;
+  if (phi32) {
+    gemm(*phi32, Trans::no, M32_, Trans::no, prod32, false);
+    num += prod32.template cast<double>();
+  } else {
+    gemm(phi, Trans::no, M_, Trans::no, num, true);
+  }
+  const double* s = normalizer_state_.data();
+  for (Index i = 0; i < n; ++i) den[i] += dot_fixed(phi.data() + i * phi.outerStride(), s, t);
+}
+
+void PolyPrefixState::absorb_featurized_rows(Index i0, Index n, const MatrixRef<double>& phi,
+                                             const MatrixRef<float>* phi32, const MatrixRef<double>* V64,
+                                             const MatrixRef<float>* V32, double f) {
+  if (n == 0) return;
+  auto Mb = M_.middleRows(i0, n);
+  auto sb = normalizer_state_.segment(i0, n);
+  if (f != 1.0) {
+    Mb *= f;
+    sb *= f;
+  }
+  const Index r = phi.rows();
+  if (phi32) {
+    gemm_acc64(MatrixRef<float>(phi32->middleCols(i0, n)), Trans::yes, *V32, Trans::no, Mb, M32_.middleRows(i0, n));
+  } else {
+    gemm(MatrixRef<double>(phi.middleCols(i0, n)), Trans::yes, *V64, Trans::no, Mb, true);
+  }
+  // s += phi^T 1 over these columns, row by row in order (each entry one sum over the rows).
+  for (Index m = 0; m < r; ++m) {
+    const double* p = phi.data() + m * phi.outerStride() + i0;
+    for (Index i = 0; i < n; ++i) sb[i] += p[i];
+  }
+}
+
+void PolyPrefixState::begin_featurized(bool f32) {
+  if (f32 && (M32_.rows() != dim() || M32_.cols() != dv_)) M32_.resize(dim(), dv_);
+}
+
+void PolyPrefixState::finish_featurized(Index r, bool f32) {
+  tokens_ += static_cast<std::uint64_t>(r);
+  if (r > 0) m32_fresh_ = f32;  // every part's gemm_acc64 rewrote its rows of the float32 copy
+}
+
 void PolyPrefixState::decay(double factor) {
   if (factor == 1.0) return;
   m32_fresh_ = false;
@@ -295,6 +365,26 @@ void PolyPrefixState::step_rows(const double* phi_q, const double* phi_k, const 
       num[j] += b * m[j];
     }
     s[i] = f * s[i] + a;
+  }
+  ++tokens_;
+}
+
+void PolyPrefixState::step_rows_f32(const float* phi_q, const float* phi_k, const double* phi_k64, const float* v,
+                                    double f, float* num) {
+  const Index t = dim(), dv = dv_;
+  double* M = M_.data();
+  double* s = normalizer_state_.data();
+  m32_fresh_ = false;
+  for (Index j = 0; j < dv; ++j) num[j] = 0.0f;
+  for (Index i = 0; i < t; ++i) {
+    double* m = M + i * dv;
+    const float a = phi_k[i], b = phi_q[i];
+    for (Index j = 0; j < dv; ++j) {
+      const float kv = a * v[j];  // the rank-one term in float32, as absorb_rows_f32 forms it
+      m[j] = f * m[j] + static_cast<double>(kv);
+      num[j] += b * static_cast<float>(m[j]);
+    }
+    s[i] = f * s[i] + phi_k64[i];
   }
   ++tokens_;
 }

@@ -396,12 +396,27 @@ void CausalStream::step_impl(const VectorRef<T>& q, const VectorRef<T>& k, const
   check_block(Q, K, V);
   const double f = std::exp(log_gate);
   const double den = prepare_step(Q, K, f);
-  step_v_ = v.template cast<double>();
   if (normalizer_.normalize) {
     // Checked before the state changes, so a refused step leaves the stream as it was.
     detail::require_positive_normalizers(Eigen::Matrix<double, 1, 1>(den), tokens_, degree(), kernel());
   }
-  state_.step_rows(step_phi_q_.data(), step_phi_k_.data(), step_v_.data(), f, out.data());
+  if (uses_float32<T>(compute_)) {
+    if (step_q32_.size() != dim()) {
+      step_q32_.resize(dim());
+      step_k32_.resize(dim());
+      step_v32_.resize(dv());
+      step_num32_.resize(dv());
+    }
+    step_q32_ = step_phi_q_.cast<float>();
+    step_k32_ = step_phi_k_.cast<float>();
+    step_v32_ = v.template cast<float>();
+    state_.step_rows_f32(step_q32_.data(), step_k32_.data(), step_phi_k_.data(), step_v32_.data(), f,
+                         step_num32_.data());
+    out = step_num32_.cast<double>();
+  } else {
+    step_v_ = v.template cast<double>();
+    state_.step_rows(step_phi_q_.data(), step_phi_k_.data(), step_v_.data(), f, out.data());
+  }
   if (normalizer_.normalize) out /= den;
   if (output_) output_->update_rows(tokens_, MatrixRef<double>(as_row(VectorRef<double>(out))));
   ++tokens_;

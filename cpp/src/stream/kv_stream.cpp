@@ -18,7 +18,7 @@ StateKind parse_state_kind(const std::string& name) {
 const char* state_kind_name(StateKind k) { return k == StateKind::exact ? "exact" : "sketched"; }
 
 KVStream::KVStream(Index d, Index dv, int degree, std::optional<double> scale, StateKind state, SketchOptions sketch,
-                   std::uint64_t first_token, std::uint64_t max_bytes, FeatureKernel kernel)
+                   std::uint64_t first_token, std::uint64_t max_bytes, FeatureKernel kernel, int threads)
     : state_kind_(state), features_(checked_range(d, 1, limits::max_stream_dim, "d"), degree, scale, max_bytes, kernel),
       dv_(checked_range(dv, 1, limits::max_stream_dim, "dv")), first_(first_token) {
   require_range(sketch.size, 1, limits::max_sketch_size, "sketch_size");
@@ -34,6 +34,15 @@ KVStream::KVStream(Index d, Index dv, int degree, std::optional<double> scale, S
     sketch_.emplace(sketch.distribution, sketch.size, sketch.seed, features_.dim() + dv);
     normalizer_state_ = Eigen::VectorXd::Zero(features_.dim());
   }
+  set_threads(threads);
+}
+
+void KVStream::set_threads(int threads) {
+  const int n = detail::resolve_threads(threads);
+  if (n == threads_ && (n == 1 || pool_)) return;
+  pool_ = n > 1 ? std::make_shared<ThreadPool>(n) : nullptr;
+  threads_ = n;
+  ws_.pool = pool_.get();
 }
 
 const PolyPrefixState& KVStream::exact_state() const {
@@ -213,7 +222,8 @@ std::string KVStream::repr() const {
       "KVStream(d=", d(), ", dv=", dv_, ", degree=", degree(), ", kernel='", feature_kernel_name(kernel()),
       "', scale=", scale(), ", t=", dim(), ", state='", state_kind_name(state_kind_), "'",
       sketch_ ? message(", sketch=", sketch_->name(), "(s=", sketch_->s(), ", seed=", sketch_->seed(), ")") : "",
-      ", tokens_seen=", tokens_, ", queries=", queries_, probes_ ? message(", probes=", probes_->positions.size()) : "",
+      threads_ != 1 ? message(", threads=", threads_) : "", ", tokens_seen=", tokens_, ", queries=", queries_,
+      probes_ ? message(", probes=", probes_->positions.size()) : "",
       output_ ? message(", output_sketch=(n=", output_->n(), ", k=", output_->k(), ")") : "", ", nbytes=", nbytes(),
       ")");
 }

@@ -12,6 +12,7 @@
 #include "streamattn/core/thread_pool.hpp"
 #include "streamattn/kernels/gemm.hpp"
 #include "streamattn/stream/causal_stream.hpp"
+#include "streamattn/stream/kv_stream.hpp"
 #include "streamattn/stream/multi_head_stream.hpp"
 
 using namespace streamattn;
@@ -123,4 +124,45 @@ TEST_CASE("CausalStream threads: validation, set_threads, not serialized", "[str
   copy.update(MatrixRef<double>(X), MatrixRef<double>(X), MatrixRef<double>(X));
   cs.update(MatrixRef<double>(X), MatrixRef<double>(X), MatrixRef<double>(X));
   REQUIRE(copy.tokens_seen() == 3);
+}
+
+TEST_CASE("KVStream(threads=1, 2, 3): bit-identical state and answers; validation, not serialized",
+          "[stream][threads]") {
+  // t = 153 features, dv = 96: featurizing and both products of a 1000-row block are split.
+  const Index n = 2500, d = 16, dv = 96;
+  std::mt19937_64 g(23);
+  const RowMatrix<double> Q = test::normal_matrix(600, d, g, 0.3), K = test::normal_matrix(n, d, g, 0.3),
+                          V = test::normal_matrix(n, dv, g);
+  const RowMatrix<float> Qf = Q.cast<float>(), Kf = K.cast<float>(), Vf = V.cast<float>();
+  RowMatrix<double> want_M, want_q, want_qf;
+  Eigen::VectorXd want_s;
+  for (int threads : {1, 2, 3}) {
+    KVStream kv(d, dv, 2, std::nullopt, StateKind::exact, {}, 0, 0, FeatureKernel::taylor, threads);
+    REQUIRE(kv.threads() == threads);
+    kv.add(MatrixRef<double>(K.topRows(1000)), MatrixRef<double>(V.topRows(1000)));
+    kv.add(MatrixRef<float>(Kf.bottomRows(n - 1000)), MatrixRef<float>(Vf.bottomRows(n - 1000)));
+    const RowMatrix<double> q = kv.query(MatrixRef<double>(Q)), qf = kv.query(MatrixRef<float>(Qf));
+    if (threads == 1) {
+      want_M = kv.numerator_state();
+      want_s = kv.normalizer_state();
+      want_q = q;
+      want_qf = qf;
+    } else {
+      REQUIRE(same_bits(kv.numerator_state(), want_M));
+      REQUIRE(std::memcmp(kv.normalizer_state().data(), want_s.data(), sizeof(double) * want_s.size()) == 0);
+      REQUIRE(same_bits(q, want_q));
+      REQUIRE(same_bits(qf, want_qf));
+    }
+  }
+  REQUIRE_THROWS_WITH(KVStream(4, 4, 2, std::nullopt, StateKind::exact, {}, 0, 0, FeatureKernel::taylor, -1),
+                      "threads must be in [0, 1024] (0 = hardware concurrency), got -1");
+  KVStream kv(4, 4, 2, std::nullopt);
+  REQUIRE(kv.threads() == 1);
+  kv.set_threads(2);
+  REQUIRE(kv.threads() == 2);
+  REQUIRE(kv.repr().find("threads=2") != std::string::npos);
+  const RowMatrix<double> X = RowMatrix<double>::Constant(3, 4, 0.1);
+  kv.add(MatrixRef<double>(X), MatrixRef<double>(X));
+  const auto bytes = kv.to_bytes();
+  REQUIRE(KVStream::from_bytes(bytes.data(), bytes.size()).threads() == 1);
 }

@@ -9,11 +9,20 @@
 // Every factor is e^{<= 0}: nothing overflows. The intra-chunk scores run on the GEMM kernels
 // (kernels/gemm.hpp); the zeros above the diagonal cost flops but change no bits.
 //
+// Threads (ws.pool): a chunk of at most PolyPrefixState::pass_rows(t) rows costs two hand-offs.
+// outputs() splits the chunk's rows: each thread takes a block of rows through every step (the
+// features of its queries and keys, phi(q) M and phi(q).s, the intra-chunk rows), writing only
+// those rows; absorb() splits the state's rows (features): each thread decays and updates its
+// rows of M and s from every key. Each entry is computed by one thread in the same order for any
+// split, so the results are bit-identical for every thread count; a larger chunk runs pass by
+// pass with each product split on its own (kernels/gemm.hpp), also bit-identical.
+//
 // CausalChunker holds the scratch of one caller (no allocation once the largest chunk was seen);
 // it does no argument checks: callers validate shapes, values and gates first.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "streamattn/attention/prefix_state.hpp"
 #include "streamattn/core/common.hpp"
@@ -65,12 +74,55 @@ class CausalChunker {
 
  private:
   template <class T>
+  Eigen::Ref<RowMatrix<double>> outputs_fused(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                              const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                              std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
+                                              bool f32);
+  template <class T>
+  Eigen::Ref<RowMatrix<double>> outputs_passes(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                               const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                               std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
+                                               bool f32);
+  template <class T>
+  void absorb_passes(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                     PolyWorkspace& ws, bool f32);
+  /// f(first, count) over contiguous blocks of [0, n), one per thread of the pool when the work
+  /// (multiply-adds) pays for a hand-off, else once on the calling thread.
+  static void run_parts(ThreadPool* pool, Index n, std::int64_t work, const std::function<void(Index, Index)>& f);
+  /// float64 copies of the keys and values, float32 ones (f32), and c Q in the compute's type.
+  template <class T>
+  void copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, double c, bool f32);
+  /// The (weighted, rounded) feature rows a .. a+n-1 of the chunk's keys.
+  template <class T>
+  void key_rows(const PolyPrefixState& state, const MatrixRef<T>& Kc, Index a, Index n, bool gated, bool f32);
+  template <class T>
+  void prepare_keys(const PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                    PolyWorkspace& ws, bool f32);
+  /// The keys' gate weights e^{G_last - G_l}.
+  void key_weights(Index r);
+  /// Rows a .. a+n-1 of the intra-chunk block (scores of the whole chunk's keys, masked, decayed)
+  /// added to nm and dn; S = float (num32: the float32 product) or double.
+  template <class S>
+  void intra_rows(const RowMatrix<S>& q, const RowMatrix<S>& k, const RowMatrix<S>& v, RowMatrix<S>& scores, Index a,
+                  Index n, Index r, bool gated, int degree, FeatureKernel kernel, Eigen::Ref<RowMatrix<double>> nm,
+                  Eigen::Ref<Eigen::VectorXd> dn, RowMatrix<S>* num32);
+  template <class T>
   void intra_f32(const MatrixRef<T>& Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated, double c,
                  int degree, FeatureKernel kernel, Eigen::Ref<RowMatrix<double>> nm, Eigen::Ref<Eigen::VectorXd> dn);
 
   RowMatrix<double> num_, q_, k_, v_, scores_;
   RowMatrix<float> q32_, k32_, v32_, scores32_, num32_;
   Eigen::VectorXd den_, gcum_, gw_;
+  // The fused chunk (chunks of at most PolyPrefixState::pass_rows(t) rows): feature rows of the
+  // queries and keys (float32 copies on the float32 path), the query product, the keys' gate
+  // weights; and which keys outputs() has featurized for the next absorb().
+  RowMatrix<double> phiq_, phik_;
+  RowMatrix<float> phiq32_, phik32_, prod32_;
+  Eigen::VectorXd wk_;
+  bool prepared_ = false, prep_f32_ = false, prep_gated_ = false;
+  const void* prep_k_ = nullptr;
+  const void* prep_v_ = nullptr;
+  Index prep_rows_ = 0;
 };
 
 }  // namespace streamattn

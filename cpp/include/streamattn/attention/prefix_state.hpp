@@ -124,12 +124,41 @@ class PolyPrefixState {
   /// into the float64 M; s in float64. w may be null.
   void absorb_rows_f32(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w, PolyWorkspace& ws);
   void absorb_rows_f32(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w, PolyWorkspace& ws);
+  /// Kernels of one chunk split over threads (attention/causal_chunk.cpp): each computes a part
+  /// of its result that no other part touches, every entry in the same order whatever the parts,
+  /// so any split gives the same bits.
+  /// Rows of the inter-chunk part: num += phi M (phi32 non-null: float32(phi) times the float32
+  /// copy of M, in prod32, added in float64), den += phi s, one fixed-order dot product per row.
+  /// phi32 needs fresh_f32() first.
+  void accumulate_featurized(const MatrixRef<double>& phi, const MatrixRef<float>* phi32,
+                             Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
+                             Eigen::Ref<RowMatrix<float>> prod32) const;
+  /// Makes the float32 copy of M current (before accumulate_featurized on the float32 path).
+  void fresh_f32() const;
+  /// Sizes the float32 copy of M (before absorb_featurized_rows on the float32 path).
+  void begin_featurized(bool f32);
+  /// Rows [i0, i0 + n) of the state (features i0 .. i0 + n - 1) after a chunk: M = f M + phi^T V,
+  /// s = f s + phi^T 1 over those feature columns of the r featurized (and weighted) rows phi
+  /// (rows contiguous in memory, as are phi32's).
+  /// f32: phi32 and V32 (the rounded rows) form the product in float32, added into the float64
+  /// M, and the float32 copy of M is updated too; else phi and V64 in float64.
+  void absorb_featurized_rows(Index i0, Index n, const MatrixRef<double>& phi, const MatrixRef<float>* phi32,
+                              const MatrixRef<double>* V64, const MatrixRef<float>* V32, double f);
+  /// After every part of a chunk was absorbed by absorb_featurized_rows: counts its r rows.
+  void finish_featurized(Index r, bool f32);
   /// Kernel: M *= factor, s *= factor (a gate's decay; factor in [0, 1]).
   void decay(double factor);
   /// Kernel for one token (decode): M = f M + phi_k v^T, s = f s + phi_k, then
   /// num = phi_q^T M, in one pass over M. phi_q, phi_k have dim() entries, v and num dv().
   /// No checks, no allocation.
   void step_rows(const double* phi_q, const double* phi_k, const double* v, double f, double* num);
+  /// Same, on the float32 compute path: phi_q, phi_k and v rounded to float32 (dim(), dim() and
+  /// dv() entries), the key's rank-one term phi_k v^T formed in float32 and added into the float64
+  /// M; num (dv entries, float32) = phi_q^T float32(M), one float32 chain over the rows of M
+  /// in order. s is updated in float64 from phi_k64 (the unrounded key features). No checks, no
+  /// allocation.
+  void step_rows_f32(const float* phi_q, const float* phi_k, const double* phi_k64, const float* v, double f,
+                     float* num);
   /// The normalizer phi_q^T (f s + phi_k) that step_rows' update would give, without changing
   /// the state (so a step can be refused before anything changes).
   double step_normalizer(const double* phi_q, const double* phi_k, double f) const;

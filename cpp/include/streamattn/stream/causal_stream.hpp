@@ -31,7 +31,10 @@
 //
 // Decode: step(q, k, v, log_gate) processes one token in O(t dv) in one sweep over M (decay,
 // rank-one update, read-out), into workspace buffers sized at the first call: no allocation
-// per call (without probes; a stream with probes runs its step through update()).
+// per call (without probes; a stream with probes runs its step through update()). The step
+// follows compute like update(): on the float32 path the features and the value are rounded to
+// float32, the rank-one term is formed in float32 and added into the float64 state, and the
+// read-out phi(q)^T M runs in float32; the denominator stays float64.
 //
 // Optional, set before the first update:
 //  * probes: a few queries given in advance, each standing at a stream position; the stream
@@ -267,6 +270,7 @@ class CausalStream {
   int threads_ = 1;
   std::shared_ptr<ThreadPool> pool_;  // null for 1 thread; shared by copies of the stream
   Eigen::VectorXd step_phi_q_, step_phi_k_, step_v_;
+  Eigen::VectorXf step_q32_, step_k32_, step_v32_, step_num32_;  // the float32 step
 };
 
 }  // namespace streamattn

@@ -28,6 +28,11 @@
 // Output sketch: query outputs, in the order queries are answered, are rows 0, 1, ... of a
 // SparseRecoveryMatrix (n rows, dv columns), decoded by sparse_columns().
 //
+// Threads: threads > 1 splits the exact state's products (featurizing the keys and queries,
+// phi(K)^T V, phi(Q) M) over a persistent pool of that many threads, as in CausalStream: every
+// entry is computed by one thread in the same order, so the state and the answers are
+// bit-identical for every thread count. The sketched state's products run on the calling thread.
+//
 // Serialized payload (kind kv_stream): u8 state | u64 first_token | u64 tokens | u64 queries |
 // exact: PolyPrefixState | sketched: u64 d | u64 dv | u64 degree | u8 kernel | f64 scale | u64 max_bytes |
 // f64[t] s | u8 distribution | blob (the dense sketch's framed bytes) | u8 has_probes
@@ -35,6 +40,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -63,7 +69,7 @@ class KVStream {
 
   KVStream(Index d, Index dv, int degree, std::optional<double> scale, StateKind state = StateKind::exact,
            SketchOptions sketch = {}, std::uint64_t first_token = 0, std::uint64_t max_bytes = 0,
-           FeatureKernel kernel = FeatureKernel::taylor);
+           FeatureKernel kernel = FeatureKernel::taylor, int threads = CausalStream::default_threads);
 
   Index d() const { return features_.d(); }
   Index dv() const { return dv_; }
@@ -83,6 +89,10 @@ class KVStream {
   std::uint64_t queries_answered() const { return queries_; }
   /// The sketch of the sketched state (throws for the exact state).
   const DenseSketch& sketch() const;
+  /// Threads of the exact state's products (1 .. limits::max_threads; 0 at construction or in
+  /// set_threads = the hardware concurrency); not part of the state (from_bytes gives 1).
+  int threads() const { return threads_; }
+  void set_threads(int threads);
 
   /// Streams keys and values into the state (and into the probes' exact accumulators).
   void add(const MatrixRef<float>& K, const MatrixRef<float>& V);
@@ -132,7 +142,9 @@ class KVStream {
   std::uint64_t queries_ = 0;
   std::optional<ProbeSet> probes_;
   std::optional<SparseRecoveryMatrix> output_;
-  mutable PolyWorkspace ws_;
+  mutable PolyWorkspace ws_;  // ws_.pool is pool_.get()
+  int threads_ = 1;
+  std::shared_ptr<ThreadPool> pool_;                           // null for 1 thread; shared by copies of the stream
   mutable std::optional<RowMatrix<double>> cached_numerator_;  // (Psi U2)^T (Psi V), sketched
 };
 
