@@ -192,6 +192,24 @@ TEST_CASE("update_layout: one token, and a short block below one chunk", "[layou
   }
 }
 
+TEST_CASE("update_layout: zero tokens with the zero strides DLPack gives empty arrays", "[layout]") {
+  const Data x = make_data(2, 2, 1, 9, 3, 2, 41);
+  const Case c{HeadLayout::batch_tokens_heads, {0, 1, 2, 3}, 0, false};
+  Array<double> q = fill<double>(x, c, x.q, 2, 3), k = fill<double>(x, c, x.k, 1, 3), v = fill<double>(x, c, x.v, 1, 2);
+  Array<double> out(shape_of(c.layout, 2, 2, 9, 2), c.order, 0);
+  MultiHeadCausalStream s(4, 2, 3, 2, 2, std::nullopt);
+  s.update_layout(c.layout, q.view(), k.view(), v.view(), nullptr, out.out());
+  const auto before = s.to_bytes();
+  auto empty = [](auto a) {
+    a.shape[1] = 0;
+    std::fill(a.strides.begin(), a.strides.end(), Index{0});
+    return a;
+  };
+  s.update_layout(c.layout, empty(q.view()), empty(k.view()), empty(v.view()), nullptr, empty(out.out()));
+  REQUIRE(s.to_bytes() == before);
+  REQUIRE(s.tokens_seen() == 9);
+}
+
 TEST_CASE("update_layout refuses bad ranks, shapes, strides and head counts, changing nothing", "[layout]") {
   const Data x = make_data(2, 2, 1, 9, 3, 2, 31);
   const Case c{HeadLayout::batch_tokens_heads, {0, 1, 2, 3}, 0, false};

@@ -50,17 +50,19 @@ struct BasicStridedArray {
     return n;
   }
   /// Throws std::invalid_argument naming `name` unless shape and strides have one entry per
-  /// axis, every extent is >= 0, every axis longer than 1 has a stride > 0, and data is not
-  /// null when the array has elements.
+  /// axis, every extent is >= 0, every axis longer than 1 of an array with elements has a
+  /// stride > 0 (an empty array reads nothing: exporters such as DLPack give it zero strides),
+  /// and data is not null when the array has elements.
   void check(const char* name) const {
     require(strides.size() == shape.size(), name, " has ", shape.size(), " axes but ", strides.size(),
             " strides: pass one stride (in elements) per axis");
-    for (std::size_t i = 0; i < shape.size(); ++i) {
+    for (std::size_t i = 0; i < shape.size(); ++i)
       require(shape[i] >= 0, name, " has a negative extent (", shape[i], ") on axis ", i);
-      require(shape[i] <= 1 || strides[i] > 0, name, " has stride ", strides[i], " on axis ", i, " (length ", shape[i],
-              "): strides must be > 0 (copy reversed or broadcast arrays to a contiguous one first)");
-    }
-    require(size() == 0 || data != nullptr, name, " has ", size(), " elements but no data (null pointer)");
+    const bool empty = size() == 0;
+    for (std::size_t i = 0; i < shape.size(); ++i)
+      require(empty || shape[i] <= 1 || strides[i] > 0, name, " has stride ", strides[i], " on axis ", i, " (length ",
+              shape[i], "): strides must be > 0 (copy reversed or broadcast arrays to a contiguous one first)");
+    require(empty || data != nullptr, name, " has ", size(), " elements but no data (null pointer)");
   }
 };
 using StridedArray = BasicStridedArray<const void*>;
