@@ -199,7 +199,11 @@ needs torch). n = 65 536 float32 tokens, one thread for everything, the variants
 lower bound on the products' own rate); "torch f32 GEMM" is a single-thread float32 GEMM of the
 state product's shape measured in the same run. See docs/design.md §2.5 for the float32 path.
 The "2 threads" table puts torch at `torch.set_num_threads(2)` against `CausalStream(threads=2)`
-in the same run; its load column says whether the second core was free.""",
+in the same run; its load column says whether the second core was free. In the run above (no
+other job on the machine) the stream is 2.2–2.6× the best torch form on one thread and 2.7–2.8×
+on two on the avx512 path; on avx2 2.1–2.2× on one thread, and on two 2.18× at d = 64 but only
+1.20× at d = 32, where the stream on 2 threads ran slower than on 1 (0.89×: at t = 561 a chunk's
+work is too small for two hand-offs per chunk to pay; `threads=1` is the default).""",
     ),
     Section(
         "Cost of the torch path",
@@ -219,7 +223,7 @@ and 0.92×.""",
     Section(
         "Threads inside one stream",
         "bench_threads.md",
-        """Command: `python bench/bench_threads.py`. One `CausalStream` at n = 65 536, d = 64, g = 2,
+        """Command: `python bench/bench_threads.py --repeats 9`. One `CausalStream` at n = 65 536, d = 64, g = 2,
 `threads=1` against `threads=2`, float32 and float64 inputs, interleaved runs; rows compared bit
 for bit.""",
         """Reading it. Each chunk is two hand-offs to the pool: its rows (features, the inter-chunk
@@ -228,7 +232,10 @@ inside one stream"); only the normalization and a few copies stay on the calling
 the one-thread time at d = 64, chunk 32, float32, in a perf profile). The ratio needs a second
 core that is free: the load average printed with the table says how busy the machine was (2
 logical CPUs shared with other work; at a load of 2 or more the second thread has no core of its
-own and 2 threads run slower than 1).""",
+own and 2 threads run slower than 1). This run had no other job: `prefill` and the float64 path
+reach 1.75–1.90×, the float32 path at the default chunk of 32 stays at 1.40× (it did in every
+run, while torch's own float32 GEMM scaled 1.9–2.0× in the same minutes), and the chunk-128 rows
+moved between 0.9× and 2.0× from one run to the next: see docs/design.md for what is left.""",
     ),
     Section(
         "Dask: causal attention and sketches over worker processes",
