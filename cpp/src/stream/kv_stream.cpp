@@ -95,25 +95,29 @@ void KVStream::add_impl(const MatrixRef<T>& K, const MatrixRef<T>& V) {
 void KVStream::add(const MatrixRef<float>& K, const MatrixRef<float>& V) { add_impl(K, V); }
 void KVStream::add(const MatrixRef<double>& K, const MatrixRef<double>& V) { add_impl(K, V); }
 
-const RowMatrix<double>& KVStream::sketched_numerator() const {
-  if (!cached_numerator_) {
-    const RowMatrix<double>& A = sketch_->value();
-    const Index t = dim();
-    cached_numerator_ = RowMatrix<double>(A.leftCols(t).transpose() * A.rightCols(dv_));
-  }
-  return *cached_numerator_;
+RowMatrix<double> KVStream::compute_sketched_numerator() const {
+  const RowMatrix<double>& A = sketch_->value();
+  const Index t = dim();
+  return A.leftCols(t).transpose() * A.rightCols(dv_);
 }
 
+// The state's answer to Q, with the scratch `ws` and (sketched state) the numerator (Psi U2)^T
+// (Psi V) when the caller has it (null: computed here). Writes nothing of the stream's own, so
+// const callers may run it concurrently, each with its own scratch.
 template <class T>
-RowMatrix<double> KVStream::answer(const MatrixRef<T>& Q) const {
+RowMatrix<double> KVStream::answer(const MatrixRef<T>& Q, PolyWorkspace& ws, const RowMatrix<double>* numerator) const {
   const Index n = Q.rows();
   RowMatrix<double> num = RowMatrix<double>::Zero(n, dv_);
   Eigen::VectorXd den = Eigen::VectorXd::Zero(n);
   if (exact_) {
-    exact_->accumulate(Q, num, den, ws_);
+    exact_->accumulate(Q, num, den, ws);
   } else {
     const RowMatrix<double> phi = features_.transform(Q);
-    num.noalias() = phi * sketched_numerator();
+    if (numerator) {
+      num.noalias() = phi * *numerator;
+    } else {
+      num.noalias() = phi * compute_sketched_numerator();
+    }
     den.noalias() = phi * normalizer_state_;
   }
   detail::require_positive_normalizers(den, 0, degree(), kernel());
@@ -129,7 +133,8 @@ RowMatrix<double> KVStream::query_impl(const MatrixRef<T>& Q) {
     require(queries_ + static_cast<std::uint64_t>(Q.rows()) <= output_->n(),
             "the output sketch covers n = ", output_->n(), " query rows; this call would bring the count to ",
             queries_ + static_cast<std::uint64_t>(Q.rows()));
-  RowMatrix<double> out = answer(Q);
+  if (sketch_ && !cached_numerator_) cached_numerator_ = compute_sketched_numerator();
+  RowMatrix<double> out = answer(Q, ws_, sketch_ ? &*cached_numerator_ : nullptr);
   if (output_ && out.rows() > 0) output_->update_rows(queries_, MatrixRef<double>(out));
   queries_ += static_cast<std::uint64_t>(Q.rows());
   return out;
@@ -156,7 +161,8 @@ Certificate KVStream::certificate() const {
   require(probes_.has_value(), "this stream has no probes: pass probes= to get a certificate");
   ProbeSet ps = *probes_;
   if (tokens_ > 0) {
-    ps.approx = answer(MatrixRef<double>(ps.exact.queries()));
+    PolyWorkspace ws;  // its own scratch, on the calling thread: certificate() is const
+    ps.approx = answer(MatrixRef<double>(ps.exact.queries()), ws, cached_numerator_ ? &*cached_numerator_ : nullptr);
     ps.evaluated.assign(ps.evaluated.size(), 1);
   }
   return ps.certificate();

@@ -7,6 +7,7 @@
 #include <array>
 #include <cstring>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "streamattn/core/thread_pool.hpp"
@@ -165,4 +166,31 @@ TEST_CASE("KVStream(threads=1, 2, 3): bit-identical state and answers; validatio
   kv.add(MatrixRef<double>(X), MatrixRef<double>(X));
   const auto bytes = kv.to_bytes();
   REQUIRE(KVStream::from_bytes(bytes.data(), bytes.size()).threads() == 1);
+}
+
+TEST_CASE("KVStream::certificate from several threads at once: every call gives the one-thread answer",
+          "[stream][threads]") {
+  // const methods may run concurrently: certificate() evaluates the probes with its own scratch
+  // and only reads the stream (exact and sketched states; before and after a query).
+  const Index n = 3000, d = 8, dv = 6;
+  std::mt19937_64 g(31);
+  const RowMatrix<double> P = test::normal_matrix(40, d, g, 0.3), K = test::normal_matrix(n, d, g, 0.3),
+                          V = test::normal_matrix(n, dv, g);
+  for (StateKind kind : {StateKind::exact, StateKind::sketched}) {
+    for (bool queried : {false, true}) {
+      KVStream kv(d, dv, 2, std::nullopt, kind, {}, 0, 0, FeatureKernel::taylor, 2);
+      kv.set_probes(MatrixRef<double>(P));
+      kv.add(MatrixRef<double>(K), MatrixRef<double>(V));
+      if (queried) kv.query(MatrixRef<double>(P.topRows(3)));
+      const RowMatrix<double> want = kv.certificate().approx;
+      std::vector<RowMatrix<double>> got(4);
+      std::vector<std::thread> pool;
+      for (std::size_t i = 0; i < got.size(); ++i)
+        pool.emplace_back([&, i] {
+          for (int rep = 0; rep < 20; ++rep) got[i] = kv.certificate().approx;
+        });
+      for (auto& th : pool) th.join();
+      for (const auto& a : got) REQUIRE(same_bits(a, want));
+    }
+  }
 }

@@ -106,7 +106,8 @@ class PolyPrefixState {
   void accumulate(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
                   PolyWorkspace& ws) const;
   /// Same, with the float32 product: phi(Q) rounded to float32 times a float32 copy of M (kept
-  /// until M next changes), the product added to num in float64; den in float64.
+  /// until M next changes), the product added to num in float64; den in float64. Refreshing
+  /// that copy writes it: not to be called from two threads at once on one state.
   void accumulate_f32(const MatrixRef<float>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
                       PolyWorkspace& ws) const;
   void accumulate_f32(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,

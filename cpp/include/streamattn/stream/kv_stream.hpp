@@ -129,8 +129,8 @@ class KVStream {
   template <class T>
   RowMatrix<double> query_impl(const MatrixRef<T>& Q);
   template <class T>
-  RowMatrix<double> answer(const MatrixRef<T>& Q) const;
-  const RowMatrix<double>& sketched_numerator() const;
+  RowMatrix<double> answer(const MatrixRef<T>& Q, PolyWorkspace& ws, const RowMatrix<double>* numerator) const;
+  RowMatrix<double> compute_sketched_numerator() const;
 
   StateKind state_kind_;
   TaylorFeatures features_;
@@ -142,10 +142,12 @@ class KVStream {
   std::uint64_t queries_ = 0;
   std::optional<ProbeSet> probes_;
   std::optional<SparseRecoveryMatrix> output_;
-  mutable PolyWorkspace ws_;  // ws_.pool is pool_.get()
+  PolyWorkspace ws_;  // scratch of add() and query(); ws_.pool is pool_.get()
   int threads_ = 1;
-  std::shared_ptr<ThreadPool> pool_;                           // null for 1 thread; shared by copies of the stream
-  mutable std::optional<RowMatrix<double>> cached_numerator_;  // (Psi U2)^T (Psi V), sketched
+  std::shared_ptr<ThreadPool> pool_;  // null for 1 thread; shared by copies of the stream
+  // (Psi U2)^T (Psi V) of the sketched state, made by the first query() after an add(). const
+  // methods (certificate) only read it, so they may run concurrently.
+  std::optional<RowMatrix<double>> cached_numerator_;
 };
 
 }  // namespace streamattn
