@@ -22,6 +22,26 @@ def each_isa(request):
     streamattn._core._reset_isa_from_environment()
 
 
+@pytest.fixture
+def th():
+    """torch (skips where it cannot be imported), pinned to one thread while the test runs: the
+    tests' matrices are tiny, and next to the streams' own C++ threads on a loaded 2-core machine
+    torch's thread pool only adds synchronization (100x on a 64 x 256 Linear, measured once)."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def st(th):
+    """streamattn.torch."""
+    import streamattn.torch as st
+
+    return st
+
+
 def pytest_report_header(config):
     info = streamattn.build_info()
     return f"streamattn {info['version']}: ISAs available {info['isas_available']}, selected {info['isa_selected']}"

@@ -6,12 +6,12 @@ prefill + token-by-token decode, both layouts, odd T, gates on and off."""
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pytest
 
 import streamattn as sa
+from fla_helpers import import_fla, rel
 
 pytestmark = pytest.mark.extras
 
@@ -19,34 +19,13 @@ B, H, D, DV = 2, 3, 8, 5
 
 
 @pytest.fixture
-def th():
-    return pytest.importorskip("torch")
-
-
-@pytest.fixture
-def st(th):
-    import streamattn.torch as st
-
-    return st
-
-
-@pytest.fixture
 def naive(th):
-    with warnings.catch_warnings():
-        # fla warns at import that it found no GPU and falls back to CPU.
-        warnings.simplefilter("ignore")
-        pytest.importorskip("fla")
-        import fla.ops.based.naive as based
-        import fla.ops.linear_attn.naive as linear
-        import fla.ops.retention.naive as retention
-        import fla.ops.simple_gla.naive as simple_gla
-
-    return {"based": based, "linear": linear, "retention": retention, "simple_gla": simple_gla}
-
-
-def rel(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+    return import_fla(
+        based="fla.ops.based.naive",
+        linear="fla.ops.linear_attn.naive",
+        retention="fla.ops.retention.naive",
+        simple_gla="fla.ops.simple_gla.naive",
+    )
 
 
 def qkv(th, T, dtype, seed, dv=DV, hkv=H, head_first=False):

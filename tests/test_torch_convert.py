@@ -16,9 +16,9 @@ from __future__ import annotations
 import copy
 import warnings
 
-import numpy as np
 import pytest
 
+from fla_helpers import import_fla, rel
 from streamattn import MultiHeadCausalStream
 
 pytestmark = pytest.mark.extras
@@ -27,40 +27,12 @@ PROMPT, NEW = 12, 32
 
 
 @pytest.fixture
-def th():
-    return pytest.importorskip("torch")
-
-
-@pytest.fixture
 def fla(th):
-    with warnings.catch_warnings():
-        # fla warns at import that it found no GPU and falls back to CPU.
-        warnings.simplefilter("ignore")
-        pytest.importorskip("fla.models")
-        pytest.importorskip("transformers")
-        import fla.layers.linear_attn as linear_attn
-        import fla.models as models
-        import fla.modules as modules
-        import fla.modules.feature_map as feature_map
-        import fla.modules.norm.layernorm as layernorm
-        import fla.ops.linear_attn.naive as naive
-
-    return {
-        "linear_attn": linear_attn, "models": models, "modules": modules, "feature_map": feature_map,
-        "layernorm": layernorm, "naive": naive,
-    }  # fmt: skip
-
-
-@pytest.fixture
-def st(th):
-    import streamattn.torch as st
-
-    return st
-
-
-def rel(a, b) -> float:
-    a, b = (np.asarray(x.detach(), dtype=np.float64) for x in (a, b))
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+    return import_fla(
+        transformers="transformers", linear_attn="fla.layers.linear_attn", models="fla.models",
+        modules="fla.modules", feature_map="fla.modules.feature_map", layernorm="fla.modules.norm.layernorm",
+        naive="fla.ops.linear_attn.naive",
+    )  # fmt: skip
 
 
 def tiny_model(th, fla, kind, **extra):

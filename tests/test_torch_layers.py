@@ -6,41 +6,21 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import pytest
+
+from fla_helpers import import_fla, rel
 
 pytestmark = pytest.mark.extras
 
 
 @pytest.fixture
-def th():
-    return pytest.importorskip("torch")
-
-
-@pytest.fixture
 def fla(th):
-    with warnings.catch_warnings():
-        # fla warns at import that it found no GPU and falls back to CPU.
-        warnings.simplefilter("ignore")
-        pytest.importorskip("fla.layers")
-        import fla.layers.based as based
-        import fla.layers.linear_attn as linear_attn
-        import fla.modules.norm.layernorm as layernorm
-        import fla.ops.linear_attn.naive as naive
-
-    return {"based": based, "linear_attn": linear_attn, "layernorm": layernorm, "naive": naive}
-
-
-@pytest.fixture
-def st(th):
-    import streamattn.torch as st
-
-    return st
-
-
-def rel(a, b) -> float:
-    a, b = (np.asarray(x.detach(), dtype=np.float64) for x in (a, b))
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+    return import_fla(
+        based="fla.layers.based",
+        linear_attn="fla.layers.linear_attn",
+        layernorm="fla.modules.norm.layernorm",
+        naive="fla.ops.linear_attn.naive",
+    )
 
 
 def decode(layer, x, prefill, cache_factory, tuple_out=False):

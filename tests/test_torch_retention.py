@@ -20,9 +20,9 @@ import contextlib
 import copy
 import warnings
 
-import numpy as np
 import pytest
 
+from fla_helpers import import_fla, rel
 from streamattn import MultiHeadCausalStream
 
 pytestmark = pytest.mark.extras
@@ -31,47 +31,13 @@ PROMPT, NEW = 9, 40
 
 
 @pytest.fixture
-def th():
-    torch = pytest.importorskip("torch")
-    # tiny matrices: torch's own thread pool only adds synchronization (next to the streams' C++
-    # threads on a loaded 2-core machine, 100x on a 64 x 256 Linear); the arithmetic is the same
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield torch
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
 def fla(th):
-    with warnings.catch_warnings():
-        # fla warns at import that it found no GPU and falls back to CPU.
-        warnings.simplefilter("ignore")
-        pytest.importorskip("fla.models")
-        pytest.importorskip("transformers")
-        import fla.layers.multiscale_retention as msr
-        import fla.models as models
-        import fla.modules as modules
-        import fla.modules.norm.layernorm as layernorm
-        import fla.modules.norm.layernorm_gated as layernorm_gated
-        import fla.modules.rotary.ops as rotary
-        import fla.ops.retention.naive as naive
-
-    return {
-        "msr": msr, "models": models, "modules": modules, "layernorm": layernorm,
-        "layernorm_gated": layernorm_gated, "rotary": rotary, "naive": naive,
-    }  # fmt: skip
-
-
-@pytest.fixture
-def st(th):
-    import streamattn.torch as st
-
-    return st
-
-
-def rel(a, b) -> float:
-    a, b = (np.asarray(x.detach(), dtype=np.float64) for x in (a, b))
-    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+    return import_fla(
+        transformers="transformers", msr="fla.layers.multiscale_retention", models="fla.models",
+        modules="fla.modules", layernorm="fla.modules.norm.layernorm",
+        layernorm_gated="fla.modules.norm.layernorm_gated", rotary="fla.modules.rotary.ops",
+        naive="fla.ops.retention.naive",
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
