@@ -160,8 +160,8 @@ PolyPrefixState::PolyPrefixState(const TaylorFeatures& features, Index dv) : fea
 }
 
 template <class T>
-void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w,
-                                       PolyWorkspace& ws) {
+void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w, PolyWorkspace& ws,
+                                       bool f32) {
   const Index n = K.rows(), t = dim(), step = pass_rows(t);
   for (Index p = 0; p < n; p += step) {
     const Index r = std::min(step, n - p);
@@ -171,7 +171,16 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
     if (w) ws.phi.topRows(r) = Eigen::Map<const Eigen::VectorXd>(w + p, r).asDiagonal() * ws.phi.topRows(r);
     const auto phi = ws.phi.topRows(r);
     // The U2^T V accumulation: one GEMM (t x r) * (r x dv) per pass (gemm.hpp).
-    if constexpr (std::is_same_v<T, double>) {
+    if (f32) {
+      // The pass's product in float32, added into the float64 state, and the float32 copy of M
+      // the next queries read, both in the GEMM's epilogue.
+      ensure_rows(ws.phi32, std::min(step, n), t);
+      ensure_rows(ws.v32, std::min(step, n), dv_);
+      round_rows(ws.phi, ws.phi32, r, ws.pool);
+      ws.v32.topRows(r) = V.middleRows(p, r).template cast<float>();
+      if (M32_.rows() != t || M32_.cols() != dv_) M32_.resize(t, dv_);
+      gemm_acc64(ws.phi32.topRows(r), Trans::yes, ws.v32.topRows(r), Trans::no, M_, M32_, ws.pool);
+    } else if constexpr (std::is_same_v<T, double>) {
       gemm(phi, Trans::yes, V.middleRows(p, r), Trans::no, M_, true, ws.pool);
     } else {
       ensure_rows(ws.v, std::min(step, n), dv_);
@@ -183,72 +192,26 @@ void PolyPrefixState::absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>
     normalizer_state_.noalias() += phi.transpose() * ws.ones.head(r);
   }
   tokens_ += static_cast<std::uint64_t>(n);
-  m32_fresh_ = false;
-}
-
-template <class T>
-void PolyPrefixState::absorb_rows_f32_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w,
-                                           PolyWorkspace& ws) {
-  const Index n = K.rows(), t = dim(), step = pass_rows(t);
-  for (Index p = 0; p < n; p += step) {
-    const Index r = std::min(step, n - p);
-    ensure_rows(ws.phi, std::min(step, n), t);
-    ensure_rows(ws.phi32, std::min(step, n), t);
-    ensure_rows(ws.v32, std::min(step, n), dv_);
-    featurize(features_, MatrixRef<T>(K.middleRows(p, r)), ws.phi.data(), t, ws.pool);
-    if (w) ws.phi.topRows(r) = Eigen::Map<const Eigen::VectorXd>(w + p, r).asDiagonal() * ws.phi.topRows(r);
-    const auto phi = ws.phi.topRows(r);
-    round_rows(ws.phi, ws.phi32, r, ws.pool);
-    ws.v32.topRows(r) = V.middleRows(p, r).template cast<float>();
-    // The pass's product in float32 (t x r times r x dv), added into the float64 state, and the
-    // float32 copy of M the next queries read, both in the GEMM's epilogue.
-    if (M32_.rows() != t || M32_.cols() != dv_) M32_.resize(t, dv_);
-    gemm_acc64(ws.phi32.topRows(r), Trans::yes, ws.v32.topRows(r), Trans::no, M_, M32_, ws.pool);
-    if (ws.ones.size() < r) ws.ones = Eigen::VectorXd::Ones(std::min(step, n));
-    normalizer_state_.noalias() += phi.transpose() * ws.ones.head(r);
-  }
-  tokens_ += static_cast<std::uint64_t>(n);
-  m32_fresh_ = m32_fresh_ || n > 0;
+  // The float32 path keeps M32_ equal to M's rounding; the float64 path leaves it stale.
+  m32_fresh_ = f32 && (m32_fresh_ || n > 0);
 }
 
 void PolyPrefixState::absorb_rows_f32(const MatrixRef<float>& K, const MatrixRef<float>& V, const double* w,
                                       PolyWorkspace& ws) {
-  absorb_rows_f32_impl(K, V, w, ws);
+  absorb_rows_impl(K, V, w, ws, true);
 }
 void PolyPrefixState::absorb_rows_f32(const MatrixRef<double>& K, const MatrixRef<double>& V, const double* w,
                                       PolyWorkspace& ws) {
-  absorb_rows_f32_impl(K, V, w, ws);
-}
-
-template <class T>
-void PolyPrefixState::accumulate_f32_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num,
-                                          Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
-  if (!m32_fresh_) {
-    M32_ = M_.template cast<float>();
-    m32_fresh_ = true;
-  }
-  const Index n = Q.rows(), t = dim(), step = pass_rows(t);
-  for (Index p = 0; p < n; p += step) {
-    const Index r = std::min(step, n - p);
-    ensure_rows(ws.phi, std::min(step, n), t);
-    ensure_rows(ws.phi32, std::min(step, n), t);
-    ensure_rows(ws.prod32, std::min(step, n), dv_);
-    featurize(features_, MatrixRef<T>(Q.middleRows(p, r)), ws.phi.data(), t, ws.pool);
-    const auto phi = ws.phi.topRows(r);
-    round_rows(ws.phi, ws.phi32, r, ws.pool);
-    gemm(ws.phi32.topRows(r), Trans::no, M32_, Trans::no, ws.prod32.topRows(r), false, ws.pool);
-    num.middleRows(p, r) += ws.prod32.topRows(r).template cast<double>();
-    den.segment(p, r).noalias() += phi * normalizer_state_;
-  }
+  absorb_rows_impl(K, V, w, ws, true);
 }
 
 void PolyPrefixState::accumulate_f32(const MatrixRef<float>& Q, Eigen::Ref<RowMatrix<double>> num,
                                      Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
-  accumulate_f32_impl(Q, num, den, ws);
+  accumulate_impl(Q, num, den, ws, true);
 }
 void PolyPrefixState::accumulate_f32(const MatrixRef<double>& Q, Eigen::Ref<RowMatrix<double>> num,
                                      Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
-  accumulate_f32_impl(Q, num, den, ws);
+  accumulate_impl(Q, num, den, ws, true);
 }
 
 void PolyPrefixState::absorb_rows(const MatrixRef<float>& K, const MatrixRef<float>& V, PolyWorkspace& ws) {
@@ -406,14 +369,26 @@ void PolyPrefixState::absorb(const MatrixRef<double>& K, const MatrixRef<double>
 
 template <class T>
 void PolyPrefixState::accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num,
-                                      Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws) const {
+                                      Eigen::Ref<Eigen::VectorXd> den, PolyWorkspace& ws, bool f32) const {
+  if (f32 && !m32_fresh_) {
+    M32_ = M_.template cast<float>();
+    m32_fresh_ = true;
+  }
   const Index n = Q.rows(), t = dim(), step = pass_rows(t);
   for (Index p = 0; p < n; p += step) {
     const Index r = std::min(step, n - p);
     ensure_rows(ws.phi, std::min(step, n), t);
     featurize(features_, MatrixRef<T>(Q.middleRows(p, r)), ws.phi.data(), t, ws.pool);
     const auto phi = ws.phi.topRows(r);
-    gemm(phi, Trans::no, M_, Trans::no, num.middleRows(p, r), true, ws.pool);
+    if (f32) {
+      ensure_rows(ws.phi32, std::min(step, n), t);
+      ensure_rows(ws.prod32, std::min(step, n), dv_);
+      round_rows(ws.phi, ws.phi32, r, ws.pool);
+      gemm(ws.phi32.topRows(r), Trans::no, M32_, Trans::no, ws.prod32.topRows(r), false, ws.pool);
+      num.middleRows(p, r) += ws.prod32.topRows(r).template cast<double>();
+    } else {
+      gemm(phi, Trans::no, M_, Trans::no, num.middleRows(p, r), true, ws.pool);
+    }
     den.segment(p, r).noalias() += phi * normalizer_state_;
   }
 }

@@ -190,18 +190,15 @@ class PolyPrefixState {
  private:
   template <class T>
   void absorb_impl(const MatrixRef<T>& K, const MatrixRef<T>& V);
+  // f32: the float32 compute path (products in float32 against M32_, accumulated in float64).
   template <class T>
-  void absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w, PolyWorkspace& ws);
+  void absorb_rows_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w, PolyWorkspace& ws,
+                        bool f32 = false);
   template <class T>
   void accumulate_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
-                       PolyWorkspace& ws) const;
+                       PolyWorkspace& ws, bool f32 = false) const;
   template <class T>
   RowMatrix<double> apply_impl(const MatrixRef<T>& Q) const;
-  template <class T>
-  void absorb_rows_f32_impl(const MatrixRef<T>& K, const MatrixRef<T>& V, const double* w, PolyWorkspace& ws);
-  template <class T>
-  void accumulate_f32_impl(const MatrixRef<T>& Q, Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
-                           PolyWorkspace& ws) const;
 
   TaylorFeatures features_;
   Index dv_;
