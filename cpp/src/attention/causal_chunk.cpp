@@ -79,23 +79,13 @@ void CausalChunker::copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, 
 }
 
 template <class T>
-void CausalChunker::key_rows(const PolyPrefixState& state, const MatrixRef<T>& Kc, Index a, Index n, bool gated,
+void CausalChunker::key_cols(const PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated,
                              bool f32) {
-  const Index t = state.dim();
-  state.features().transform_into(MatrixRef<T>(Kc.middleRows(a, n)), phik_.data() + a * t, t);
-  if (gated) phik_.middleRows(a, n) = wk_.segment(a, n).asDiagonal() * phik_.middleRows(a, n);
-  if (f32) phik32_.middleRows(a, n) = phik_.middleRows(a, n).template cast<float>();
-}
-
-template <class T>
-void CausalChunker::prepare_keys(const PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc,
-                                 bool gated, PolyWorkspace& ws, bool f32) {
   const Index r = Kc.rows(), t = state.dim();
-  ensure(phik_, r, t);
-  if (f32) ensure(phik32_, r, t);
-  copy_inputs<T>(nullptr, Kc, Vc, state.scale(), f32);
-  if (gated) key_weights(r);
-  run_parts(ws.pool, r, r * t * Vc.cols(), [&](Index a, Index n) { key_rows(state, Kc, a, n, gated, f32); });
+  state.features().transform_cols_into(Kc, i0, n, phik_.data() + i0, t);
+  auto block = phik_.block(0, i0, r, n);
+  if (gated) block = wk_.head(r).asDiagonal() * block;
+  if (f32) phik32_.block(0, i0, r, n) = block.template cast<float>();
 }
 
 void CausalChunker::key_weights(Index r) {
@@ -150,10 +140,8 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
   nm.setZero();
   dn.setZero();
   ensure(phiq_, r, t);
-  ensure(phik_, r, t);
   if (f32) {
     ensure(phiq32_, r, t);
-    ensure(phik32_, r, t);
     ensure(prod32_, r, dv);
     ensure(scores32_, r, r);
     ensure(num32_, r, dv);
@@ -168,8 +156,9 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
     key_weights(r);
   }
   // One hand-off for the whole chunk: each thread takes a block of its rows through every step
-  // (features of its queries and keys, the inter-chunk product and normalizer, the intra-chunk
-  // block), writing only its own rows; the keys' features wait for absorb().
+  // (features of its queries, the inter-chunk product and normalizer, the intra-chunk block),
+  // writing only its own rows. The keys' features are made by absorb(), column block by column
+  // block on the thread that owns those rows of the state.
   run_parts(ws.pool, r, r * t * dv, [&](Index a, Index n) {
     state.features().transform_into(MatrixRef<T>(Qc.middleRows(a, n)), phiq_.data() + a * t, t);
     if (f32) phiq32_.middleRows(a, n) = phiq_.middleRows(a, n).template cast<float>();
@@ -190,7 +179,6 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
       intra_rows<float>(q32_, k32_, v32_, scores32_, a, n, r, gated, state.degree(), state.kernel(), nm, dn, &num32_);
     else
       intra_rows<double>(q_, k_, v_, scores_, a, n, r, gated, state.degree(), state.kernel(), nm, dn, nullptr);
-    key_rows(state, Kc, a, n, gated, f32);
   });
   detail::normalize_rows(nm, dn, first_row, state.degree(), state.kernel(), norm);
   prepared_ = true;
@@ -310,17 +298,23 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
   prepared_ = false;
   if (!ready) {
     if (r > PolyPrefixState::pass_rows(t)) return absorb_passes(state, Kc, Vc, gated, ws, f32);
-    prepare_keys(state, Kc, Vc, gated, ws, f32);
+    copy_inputs<T>(nullptr, Kc, Vc, state.scale(), f32);
+    if (gated) key_weights(r);
   }
-  // The state's rows (features) split over the threads: each part decays its rows of M and s and
-  // adds its feature columns' product with the values (prefix_state.hpp, absorb_featurized_rows).
+  ensure(phik_, r, t);
+  if (f32) ensure(phik32_, r, t);
+  // The state's rows (features) split over the threads: each part makes its feature columns of
+  // the chunk's keys (weighted, rounded), then decays its rows of M and s and adds those columns'
+  // product with the values (prefix_state.hpp, absorb_featurized_rows). A thread's rows of the
+  // state, and the key features they need, stay in its own cache from chunk to chunk.
   const double f = gated ? std::exp(gcum_[r - 1]) : 1.0;
-  const MatrixRef<double> phi(phik_.topRows(r));
   const MatrixRef<double> v64(v_.topRows(r));
-  const MatrixRef<float> phi32(phik32_.topRows(f32 ? r : 0));
   const MatrixRef<float> v32(v32_.topRows(f32 ? r : 0));
   state.begin_featurized(f32);
   run_parts(ws.pool, t, r * t * Vc.cols(), [&](Index i0, Index n) {
+    key_cols(state, Kc, i0, n, gated, f32);
+    const MatrixRef<double> phi(phik_.block(0, i0, r, n));
+    const MatrixRef<float> phi32(phik32_.block(0, i0, f32 ? r : 0, f32 ? n : 0));
     state.absorb_featurized_rows(i0, n, phi, f32 ? &phi32 : nullptr, f32 ? nullptr : &v64, f32 ? &v32 : nullptr, f);
   });
   state.finish_featurized(r, f32);

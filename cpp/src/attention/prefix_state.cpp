@@ -279,13 +279,13 @@ void PolyPrefixState::absorb_featurized_rows(Index i0, Index n, const MatrixRef<
   }
   const Index r = phi.rows();
   if (phi32) {
-    gemm_acc64(MatrixRef<float>(phi32->middleCols(i0, n)), Trans::yes, *V32, Trans::no, Mb, M32_.middleRows(i0, n));
+    gemm_acc64(*phi32, Trans::yes, *V32, Trans::no, Mb, M32_.middleRows(i0, n));
   } else {
-    gemm(MatrixRef<double>(phi.middleCols(i0, n)), Trans::yes, *V64, Trans::no, Mb, true);
+    gemm(phi, Trans::yes, *V64, Trans::no, Mb, true);
   }
   // s += phi^T 1 over these columns, row by row in order (each entry one sum over the rows).
   for (Index m = 0; m < r; ++m) {
-    const double* p = phi.data() + m * phi.outerStride() + i0;
+    const double* p = phi.data() + m * phi.outerStride();
     for (Index i = 0; i < n; ++i) sb[i] += p[i];
   }
 }

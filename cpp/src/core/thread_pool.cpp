@@ -34,7 +34,7 @@ ThreadPool::ThreadPool(int threads) {
   require(threads >= 1, "a thread pool needs threads >= 1, got ", threads);
   workers_.reserve(static_cast<std::size_t>(threads - 1));
   try {
-    for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
   } catch (...) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -55,11 +55,10 @@ ThreadPool::~ThreadPool() {
   for (auto& w : workers_) w.join();
 }
 
-void ThreadPool::drain(Job& job) {
+void ThreadPool::drain(Job& job, int self) {
   TaskScope scope;
-  for (;;) {
-    const std::int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
-    if (i >= job.n) return;
+  const auto run_task = [&](std::int64_t i) {
+    if (job.taken[i].exchange(true, std::memory_order_acq_rel)) return;  // another thread has it
     try {
       (*job.task)(i);
     } catch (...) {
@@ -70,10 +69,16 @@ void ThreadPool::drain(Job& job) {
       std::lock_guard<std::mutex> lock(mutex_);  // the caller checks `done` under the mutex
       done_.notify_all();
     }
+  };
+  if (self < job.n) run_task(self);
+  for (;;) {
+    const std::int64_t i = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (i >= job.n) return;
+    run_task(i);
   }
 }
 
-void ThreadPool::worker_loop() {
+void ThreadPool::worker_loop(int self) {
   std::uint64_t seen = 0;
   for (;;) {
     const bool woke = spin_until(
@@ -90,7 +95,7 @@ void ThreadPool::worker_loop() {
       seen = generation_.load();
       job = job_;
     }
-    if (job) drain(*job);
+    if (job) drain(*job, self);
   }
 }
 
@@ -105,6 +110,7 @@ void ThreadPool::run(std::int64_t n, const std::function<void(std::int64_t)>& f)
   auto job = std::make_shared<Job>();
   job->task = &f;
   job->n = n;
+  job->taken.reset(new std::atomic<bool>[static_cast<std::size_t>(n)]());
   bool sleeping = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -113,7 +119,7 @@ void ThreadPool::run(std::int64_t n, const std::function<void(std::int64_t)>& f)
     sleeping = sleepers_ > 0;
   }
   if (sleeping) wake_.notify_all();
-  drain(*job);
+  drain(*job, 0);
   spin_until([&] { return job->done.load(std::memory_order_acquire) == n; });
   std::exception_ptr error;
   {

@@ -192,6 +192,53 @@ void TaylorFeatures::transform_into(const MatrixRef<double>& X, double* out, Ind
 }
 
 template <class T>
+void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, Index n, double* out, Index ld) const {
+  if (n <= 0) return;
+  if (c0 == 0 && n == t_) return transform_into_impl(X, out, ld);
+  // Feature f of the full layout (runs_, weight_) is output column f - off: the power kernel
+  // keeps only degree g. Degrees < g (parents only, or also outputs for taylor) go to a scratch
+  // row in full; the degree-g runs are clipped to the wanted columns and written straight to out.
+  const Index top = deg_start_[static_cast<std::size_t>(degree_)];
+  const Index off = kernel_ == FeatureKernel::power ? top : 0;
+  const Index f0 = c0 + off, f1 = c0 + n + off;  // wanted features [f0, f1) of the full layout
+  const double* w = weight_.data();
+  thread_local std::vector<double> scratch;
+  if (scratch.size() < static_cast<std::size_t>(std::max<Index>(top, 1)))
+    scratch.resize(static_cast<std::size_t>(std::max<Index>(top, 1)));
+  double* lo = scratch.data();
+  for (Index r = 0; r < X.rows(); ++r) {
+    double* o = out + r * ld - f0;  // o[f] for f in [f0, f1)
+    if (degree_ == 0) {
+      o[f0] = 1.0;  // the one feature, the constant
+      continue;
+    }
+    lo[0] = 1.0;
+    for (const Run& run : runs_) {
+      const double x = static_cast<double>(X(r, run.var));
+      const double* src = lo + run.parent;
+      const double* wr = w + run.out;
+      if (run.out < top) {
+        double* dst = lo + run.out;
+        for (Index j = 0; j < run.len; ++j) dst[j] = x * src[j] * wr[j];
+        continue;
+      }
+      const Index j0 = std::max<Index>(f0 - run.out, 0), j1 = std::min<Index>(f1 - run.out, run.len);
+      double* dst = o + run.out;
+      for (Index j = j0; j < j1; ++j) dst[j] = x * src[j] * wr[j];
+    }
+    // taylor: the wanted features of degree < g are the scratch row's.
+    for (Index f = f0; f < std::min(f1, top); ++f) o[f] = lo[f];
+  }
+}
+
+void TaylorFeatures::transform_cols_into(const MatrixRef<float>& X, Index c0, Index n, double* out, Index ld) const {
+  transform_cols_into_impl(X, c0, n, out, ld);
+}
+void TaylorFeatures::transform_cols_into(const MatrixRef<double>& X, Index c0, Index n, double* out, Index ld) const {
+  transform_cols_into_impl(X, c0, n, out, ld);
+}
+
+template <class T>
 RowMatrix<double> TaylorFeatures::transform_impl(const MatrixRef<T>& X) const {
   require(X.cols() == d_, "X must have d = ", d_, " columns, got ", X.cols());
   require_finite(X, "X");

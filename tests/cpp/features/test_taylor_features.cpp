@@ -53,6 +53,44 @@ TEST_CASE("transform_into writes into a caller buffer with a leading dimension",
   REQUIRE(max_abs_diff(tf.transform(Xf), tf.transform(RowMatrix<double>(Xf.cast<double>()))) == 0.0);
 }
 
+TEST_CASE("transform_cols_into gives transform_into's columns, bit for bit", "[poly]") {
+  // Every kernel and degree (power: even degrees and 1), column blocks that start and end inside
+  // and at the edges of each degree's block, float and double rows; the rest of the buffer stays
+  // untouched.
+  for (FeatureKernel kernel : {FeatureKernel::taylor, FeatureKernel::power}) {
+    for (int g : {0, 1, 2, 3, 4}) {
+      if (kernel == FeatureKernel::power && g % 2 == 1 && g != 1) continue;
+      for (Index d : {1, 3, 7}) {
+        const TaylorFeatures tf(d, g, 0.7, 0, kernel);
+        const Index t = tf.dim();
+        const RowMatrix<double> X = test::normal_matrix(4, d, 300 + static_cast<std::uint64_t>(10 * d + g));
+        const RowMatrix<float> Xf = X.cast<float>();
+        const RowMatrix<double> F = tf.transform(X), Ff = tf.transform(Xf);
+        std::vector<std::pair<Index, Index>> blocks = {{0, t}, {0, 1}, {t - 1, 1}, {t / 2, t - t / 2}, {t / 3, t / 3}};
+        for (Index c0 = 0; c0 < t; c0 += std::max<Index>(1, t / 7)) blocks.emplace_back(c0, std::min<Index>(5, t - c0));
+        for (auto [c0, n] : blocks) {
+          if (n <= 0) continue;
+          INFO("kernel " << static_cast<int>(kernel) << " g " << g << " d " << d << " columns " << c0 << " + " << n);
+          const Index ld = n + 2;
+          std::vector<double> buf(static_cast<std::size_t>(4 * ld), -7.0), buf_f(buf);
+          tf.transform_cols_into(X, c0, n, buf.data(), ld);
+          tf.transform_cols_into(Xf, c0, n, buf_f.data(), ld);
+          bool same = true, untouched = true;
+          for (Index i = 0; i < 4; ++i) {
+            for (Index j = 0; j < n; ++j) {
+              const auto at = static_cast<std::size_t>(i * ld + j);
+              same = same && buf[at] == F(i, c0 + j) && buf_f[at] == Ff(i, c0 + j);
+            }
+            for (Index j = n; j < ld; ++j) untouched = untouched && buf[static_cast<std::size_t>(i * ld + j)] == -7.0;
+          }
+          CHECK(same);
+          CHECK(untouched);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("taylor_error and choose_degree", "[poly]") {
   REQUIRE(taylor_error(0.5, 2) == Approx(std::exp(0.5) * 0.125 / 6).epsilon(1e-14));
   REQUIRE(choose_degree(1e-3, 0.5) == 4);

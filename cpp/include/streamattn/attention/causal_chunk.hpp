@@ -92,12 +92,9 @@ class CausalChunker {
   /// float64 copies of the keys and values, float32 ones (f32), and c Q in the compute's type.
   template <class T>
   void copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, double c, bool f32);
-  /// The (weighted, rounded) feature rows a .. a+n-1 of the chunk's keys.
+  /// Feature columns i0 .. i0+n-1 of the chunk's keys (weighted, rounded), every row.
   template <class T>
-  void key_rows(const PolyPrefixState& state, const MatrixRef<T>& Kc, Index a, Index n, bool gated, bool f32);
-  template <class T>
-  void prepare_keys(const PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
-                    PolyWorkspace& ws, bool f32);
+  void key_cols(const PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated, bool f32);
   /// The keys' gate weights e^{G_last - G_l}.
   void key_weights(Index r);
   /// Rows a .. a+n-1 of the intra-chunk block (scores of the whole chunk's keys, masked, decayed)
@@ -115,7 +112,7 @@ class CausalChunker {
   Eigen::VectorXd den_, gcum_, gw_;
   // The fused chunk (chunks of at most PolyPrefixState::pass_rows(t) rows): feature rows of the
   // queries and keys (float32 copies on the float32 path), the query product, the keys' gate
-  // weights; and which keys outputs() has featurized for the next absorb().
+  // weights; and which keys and values outputs() has copied for the next absorb().
   RowMatrix<double> phiq_, phik_;
   RowMatrix<float> phiq32_, phik32_, prod32_;
   Eigen::VectorXd wk_;

@@ -139,8 +139,8 @@ class PolyPrefixState {
   /// Sizes the float32 copy of M (before absorb_featurized_rows on the float32 path).
   void begin_featurized(bool f32);
   /// Rows [i0, i0 + n) of the state (features i0 .. i0 + n - 1) after a chunk: M = f M + phi^T V,
-  /// s = f s + phi^T 1 over those feature columns of the r featurized (and weighted) rows phi
-  /// (rows contiguous in memory, as are phi32's).
+  /// s = f s + phi^T 1, where phi (r x n) holds those feature columns of the chunk's r featurized
+  /// (and weighted) rows, each row's n values contiguous in memory, as are phi32's.
   /// f32: phi32 and V32 (the rounded rows) form the product in float32, added into the float64
   /// M, and the float32 copy of M is updated too; else phi and V64 in float64.
   void absorb_featurized_rows(Index i0, Index n, const MatrixRef<double>& phi, const MatrixRef<float>* phi32,

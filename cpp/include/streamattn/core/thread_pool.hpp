@@ -2,7 +2,11 @@
 // "Threads").
 //
 // ThreadPool(threads) starts threads - 1 workers once; run(n, f) calls f(0) .. f(n - 1), the
-// calling thread taking tasks like any worker, and returns when every call has returned.
+// calling thread taking tasks like any worker, and returns when every call has returned. Task i
+// < threads() goes to the same thread at every run when that thread is ready for it (task 0 to
+// the caller, task i to worker i): a caller that splits its data the same way at every run keeps
+// each part in one core's cache. A thread that finds its own task gone, or has done it, takes any
+// task not yet taken, so a slow or descheduled worker never holds a run up.
 // Between runs a worker polls for the next one for at most kSpinMicroseconds (a stream's chunk
 // products come every few tens of microseconds; a condition-variable wake-up costs about that
 // on a virtual machine), then sleeps on a condition variable: no unbounded spin-waiting. The first exception thrown by
@@ -49,11 +53,13 @@ class ThreadPool {
     const std::function<void(std::int64_t)>* task = nullptr;
     std::int64_t n = 0;
     std::atomic<std::int64_t> next{0}, done{0};
-    std::exception_ptr error;  // guarded by the pool's mutex_
+    std::unique_ptr<std::atomic<bool>[]> taken;  // taken[i]: task i was claimed (exactly once)
+    std::exception_ptr error;                    // guarded by the pool's mutex_
   };
 
-  void worker_loop();
-  void drain(Job& job);
+  void worker_loop(int self);
+  // Runs the tasks of `job` this thread can claim: its own (self) first, then any untaken one.
+  void drain(Job& job, int self);
 
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;  // one run() at a time uses the workers

@@ -121,6 +121,13 @@ class TaylorFeatures {
   /// caller guarantees X.cols() == d() and room for X.rows() rows.
   void transform_into(const MatrixRef<float>& X, double* out, Index ld) const;
   void transform_into(const MatrixRef<double>& X, double* out, Index ld) const;
+  /// Kernel: features c0 .. c0+n-1 of each row only, phi(X.row(i))[c0 + j] written to
+  /// out[i*ld + j] (the same bits as transform_into's columns; the lower-degree features they are
+  /// built from are recomputed per row, which is cheap next to the top degree). A thread works on
+  /// the feature columns it owns without reading another thread's rows. Same contract otherwise;
+  /// 0 <= c0, c0 + n <= dim().
+  void transform_cols_into(const MatrixRef<float>& X, Index c0, Index n, double* out, Index ld) const;
+  void transform_cols_into(const MatrixRef<double>& X, Index c0, Index n, double* out, Index ld) const;
 
   /// The multi-index of feature f as its d exponents (for tests and inspection; O(d)).
   std::vector<int> exponents(Index f) const;
@@ -128,6 +135,8 @@ class TaylorFeatures {
  private:
   template <class T>
   void transform_into_impl(const MatrixRef<T>& X, double* out, Index ld) const;
+  template <class T>
+  void transform_cols_into_impl(const MatrixRef<T>& X, Index c0, Index n, double* out, Index ld) const;
   template <class T>
   RowMatrix<double> transform_impl(const MatrixRef<T>& X) const;
 
