@@ -311,8 +311,10 @@ void MultiHeadCausalStream::update_layout(HeadLayout layout, const StridedArray&
 template <class T>
 void MultiHeadCausalStream::run_tile(const LayoutGrid& g, const RowMatrix<double>* gates,
                                      const MutableStridedArray& out, Index h, Index a, Index r) {
-  // Per-thread tiles: the rows are read from the strided arrays once, here, and the stream's
-  // loops then run on contiguous rows.
+  // Rows of the computing type whose features are adjacent are read in place, whatever their row
+  // stride (fla's (B, T, H, d) layout): the stream copies each chunk's rows into its own buffers
+  // anyway, so a tile copy would only add a pass. Other rows (strided features, the other dtype)
+  // are packed into per-thread tiles here.
   thread_local RowMatrix<T> tq, tk, tv;
   thread_local RowMatrix<double> to;
   const Index kv = kv_head_of(h), dvv = dv();
