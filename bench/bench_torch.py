@@ -10,7 +10,7 @@ three ways, on the same shapes and threads:
   * streamattn.torch.parallel_based(q, k, v): tensors in, float32 tensor out, no reshaping, in fla's
     (B, T, H, D) layout (each head's rows strided by H*D) and with head_first=True (B, H, T, D).
 
-    python bench/bench_torch.py [--tokens 4096] [--batch 2] [--heads 8] [--repeats 15]
+    python bench/bench_torch.py [--tokens 4096] [--batch 2] [--heads 8] [--repeats 15] [--fixed-order]
         # writes bench/out/bench_torch.md (--out -: print only)
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import random
 import statistics
 import time
 from pathlib import Path
@@ -31,16 +32,22 @@ import streamattn.torch as st
 OUT = Path(__file__).resolve().parent / "out" / "bench_torch.md"
 
 
-def interleaved_seconds(fns, repeats: int) -> list[float]:
+def interleaved_seconds(fns, repeats: int, shuffle: bool = True, seed: int = 0) -> list[float]:
     """Median seconds of each function, the functions run in turn (so that a load that comes and goes
-    on a shared machine falls on all of them alike)."""
+    on a shared machine falls on all of them alike), in a new random order every round: in a fixed
+    order a function always runs after the same one and pays for what that one left in the caches
+    (the hand glue writes ~75 MB; the path run right after it measured up to ~10 % slower)."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
+    order = list(range(len(fns)))
+    rng = random.Random(seed)
     for _ in range(repeats):
-        for i, fn in enumerate(fns):
+        if shuffle:
+            rng.shuffle(order)
+        for i in order:
             t0 = time.perf_counter()
-            fn()
+            fns[i]()
             times[i].append(time.perf_counter() - t0)
     return [statistics.median(t) for t in times]
 
@@ -53,6 +60,9 @@ def main() -> None:
     ap.add_argument("--feature-dim", type=int, default=16)
     ap.add_argument("--value-dim", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument(
+        "--fixed-order", action="store_true", help="run the paths in the same order every round (not shuffled)"
+    )
     ap.add_argument("--out", default=str(OUT), help="markdown file to write ('-': print only)")
     args = ap.parse_args()
     B, T, H, D, DV = args.batch, args.tokens, args.heads, args.feature_dim, args.value_dim
@@ -82,13 +92,16 @@ def main() -> None:
 
     a, b = glue(), ours()
     assert b.dtype == torch.float32 and float((a - b).abs().max()) <= 1e-6 * float(a.abs().max())
-    t_bare, t_glue, t_ours, t_hf = interleaved_seconds([bare, glue, ours, ours_head_first], args.repeats)
+    t_bare, t_glue, t_ours, t_hf = interleaved_seconds(
+        [bare, glue, ours, ours_head_first], args.repeats, shuffle=not args.fixed_order
+    )
     isa = sa.get_isa()
     lines = [
         "# Cost of the torch path",
         "",
         f"Based prefill, B = {B}, T = {T}, H = {H}, D = {D}, dv = {DV}, float32 tensors, "
-        f"threads = {stream().threads}, medians of {args.repeats} interleaved runs; streamattn "
+        f"threads = {stream().threads}, medians of {args.repeats} interleaved runs "
+        f"({'in a fixed order' if args.fixed_order else 'in a shuffled order each round'}); streamattn "
         f"{sa.__version__}, ISA {isa}, torch {torch.__version__}, {platform.machine()}. "
         "Command: `python bench/bench_torch.py`.",
         "",

@@ -211,14 +211,20 @@ work is too small for two hand-offs per chunk to pay; `threads=1` is the default
         """Command: `python bench/bench_torch.py` (needs torch). Based prefill from float32 torch tensors:
 the bare stream on arrays already in its (B·H, T, D) heads layout, the hand-written glue, and
 `streamattn.torch.parallel_based` in fla's (B, T, H, D) layout and with `head_first=True`, run in
-turn on the same tensors (ISA in the table's context line).""",
+turn on the same tensors, in a new random order every round (ISA in the table's context line).""",
         """Reading it. `MultiHeadCausalStream.update` takes the 4-D layouts itself (C++
-`update_layout`): each head's rows of a 256-row tile are packed into a contiguous per-thread tile,
-tile by tile over all heads, so fla's layout costs one pack per tile instead of strided reads in
-the inner loops. Seven runs on the shared 2-core machine gave (B, T, H, D) 1.08–1.31× the bare
-stream with 2 threads (median 1.19×) and `head_first` 0.98–1.07×
-(median 1.00×); before the tiles (strided reads in the inner loops) the same command gave 1.20×
-and 0.92×.""",
+`update_layout`), tile by tile (256 rows) over all heads, so that the heads' rows of one tile are
+read close together in time. Rows whose features are adjacent, as in fla's layout, are read in place
+(the stream copies each chunk's rows into its own buffers anyway); only arrays strided along their
+features or of the other dtype are packed into per-thread tiles first. Seven runs on the shared
+2-core machine gave (B, T, H, D) 0.98–1.06× the bare stream with 2 threads (median 1.02×) and
+`head_first` 0.94–1.06× (median 1.00×). The same command with `--fixed-order` (every round bare,
+hand glue, fla's layout, `head_first`) gave 1.01–1.13× (median 1.07×) for fla's layout: in that
+order it always runs right after the hand glue, which writes ~75 MB of copies and rows just
+before. Earlier figures (1.08–1.31×, median 1.19×, each head's rows then packed into a tile) were
+taken in that fixed order, so most of that gap was the order. Side by side in one process, reading
+in place instead of packing saved 0–4 % of the time (1.01× the bare stream against 1.02–1.05×
+when each path ran right after the hand glue).""",
     ),
     Section(
         "Threads inside one stream",

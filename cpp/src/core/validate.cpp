@@ -18,30 +18,6 @@ void require_bounded_rows(const MatrixRef<T>& X, double scale, const char* name)
   }
 }
 
-namespace {
-// One pass over a row: the sum of squares in double (four partial sums; only compared with a
-// limit, so the order of the additions does not matter).
-template <class T>
-double row_squares(const T* x, Index n, Index stride) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  Index j = 0;
-  if (stride == 1) {
-    for (; j + 4 <= n; j += 4) {
-      const double a = x[j], b = x[j + 1], c = x[j + 2], d = x[j + 3];
-      s0 += a * a;
-      s1 += b * b;
-      s2 += c * c;
-      s3 += d * d;
-    }
-  }
-  for (; j < n; ++j) {
-    const double a = x[j * stride];
-    s0 += a * a;
-  }
-  return (s0 + s1) + (s2 + s3);
-}
-}  // namespace
-
 template <class T>
 void require_clean_rows(const MatrixRef<T>& X, double scale, const char* name) {
   // Fast path: a row whose scale*|x|^2 is finite and <= 1e30 has only finite entries (NaN and Inf

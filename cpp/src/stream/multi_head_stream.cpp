@@ -93,22 +93,7 @@ bool rows_look_clean(const StridedArray& a, const Axes& x, double scale) {
       for (Index i = 0; i < ni; ++i) {
         const T* r = base + b * sb + o * so + i * si;
         if (scale >= 0) {
-          double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-          Index j = 0;
-          if (sf <= 1) {
-            for (; j + 4 <= nf; j += 4) {
-              const double p = r[j], q = r[j + 1], u = r[j + 2], w = r[j + 3];
-              s0 += p * p;
-              s1 += q * q;
-              s2 += u * u;
-              s3 += w * w;
-            }
-          }
-          for (; j < nf; ++j) {
-            const double p = r[j * sf];
-            s0 += p * p;
-          }
-          ok = ok && scale * ((s0 + s1) + (s2 + s3)) <= kLimit;
+          ok = ok && scale * detail::row_squares(r, nf, sf) <= kLimit;
         } else {
           const T lim = static_cast<T>(kLimit);
           bool bad = false;
@@ -326,8 +311,10 @@ void MultiHeadCausalStream::update_layout(HeadLayout layout, const StridedArray&
 template <class T>
 void MultiHeadCausalStream::run_tile(const LayoutGrid& g, const RowMatrix<double>* gates,
                                      const MutableStridedArray& out, Index h, Index a, Index r) {
-  // Per-thread tiles: the rows are read from the strided arrays once, here, and the stream's
-  // loops then run on contiguous rows.
+  // Rows of the computing type whose features are adjacent are read in place, whatever their row
+  // stride (fla's (B, T, H, d) layout): the stream copies each chunk's rows into its own buffers
+  // anyway, so a tile copy would only add a pass. Other rows (strided features, the other dtype)
+  // are packed into per-thread tiles here.
   thread_local RowMatrix<T> tq, tk, tv;
   thread_local RowMatrix<double> to;
   const Index kv = kv_head_of(h), dvv = dv();

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "../helpers.hpp"
@@ -179,6 +180,48 @@ TEST_CASE("update_layout equals update() on packed rows bit for bit: layouts, st
       check_case<double, double, float>(x, c, gated, 7);
       check_case<float, double, double>(x, c, gated, 32);  // mixed: computed in float64
     }
+  }
+}
+
+TEST_CASE("update_layout: rows read in place and rows packed give the same bytes", "[layout]") {
+  // fla's (B, T, H, d) layout: features adjacent (read in place, the rows strided by H * d) or
+  // every entry one apart (packed into per-thread tiles); outputs and head states must agree
+  // bit for bit. Odd T over three tiles and a partial chunk, grouped and ungrouped heads.
+  struct Shape {
+    Index B, Hq, Hk;
+  };
+  for (const Shape& sh : {Shape{3, 4, 2}, Shape{2, 3, 3}, Shape{1, 2, 1}}) {
+    const Data x = make_data(sh.B, sh.Hq, sh.Hk, 613, 5, 6, 51);
+    for (bool gated : {false, true})
+      for (int threads : {1, 2})
+        for (bool f32 : {true, false}) {
+          CAPTURE(sh.B, sh.Hq, sh.Hk, gated, threads, f32);
+          auto run = [&](bool packed, auto tag) {
+            using T = decltype(tag);
+            const Case c{HeadLayout::batch_tokens_heads, {0, 1, 2, 3}, packed ? 1 : 0, packed};
+            const Array<T> q = fill<T>(x, c, x.q, x.Hq, x.d);
+            const Array<T> k = fill<T>(x, c, x.k, x.Hk, x.d), v = fill<T>(x, c, x.v, x.Hk, x.dv);
+            Array<double> g({x.B, x.n, x.Hq}, {0, 1, 2}, 0);
+            for (Index b = 0; b < x.B; ++b)
+              for (Index h = 0; h < x.Hq; ++h)
+                for (Index t = 0; t < x.n; ++t) g.at({b, t, h}) = x.gate(b * x.Hq + h, t);
+            Array<T> out({x.B, x.n, x.Hq, x.dv}, c.order, 0);
+            MultiHeadCausalStream s(x.B * x.Hq, x.B * x.Hk, x.d, x.dv, 2, std::nullopt, 32, 0, FeatureKernel::taylor,
+                                    Normalizer{1e-6, true}, threads);
+            const StridedArray gv = g.view();
+            s.update_layout(c.layout, q.view(), k.view(), v.view(), gated ? &gv : nullptr, out.out());
+            return std::make_pair(out.buf, s.to_bytes());
+          };
+          if (f32) {
+            const auto in_place = run(false, 0.0f), packed = run(true, 0.0f);
+            REQUIRE(in_place.first == packed.first);
+            REQUIRE(in_place.second == packed.second);
+          } else {
+            const auto in_place = run(false, 0.0), packed = run(true, 0.0);
+            REQUIRE(in_place.first == packed.first);
+            REQUIRE(in_place.second == packed.second);
+          }
+        }
   }
 }
 

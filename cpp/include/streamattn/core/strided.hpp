@@ -1,7 +1,7 @@
 // streamattn/core/strided.hpp — non-owning views of float arrays as array libraries lay them
 // out (a base pointer, a dtype, a shape and strides in elements: numpy arrays, torch tensors),
-// the rows of one 2-D slice of such an array, packing those rows into a contiguous tile, and the
-// dtype rule of the rows a stream returns.
+// the rows of one 2-D slice of such an array, reading those rows in place or packing them into a
+// contiguous tile, and the dtype rule of the rows a stream returns.
 //
 // Strides: an axis longer than 1 needs a stride > 0 (a negative or zero stride — reversed or
 // broadcast views — is refused; copy such arrays first); the stride of an axis of length 0 or 1
@@ -109,14 +109,14 @@ void copy_row(const S* s, Index n, Index stride, D* d) {
 }
 }  // namespace detail
 
-/// Rows a .. a + r - 1 of `src` as a T matrix: a view of src itself when it is of type T with
-/// contiguous rows (no copy), else packed (and converted) row by row into `tile`, resized to
-/// r x cols.
+/// Rows a .. a + r - 1 of `src` as a T matrix: a view of src itself when it is of type T and each
+/// row's entries are adjacent (column stride 1, any row stride: no copy), else packed (and
+/// converted) row by row into `tile`, resized to r x cols.
 template <class T>
 Eigen::Map<const RowMatrix<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>> rows_of(const StridedRows& src,
                                                                                          Index a, Index r,
                                                                                          RowMatrix<T>& tile) {
-  if (src.dtype == scalar_type_of<T>() && src.contiguous()) return src.map<T>(a, r);
+  if (src.dtype == scalar_type_of<T>() && src.col_stride == 1) return src.map<T>(a, r);
   tile.resize(r, src.cols);
   for (Index i = 0; i < r; ++i) {
     T* d = tile.data() + i * src.cols;

@@ -98,6 +98,29 @@ void require_cols(const MatrixRef<T>& x, Index cols, const char* name) {
 }
 
 namespace detail {
+/// The sum of squares of a row of n entries `stride` apart, in double, in one pass (four partial
+/// sums for stride 1: only compared with a limit, so the order of the additions does not matter).
+/// NaN and Inf entries propagate into the sum. Defined here so that the per-row loops of the value
+/// checks inline it.
+template <class T>
+double row_squares(const T* x, Index n, Index stride) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  Index j = 0;
+  if (stride == 1) {
+    for (; j + 4 <= n; j += 4) {
+      const double a = x[j], b = x[j + 1], c = x[j + 2], d = x[j + 3];
+      s0 += a * a;
+      s1 += b * b;
+      s2 += c * c;
+      s3 += d * d;
+    }
+  }
+  for (; j < n; ++j) {
+    const double a = x[j * stride];
+    s0 += a * a;
+  }
+  return (s0 + s1) + (s2 + s3);
+}
 /// Throws unless every log_gate entry is finite and <= 0, naming the first bad one.
 void require_log_gate(const VectorRef<double>& log_gate, const char* name = "log_gate");
 /// Throws unless every row has c*|x|^2 <= 1e30 (so that no sum of the polynomial method can overflow).

@@ -137,10 +137,11 @@ class MultiHeadCausalStream {
   /// strides; float32 or float64, each array its own): Q, K, V and log_gate (null for none) as
   /// HeadLayout says. Ranks, shapes, strides, head counts (B * H must be heads(), B * H_kv
   /// kv_heads()) and every value are checked before any head changes. The rows are computed in
-  /// float32 when Q, K and V all are float32, else in float64 (float32 inputs converted); each
-  /// chunk's rows are packed into a contiguous tile per thread when an array is strided or of
-  /// the other dtype, so the inner loops read contiguous rows whatever the layout, and the result
-  /// is bit for bit the one of update() on the same rows packed contiguously. out (Q's shape with
+  /// float32 when Q, K and V all are float32, else in float64 (float32 inputs converted); rows
+  /// whose features are adjacent (any row stride, as in fla's layout) are read in place, the
+  /// others (an array strided along its features, or of the other dtype) packed into a tile per
+  /// thread, and the result is bit for bit the one of update() on the same rows packed
+  /// contiguously. out (Q's shape with
   /// dv features, either dtype, any positive strides, not overlapping the inputs) receives the
   /// rows; a rejected call leaves every head unchanged, but out may have been partly written.
   void update_layout(HeadLayout layout, const StridedArray& Q, const StridedArray& K, const StridedArray& V,
