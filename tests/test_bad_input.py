@@ -608,7 +608,7 @@ SCALAR_ENTRIES = [
         4,
         "chunk",
         BAD_INTS,
-        [(0, ValueError), (4097, ValueError)],
+        [(-1, ValueError), (4097, ValueError)],
     ),
     (
         "poly_attention causal",
@@ -664,7 +664,7 @@ SCALAR_ENTRIES = [
         8,
         "chunk",
         BAD_INTS,
-        [(0, ValueError), (4097, ValueError)],
+        [(-1, ValueError), (4097, ValueError)],
     ),
     (
         "CausalStream seed",

@@ -345,7 +345,7 @@ def test_bad_input_is_refused_before_any_task(sd, da):
     with pytest.raises(ValueError, match="same number of columns"):
         sd.causal_attention(da.from_array(Q[:, :3], chunks=(SPLITS[2], 3)), k, v)
     with pytest.raises(ValueError, match="chunk"):
-        sd.causal_attention(q, k, v, chunk=0)
+        sd.causal_attention(q, k, v, chunk=-1)
     with pytest.raises(ValueError, match="degree"):
         sd.causal_attention(q, k, v, kernel="power", degree=3)
     with pytest.raises(TypeError):

@@ -373,7 +373,7 @@ def test_bad_inputs(fn):
         with pytest.raises(TypeError, match="degree must be an integer"):
             call(Q, K, V, degree=2.0)
         with pytest.raises(ValueError, match="chunk"):
-            call(Q, K, V, chunk=0)
+            call(Q, K, V, chunk=-1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -386,7 +386,7 @@ def test_causal_stream_bad_input_leaves_it_unchanged(rng):
         (dict(d=4, degree=-1), "degree"),
         (dict(d=4, scale=0.0), "scale"),
         (dict(d=4, scale=-1.0), "scale"),
-        (dict(d=4, chunk=0), "chunk"),
+        (dict(d=4, chunk=-1), "chunk"),
         (dict(d=4, probes=np.ones((2, 4))), "probe_positions"),
         (dict(d=4, probes=np.ones((2, 4)), probe_positions=[1]), "one entry per probe"),
         (dict(d=4, output_sketch=(2, 0.5)), "n="),
@@ -545,7 +545,7 @@ def test_segment_bad_input(rng):
     with pytest.raises(ValueError, match="one entry per row"):
         a.absorb(np.zeros((2, 3)), np.zeros((2, 2)), log_gate=[0.0])
     with pytest.raises(ValueError, match="chunk"):
-        sa.CausalSegment(3, 2, chunk=0)
+        sa.CausalSegment(3, 2, chunk=-1)
     assert a.tokens == 5  # refused calls changed nothing
     with pytest.raises(ValueError, match="starting at token 0"):
         sa.CausalStream(3, 2).start_from(sa.CausalSegment(3, 2, first_token=4))
@@ -557,3 +557,22 @@ def test_segment_bad_input(rng):
     used.prefill(np.zeros((1, 3)), np.zeros((1, 2)))
     with pytest.raises(ValueError, match="not seen any token"):
         used.start_from(a)
+
+
+def test_default_chunk_is_chosen_by_the_feature_count():
+    # chunk 0 (the default): 32 below 256 features, 64 from 256 on, the same for every causal path
+    # and every thread count; an explicit chunk is kept, and a restored stream keeps its chunk.
+    rng = np.random.default_rng(11)
+    for d, want in ((8, 32), (16, 32), (21, 32), (22, 64), (32, 64)):  # t = 45, 153, 253, 276, 561
+        s = sa.CausalStream(d, degree=2)
+        assert s.chunk == want, (d, s.dim)
+        assert sa.CausalStream(d, degree=2, chunk=0).chunk == want
+        assert sa.CausalSegment(d, d, degree=2).chunk == want
+        assert sa.MultiHeadCausalStream(2, 2, d, d, degree=2).chunk == want
+    assert sa.CausalStream(32, degree=2, chunk=7).chunk == 7
+    X = rng.uniform(-0.3, 0.3, (3, 200, 32))
+    auto = sa.CausalStream(32, degree=2, threads=2)
+    rows = auto.update(*X)
+    assert np.array_equal(rows, sa.CausalStream(32, degree=2, chunk=64).update(*X))
+    assert np.array_equal(rows, sa.poly_attention(*X, 2, causal=True))
+    assert sa.CausalStream.from_bytes(sa.CausalStream(32, degree=2, chunk=5).to_bytes()).chunk == 5

@@ -358,7 +358,7 @@ def _plan_for(args: argparse.Namespace, f: dict[str, Any]) -> tuple[Plan, Any]:
         eps=args.eps,
         sketch=args.sketch,
         sketch_size=args.sketch_size,
-        chunk=args.chunk,
+        chunk=args.chunk or 0,
     )
     if args.eps is not None and not (p.taylor_eps is not None and p.taylor_eps <= args.eps):
         raise CliError(
@@ -386,7 +386,7 @@ def _make_stream(
                 f["dv"],
                 degree=p.degree,
                 scale=f["scale"],
-                chunk=args.chunk,
+                chunk=args.chunk or 0,
                 probes=probes,
                 probe_positions=positions if probes is not None else None,
                 output_sketch=out_sketch,
@@ -626,7 +626,7 @@ def _plan_cmd(args: argparse.Namespace) -> int:
         eps=args.eps,
         sketch=args.sketch,
         sketch_size=args.sketch_size,
-        chunk=args.chunk,
+        chunk=args.chunk or 0,
     )
     if args.json:
         print(json.dumps({k: _json_float(v) for k, v in p.as_dict().items()}))
@@ -667,6 +667,16 @@ def _sparsity(s: str) -> int:
         raise argparse.ArgumentTypeError(f"--k takes an integer (the output-column sparsity), got {s!r}") from None
 
 
+def _chunk_rows(s: str) -> int:
+    try:
+        rows = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--chunk takes a number of rows, got {s!r}") from None
+    if rows < 1:
+        raise argparse.ArgumentTypeError(f"--chunk takes rows >= 1 (leave it out for the default by shape), got {rows}")
+    return rows
+
+
 # Options that `run` and `plan` share, declared once: name -> add_argument keywords.
 _SHARED: dict[str, dict[str, Any]] = {
     "--degree": dict(
@@ -674,7 +684,12 @@ _SHARED: dict[str, dict[str, Any]] = {
     ),
     "--eps1": dict(type=float, default=None, metavar="E1", help="sparse-recovery eps1, with --k (default 0.25)"),
     "--delta": dict(type=float, default=0.01, help="failure probability of the sketches (default 0.01)"),
-    "--chunk": dict(type=int, default=32, metavar="ROWS", help="causal intra-chunk rows (default 32)"),
+    "--chunk": dict(
+        type=_chunk_rows,
+        default=None,
+        metavar="ROWS",
+        help="causal intra-chunk rows (default by the feature count t: 32 below 256 features, else 64)",
+    ),
     "--state": dict(
         choices=["exact", "sketched"],
         default="exact",

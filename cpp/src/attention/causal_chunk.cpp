@@ -16,8 +16,12 @@ void ensure(M& m, Index rows, Index cols) {
 }
 }  // namespace
 
-void require_valid_chunk(Index chunk) {
-  require(chunk >= 1 && chunk <= kMaxChunk, "chunk must be in [1, ", kMaxChunk, "], got ", chunk);
+Index chunk_for_features(Index t) { return t < 256 ? 32 : 64; }
+
+Index resolve_chunk(Index chunk, Index t) {
+  require(chunk >= 0 && chunk <= kMaxChunk, "chunk must be in [1, ", kMaxChunk, "] (or 0: chosen by shape), got ",
+          chunk);
+  return chunk == 0 ? chunk_for_features(t) : chunk;
 }
 
 void CausalChunker::reserve(Index rows, Index d, Index dv, bool gated, Index chunk) {
@@ -37,9 +41,13 @@ void CausalChunker::cumulative_gates(const VectorRef<double>& gate, Index a, Ind
   for (Index m = 0; m < r; ++m) gcum_[m] = acc += gate[a + m];
 }
 
-void CausalChunker::run_parts(ThreadPool* pool, Index n, std::int64_t work,
+void CausalChunker::run_parts(ThreadPool* pool, Index n, std::int64_t work, bool f32,
                               const std::function<void(Index, Index)>& f) {
-  const Index parts = pool && 2 * work >= kGemmSplitWork ? std::min<Index>(pool->threads(), n) : 1;
+  // A float32 multiply-add costs about half a float64 one on the GEMM kernels: float32 chunks
+  // need twice the multiply-adds to pay for a hand-off (measured, bench/bench_chunk.py: Based's
+  // head, 32 x 153 x 64 per chunk, ran 0.79x on 2 threads in float32 and 1.2x in float64).
+  const bool split = pool && (f32 ? work : 2 * work) >= kGemmSplitWork;
+  const Index parts = split ? std::min<Index>(pool->threads(), n) : 1;
   if (parts <= 1) {
     f(Index{0}, n);
     return;
@@ -159,7 +167,7 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
   // (features of its queries, the inter-chunk product and normalizer, the intra-chunk block),
   // writing only its own rows. The keys' features are made by absorb(), column block by column
   // block on the thread that owns those rows of the state.
-  run_parts(ws.pool, r, r * t * dv, [&](Index a, Index n) {
+  run_parts(ws.pool, r, r * t * dv, f32, [&](Index a, Index n) {
     state.features().transform_into(MatrixRef<T>(Qc.middleRows(a, n)), phiq_.data() + a * t, t);
     if (f32) phiq32_.middleRows(a, n) = phiq_.middleRows(a, n).template cast<float>();
     if (inter) {
@@ -311,7 +319,7 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
   const MatrixRef<double> v64(v_.topRows(r));
   const MatrixRef<float> v32(v32_.topRows(f32 ? r : 0));
   state.begin_featurized(f32);
-  run_parts(ws.pool, t, r * t * Vc.cols(), [&](Index i0, Index n) {
+  run_parts(ws.pool, t, r * t * Vc.cols(), f32, [&](Index i0, Index n) {
     key_cols(state, Kc, i0, n, gated, f32);
     const MatrixRef<double> phi(phik_.block(0, i0, r, n));
     const MatrixRef<float> phi32(phik32_.block(0, i0, f32 ? r : 0, f32 ? n : 0));

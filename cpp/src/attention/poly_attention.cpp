@@ -15,7 +15,7 @@ namespace {
 void check_poly_args(int degree, Index chunk) {
   require(degree >= 0 && degree <= TaylorFeatures::max_degree, "degree must be in [0, ", TaylorFeatures::max_degree,
           "], got ", degree);
-  require_valid_chunk(chunk);
+  resolve_chunk(chunk, 1);  // 0 (by shape) or 1 .. kMaxChunk; resolved once t is known
 }
 
 template <class T>
@@ -56,6 +56,7 @@ RowMatrix<double> poly_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const 
   }
   const Index offset = nk - nq;
   PolyPrefixState state(d, dv, degree, c, max_bytes, opt.kernel);
+  chunk = resolve_chunk(chunk, state.dim());
   PolyWorkspace ws;
   CausalChunker chunker;
   if (offset > 0) {

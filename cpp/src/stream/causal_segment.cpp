@@ -13,7 +13,7 @@ CausalSegment::CausalSegment(Index d, Index dv, int degree, std::optional<double
     : state_(checked_range(d, 1, limits::max_stream_dim, "d"), checked_range(dv, 1, limits::max_stream_dim, "dv"),
              degree, scale, max_bytes, kernel),
       chunk_(chunk), first_(first_token) {
-  require_valid_chunk(chunk);
+  chunk_ = resolve_chunk(chunk, state_.dim());
   require(first_token <= limits::max_position, "first_token must be in [0, ", limits::max_position, "], got ",
           first_token);
 }

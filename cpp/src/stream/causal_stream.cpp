@@ -84,7 +84,7 @@ CausalStream::CausalStream(Index d, Index dv, int degree, std::optional<double> 
     : state_(checked_range(d, 1, limits::max_stream_dim, "d"), checked_range(dv, 1, limits::max_stream_dim, "dv"),
              degree, scale, max_bytes, kernel),
       normalizer_(norm), chunk_(chunk), compute_(compute), max_bytes_(max_bytes) {
-  require_valid_chunk(chunk);
+  chunk_ = resolve_chunk(chunk, state_.dim());
   require_valid_normalizer(norm);
   set_threads(threads);
 }

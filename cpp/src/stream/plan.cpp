@@ -29,7 +29,7 @@ void require_valid_request(const PlanRequest& req) {
   require(req.delta > 0 && req.delta < 1, "delta must be in (0, 1), got ", req.delta);
   require(req.state == "exact" || req.state == "sketched", "state must be 'exact' or 'sketched', got '", req.state,
           "'");
-  require_valid_chunk(req.chunk);
+  resolve_chunk(req.chunk, 1);  // 0 (by shape) or 1 .. kMaxChunk
   if (req.beta) require(*req.beta >= 0 && std::isfinite(*req.beta), "beta must be finite and >= 0, got ", *req.beta);
   if (req.eps) require(*req.eps > 0 && std::isfinite(*req.eps), "eps must be > 0, got ", *req.eps);
   if (req.eps1) require(*req.eps1 > 0 && *req.eps1 <= 1, "eps1 must be in (0, 1], got ", *req.eps1);
@@ -92,7 +92,7 @@ void plan_state(const PlanRequest& req, Index dv, StreamPlan& p) {
 // Flops of the causal update per token and of one keys-first query, approximately.
 void plan_costs(const PlanRequest& req, Index dv, StreamPlan& p) {
   const double tt = static_cast<double>(p.t), dvv = static_cast<double>(dv), dd = static_cast<double>(req.d);
-  const double ch = static_cast<double>(req.chunk);
+  const double ch = static_cast<double>(resolve_chunk(req.chunk, p.t));
   // features (t), inter-chunk phi(q)^T [M s] and absorb phi(k) [v 1]: 2 t (dv+1) each; intra-chunk
   // scores, polynomial and P V: about chunk (2 d + 2 dv + 2 g) / 2 per token (half the square).
   p.update_flops_per_token = 2.0 * tt + 4.0 * tt * (dvv + 1) + ch * (dd + dvv + p.degree);

@@ -8,9 +8,12 @@
 #include <random>
 #include <stdexcept>
 
+#include "streamattn/attention/causal_chunk.hpp"
 #include "streamattn/attention/exact_attention.hpp"
 #include "streamattn/attention/poly_attention.hpp"
 #include "streamattn/features/taylor_features.hpp"
+#include "streamattn/stream/causal_segment.hpp"
+#include "streamattn/stream/causal_stream.hpp"
 
 using namespace streamattn;
 
@@ -115,6 +118,26 @@ TEST_CASE("PolyPrefixState: absorb in pieces, merge, apply", "[poly]") {
   REQUIRE_THROWS_AS(a.merge(PolyPrefixState(5, 2, 2, 0.4)), std::invalid_argument);
   PolyPrefixState empty(5, 2, 4, 0.4);
   REQUIRE_THROWS_AS(empty.apply(Q), std::invalid_argument);
+}
+
+TEST_CASE("chunk 0 is chosen by the feature count, the same for every causal path", "[poly]") {
+  CHECK(chunk_for_features(45) == 32);
+  CHECK(chunk_for_features(255) == 32);
+  CHECK(chunk_for_features(256) == 64);
+  CHECK(chunk_for_features(2145) == 64);
+  CHECK(resolve_chunk(0, 153) == 32);
+  CHECK(resolve_chunk(7, 2145) == 7);  // an explicit chunk is kept
+  CHECK_THROWS_AS(resolve_chunk(-1, 153), std::invalid_argument);
+  CHECK_THROWS_AS(resolve_chunk(kMaxChunk + 1, 153), std::invalid_argument);
+  // t = 153 (d = 16) and t = 561 (d = 32): the stream, a segment and poly_attention agree.
+  for (Index d : {16, 32}) {
+    const CausalStream s(d, d, 2, std::nullopt);
+    const Index want = chunk_for_features(s.dim());
+    CHECK(s.chunk() == want);
+    CHECK(CausalSegment(d, d, 2, std::nullopt, 0).chunk() == want);
+    const RowMatrix<double> X = test::normal_matrix(150, d, 3) * 0.2;
+    CHECK(poly_attention(X, X, X, 2, std::nullopt, true) == poly_attention(X, X, X, 2, std::nullopt, true, want));
+  }
 }
 
 TEST_CASE("bad arguments are clear errors", "[poly]") {

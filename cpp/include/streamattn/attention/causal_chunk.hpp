@@ -31,14 +31,20 @@ namespace streamattn {
 
 /// Largest chunk: the intra-chunk scores are a chunk x chunk float64 scratch matrix.
 constexpr Index kMaxChunk = 4096;
-/// Default rows per chunk: measured fastest. The intra-chunk work per token grows with the chunk
-/// (2 chunk (d + dv) flops), the state products do not: 64 beat 256 by 1.2-2x at d = 16..64,
-/// g = 2 (bench/bench_poly.py chunk sweep), and on the GEMM kernels 32 beat 64 by 3-10 % at
-/// d = 16 and 32 and tied at d = 64 (power p = 2).
-constexpr Index kDefaultChunk = 32;
+/// The default `chunk` argument: 0, "by shape" (chunk_for_features).
+constexpr Index kDefaultChunk = 0;
 
-/// Throws std::invalid_argument unless chunk is in [1, kMaxChunk].
-void require_valid_chunk(Index chunk);
+/// The chunk chosen by shape for t features (docs/design.md, "Chunk size"): 32 below 256
+/// features, 64 from 256 on. Measured (bench/bench_chunk.py): the intra-chunk work per token
+/// grows with the chunk (about 2 chunk (d + dv) flops) while the state products do not, so small
+/// feature maps want short chunks; with more features each chunk reads and writes more state,
+/// and longer chunks pay it less often (most with several threads). It depends on t alone, not on
+/// the thread count or the ISA, so a stream's results do not either.
+Index chunk_for_features(Index t);
+
+/// The chunk a stream of t features uses: chunk_for_features(t) for chunk = 0, else chunk.
+/// Throws std::invalid_argument unless chunk is 0 or in [1, kMaxChunk].
+Index resolve_chunk(Index chunk, Index t);
 
 class CausalChunker {
  public:
@@ -87,8 +93,9 @@ class CausalChunker {
   void absorb_passes(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                      PolyWorkspace& ws, bool f32);
   /// f(first, count) over contiguous blocks of [0, n), one per thread of the pool when the work
-  /// (multiply-adds) pays for a hand-off, else once on the calling thread.
-  static void run_parts(ThreadPool* pool, Index n, std::int64_t work, const std::function<void(Index, Index)>& f);
+  /// (multiply-adds, in float32 when f32) pays for a hand-off, else once on the calling thread.
+  static void run_parts(ThreadPool* pool, Index n, std::int64_t work, bool f32,
+                        const std::function<void(Index, Index)>& f);
   /// float64 copies of the keys and values, float32 ones (f32), and c Q in the compute's type.
   template <class T>
   void copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, double c, bool f32);

@@ -45,6 +45,7 @@
 #include <optional>
 #include <string>
 
+#include "streamattn/attention/causal_chunk.hpp"
 #include "streamattn/attention/prefix_state.hpp"
 #include "streamattn/core/common.hpp"
 
@@ -70,15 +71,17 @@ struct PolyOptions {
 };
 
 /// D~^-1 U1 (U2^T V) (n_q x dv, float64), see above. Same argument checks as exact_attention,
-/// plus degree in [0, 8], chunk in [1, CausalStream::max_chunk], the TaylorFeatures memory limit (max_bytes,
-/// 0 = default), and positive finite normalizers. log_gate (key positions, so n_k entries)
-/// only with causal.
+/// plus degree in [0, 8], chunk in [1, kMaxChunk] or 0 (by shape, causal_chunk.hpp), the TaylorFeatures memory limit
+/// (max_bytes, 0 = default), and positive finite normalizers. log_gate (key positions, so n_k entries) only with
+/// causal.
 RowMatrix<double> poly_attention(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                  int degree, std::optional<double> scale = std::nullopt, bool causal = false,
-                                 Index chunk = 32, std::uint64_t max_bytes = 0, const PolyOptions& options = {});
+                                 Index chunk = kDefaultChunk, std::uint64_t max_bytes = 0,
+                                 const PolyOptions& options = {});
 RowMatrix<double> poly_attention(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
                                  int degree, std::optional<double> scale = std::nullopt, bool causal = false,
-                                 Index chunk = 32, std::uint64_t max_bytes = 0, const PolyOptions& options = {});
+                                 Index chunk = kDefaultChunk, std::uint64_t max_bytes = 0,
+                                 const PolyOptions& options = {});
 
 /// Throws unless `options` describe the Taylor approximation of softmax that PolyStats bounds:
 /// kernel taylor, eps = 0, normalize, no log_gate.

@@ -40,7 +40,7 @@ struct PlanRequest {
   std::string state = "exact";       ///< "exact" | "sketched"
   std::string sketch = "ams";        ///< Psi of the sketched state: "ams" (holds 4-wise sign hashes) | "gaussian"
   std::optional<Index> sketch_size;  ///< s of the sketched state (overrides eps2)
-  Index chunk = 32;                  ///< CausalStream::default_chunk
+  Index chunk = 0;                   ///< CausalStream::default_chunk (0: by shape)
 };
 
 struct StreamPlan {
