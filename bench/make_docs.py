@@ -244,6 +244,21 @@ run, while torch's own float32 GEMM scaled 1.9–2.0× in the same minutes), and
 moved between 0.9× and 2.0× from one run to the next: see docs/design.md for what is left.""",
     ),
     Section(
+        "Chunk size by shape",
+        "bench_chunk.md",
+        """Command: `python bench/bench_chunk.py` (then `--isa avx2 --append` for the AVX2 table).
+`CausalStream.update` over n = 32 768 tokens at chunks 16 to 256, for feature counts t = 45 to
+2 145 (Based's head is d = 16, dv = 64), float32 and float64 inputs, one and two threads; every
+chunk of a row in turn, round by round.""",
+        """Reading it. The default chunk is chosen from t alone (32 below 256 features, 64 from 256 on;
+docs/design.md, "Chunk size"), so that rows and state stay the same for any thread count and
+ISA. Short chunks win for small feature maps (the intra-chunk work grows with the chunk); with
+thousands of features the state's traffic per chunk dominates and 64 wins on one thread, 64 to
+128 on two. Rows within a few percent of each other swap places from run to run on this shared
+machine; the avx2 float64 row at t = 561 (chunk 16 best by 18 %) is the largest gap to the
+chosen chunk in these runs.""",
+    ),
+    Section(
         "Dask: causal attention and sketches over worker processes",
         "bench_dask.md",
         """Command: `python bench/bench_dask.py` (needs the `dask` extra; writes
