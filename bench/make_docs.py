@@ -199,11 +199,13 @@ needs torch). n = 65 536 float32 tokens, one thread for everything, the variants
 lower bound on the products' own rate); "torch f32 GEMM" is a single-thread float32 GEMM of the
 state product's shape measured in the same run. See docs/design.md §2.5 for the float32 path.
 The "2 threads" table puts torch at `torch.set_num_threads(2)` against `CausalStream(threads=2)`
-in the same run; its load column says whether the second core was free. In the run above (no
-other job on the machine) the stream is 2.2–2.6× the best torch form on one thread and 2.7–2.8×
-on two on the avx512 path; on avx2 2.1–2.2× on one thread, and on two 2.18× at d = 64 but only
-1.20× at d = 32, where the stream on 2 threads ran slower than on 1 (0.89×: at t = 561 a chunk's
-work is too small for two hand-offs per chunk to pay; `threads=1` is the default).""",
+in the same run; its load column and torch's own 2/1 scaling say whether the second core was
+free (here torch scaled 1.23–1.52×, so it was not fully). In the run above the stream is 2.4×
+the best torch form on one thread at d = 32 and d = 64 and 2.4× / 2.8× on two on the avx512
+path; on avx2 2.9× / 2.4× on one thread and 2.2× / 2.25× on two. The avx2 d = 32 case on two
+threads, 1.20× in the previous run (the stream then ran slower on 2 threads than on 1), is above
+2× now: the default chunk at t = 561 is 64 (chunk by shape, §15), and float32 chunks are split
+over threads only from 2^19 multiply-adds per product.""",
     ),
     Section(
         "Cost of the torch path",
@@ -232,16 +234,19 @@ when each path ran right after the hand glue).""",
         """Command: `python bench/bench_threads.py --repeats 9`. One `CausalStream` at n = 65 536, d = 64, g = 2,
 `threads=1` against `threads=2`, float32 and float64 inputs, interleaved runs; rows compared bit
 for bit.""",
-        """Reading it. Each chunk is two hand-offs to the pool: its rows (features, the inter-chunk
-product and normalizer, the intra-chunk block) and then the state's rows (docs/design.md, "Threads
-inside one stream"); only the normalization and a few copies stay on the calling thread (1.8 % of
-the one-thread time at d = 64, chunk 32, float32, in a perf profile). The ratio needs a second
-core that is free: the load average printed with the table says how busy the machine was (2
-logical CPUs shared with other work; at a load of 2 or more the second thread has no core of its
-own and 2 threads run slower than 1). This run had no other job: `prefill` and the float64 path
-reach 1.75–1.90×, the float32 path at the default chunk of 32 stays at 1.40× (it did in every
-run, while torch's own float32 GEMM scaled 1.9–2.0× in the same minutes), and the chunk-128 rows
-moved between 0.9× and 2.0× from one run to the next: see docs/design.md for what is left.""",
+        """Reading it. Each chunk is two hand-offs to the pool: its rows (query features, the
+inter-chunk product and normalizer, the intra-chunk block), then the state's rows, where each
+thread makes its own feature columns of the chunk's keys and adds their product into its rows of
+the state; task i goes to the same thread at every hand-off, so those rows stay in one core's
+cache (docs/design.md, "Threads inside one stream"). The ratio needs a second core that is free:
+the load average printed with the table says how busy the machine was (2 logical CPUs shared
+with other work). In this run nothing else of ours ran, but the machine was slow: `prefill` on
+one thread ran 107 k tokens/s in float32 against 156 k in an earlier run on an idle machine, and
+torch's own float32 GEMM scaled only 1.23–1.35× on 2 threads in bench_float32's run a minute
+later (1.9–2.0× when idle). The default chunk (64 at t = 2 145) scaled 1.22× in float32 and
+1.29× in float64, chunk 128 1.43× / 1.81×, `prefill` 1.52× / 1.51×; on the idle machine, before
+the chunk by shape, chunk 32 gave 1.40× and `prefill` 1.75× in float32. The 1.7× target at the
+default chunk is missed.""",
     ),
     Section(
         "Chunk size by shape",
