@@ -322,7 +322,7 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
   run_parts(ws.pool, t, r * t * Vc.cols(), f32, [&](Index i0, Index n) {
     key_cols(state, Kc, i0, n, gated, f32);
     const MatrixRef<double> phi(phik_.block(0, i0, r, n));
-    const MatrixRef<float> phi32(phik32_.block(0, i0, f32 ? r : 0, f32 ? n : 0));
+    const MatrixRef<float> phi32(f32 ? phik32_.block(0, i0, r, n) : phik32_.block(0, 0, 0, 0));
     state.absorb_featurized_rows(i0, n, phi, f32 ? &phi32 : nullptr, f32 ? nullptr : &v64, f32 ? &v32 : nullptr, f);
   });
   state.finish_featurized(r, f32);

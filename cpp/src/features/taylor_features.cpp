@@ -207,9 +207,9 @@ void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, I
     scratch.resize(static_cast<std::size_t>(std::max<Index>(top, 1)));
   double* lo = scratch.data();
   for (Index r = 0; r < X.rows(); ++r) {
-    double* o = out + r * ld - f0;  // o[f] for f in [f0, f1)
+    double* o = out + r * ld;  // feature f at o[f - f0], for f in [f0, f1)
     if (degree_ == 0) {
-      o[f0] = 1.0;  // the one feature, the constant
+      o[0] = 1.0;  // the one feature, the constant
       continue;
     }
     lo[0] = 1.0;
@@ -223,11 +223,10 @@ void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, I
         continue;
       }
       const Index j0 = std::max<Index>(f0 - run.out, 0), j1 = std::min<Index>(f1 - run.out, run.len);
-      double* dst = o + run.out;
-      for (Index j = j0; j < j1; ++j) dst[j] = x * src[j] * wr[j];
+      for (Index j = j0; j < j1; ++j) o[run.out + j - f0] = x * src[j] * wr[j];
     }
     // taylor: the wanted features of degree < g are the scratch row's.
-    for (Index f = f0; f < std::min(f1, top); ++f) o[f] = lo[f];
+    for (Index f = f0; f < std::min(f1, top); ++f) o[f - f0] = lo[f];
   }
 }
 
