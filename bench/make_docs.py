@@ -167,17 +167,20 @@ prefill counts useful flops per token (4·t·dv for the state's two products, ch
 the causal half of the intra-chunk scores and their product with V, per head) against the rate
 of streamattn's own GEMM kernel on the state product measured in the same run
 ([design.md §5](design.md#5-benchmarks-methodology)).""",
-        """Reading it. At n = 65 536 the stream runs 3.1× the best PyTorch chunked form for Based
-and 3.0× for power p = 2 at d = 64 (target ≥ 2×: met; the ≥ 4× target is not). Across
-n the ratios move between 2.2× and 4.9× from run to run (both sides take 3–10 ms at small n).
+        """Reading it. At n = 65 536 the stream runs 3.2× the best PyTorch chunked form for Based
+and 3.7× for power p = 2 at d = 64 (target ≥ 2×: met; the ≥ 4× target is not; the previous run
+gave 3.1× and 3.0×, with power p = 2 then on chunk 32, now 64 by the chunk-by-shape rule). Across
+n the ratios move between 2.2× and 4.9× from run to run (both sides take 3–10 ms at small n);
+this run was on a slower machine than the previous one (torch's float32 GEMM 131 against 165
+GFLOP/s).
 float32 inputs take the float32 compute path (float32 products added into a float64 state,
 design.md §2.5) on the library's own GEMM micro-kernels; the last column compares the useful
-flops with the float64 kernel's rate on the state product, so above 100 % is possible: 39–70 %
+flops with the float64 kernel's rate on the state product, so above 100 % is possible: 47–66 %
 for Based (the rest is feature maps, the intra-chunk kernel and normalization around GEMMs of
-153 × 64), 80–102 % for power p = 2 (t = 2080). The symmetric features (153 for Based vs the 273
+153 × 64), 63–78 % for power p = 2 (t = 2080). The symmetric features (153 for Based vs the 273
 of the full outer product) do the rest. Against flash-linear-attention's CPU path
-(`naive_parallel_based`, O(n²) memory; beyond 2^13 it does not fit) the stream is 16× faster at
-2^10 and 103× at 2^13. Decode is flat: a step costs no more after 2^20 tokens than after 2^10
+(`naive_parallel_based`, O(n²) memory; beyond 2^13 it does not fit) the stream is 11× faster at
+2^10 and 131× at 2^13. Decode is flat: a step costs no more after 2^20 tokens than after 2^10
 (79,560 bytes of state per head), where a KV-cache softmax step reads 335 MB.""",
     ),
     Section(
@@ -239,7 +242,7 @@ fla's CPU reference math (fla's own kernels need a GPU), after prompts of 512 an
 (318 KB per layer), where a float32 KV cache of the same width needs 4.5 MB at 512 tokens and
 67 MB at 8 192. fla's reference path keeps no cache: each new token recomputes the prefix, so it
 slows with the context (3.7 tokens/s at 512, 0.26 at 8 192), while streamattn decodes at 191 and
-144 tokens/s. Its own step is flat in the context (bench_models: 6.6 µs per head after 2^20
+144 tokens/s. Its own step is flat in the context (bench_models: 7.0 µs per head after 2^20
 tokens); the drop from 512 to 8 192 is the generation loop's per-token work on the growing
 sequence (transformers' `generate` extends the ids and attention mask at every step) and the
 noise of subtracting two timed runs that include the prefill. The greedy tokens of both agree.""",
