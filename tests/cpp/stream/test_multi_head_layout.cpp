@@ -235,14 +235,29 @@ TEST_CASE("update_layout: one token, and a short block below one chunk", "[layou
   }
 }
 
-TEST_CASE("update_layout: zero tokens with the zero strides DLPack gives empty arrays", "[layout]") {
-  const Data x = make_data(2, 2, 1, 9, 3, 2, 41);
+// A stream of 4 query heads on 2 kv heads (2 batches x 2 heads in (B, T, H, D)) fed 9 tokens,
+// with the arrays it was fed and its bytes after them.
+struct Fed {
+  explicit Fed(std::uint64_t seed)
+      : x(make_data(2, 2, 1, 9, 3, 2, seed)), q(fill<double>(x, c, x.q, 2, 3)), k(fill<double>(x, c, x.k, 1, 3)),
+        v(fill<double>(x, c, x.v, 1, 2)), out(shape_of(c.layout, 2, 2, 9, 2), c.order, 0),
+        s(4, 2, 3, 2, 2, std::nullopt) {
+    s.update_layout(c.layout, q.view(), k.view(), v.view(), nullptr, out.out());
+    before = s.to_bytes();
+  }
   const Case c{HeadLayout::batch_tokens_heads, {0, 1, 2, 3}, 0, false};
-  Array<double> q = fill<double>(x, c, x.q, 2, 3), k = fill<double>(x, c, x.k, 1, 3), v = fill<double>(x, c, x.v, 1, 2);
-  Array<double> out(shape_of(c.layout, 2, 2, 9, 2), c.order, 0);
-  MultiHeadCausalStream s(4, 2, 3, 2, 2, std::nullopt);
-  s.update_layout(c.layout, q.view(), k.view(), v.view(), nullptr, out.out());
-  const auto before = s.to_bytes();
+  Data x;
+  Array<double> q, k, v, out;
+  MultiHeadCausalStream s;
+  std::vector<std::uint8_t> before;
+};
+
+TEST_CASE("update_layout: zero tokens with the zero strides DLPack gives empty arrays", "[layout]") {
+  Fed fed(41);
+  auto &q = fed.q, &k = fed.k, &v = fed.v, &out = fed.out;
+  auto& s = fed.s;
+  const auto& c = fed.c;
+  const auto& before = fed.before;
   auto empty = [](auto a) {
     a.shape[1] = 0;
     std::fill(a.strides.begin(), a.strides.end(), Index{0});
@@ -254,13 +269,11 @@ TEST_CASE("update_layout: zero tokens with the zero strides DLPack gives empty a
 }
 
 TEST_CASE("update_layout refuses bad ranks, shapes, strides and head counts, changing nothing", "[layout]") {
-  const Data x = make_data(2, 2, 1, 9, 3, 2, 31);
-  const Case c{HeadLayout::batch_tokens_heads, {0, 1, 2, 3}, 0, false};
-  Array<double> q = fill<double>(x, c, x.q, 2, 3), k = fill<double>(x, c, x.k, 1, 3), v = fill<double>(x, c, x.v, 1, 2);
-  Array<double> out(shape_of(c.layout, 2, 2, 9, 2), c.order, 0);
-  MultiHeadCausalStream s(4, 2, 3, 2, 2, std::nullopt);
-  s.update_layout(c.layout, q.view(), k.view(), v.view(), nullptr, out.out());
-  const auto before = s.to_bytes();
+  Fed fed(31);
+  auto &q = fed.q, &k = fed.k, &v = fed.v, &out = fed.out;
+  auto& s = fed.s;
+  const auto& c = fed.c;
+  const auto& before = fed.before;
   auto expect = [&](const StridedArray& Q, const StridedArray& K, const StridedArray& V, const StridedArray* G,
                     const MutableStridedArray& O, const char* what,
                     HeadLayout layout = HeadLayout::batch_tokens_heads) {
