@@ -265,7 +265,15 @@ torch's own float32 GEMM scaled only 1.23–1.35× on 2 threads in bench_float32
 later (1.9–2.0× when idle). The default chunk (64 at t = 2 145) scaled 1.22× in float32 and
 1.29× in float64, chunk 128 1.43× / 1.81×, `prefill` 1.52× / 1.51×; on the idle machine, before
 the chunk by shape, chunk 32 gave 1.40× and `prefill` 1.75× in float32. The 1.7× target at the
-default chunk is missed.""",
+default chunk is missed. Which hand-off holds it back: the C++ benchmark `BM_CausalChunk`
+(`streamattn_bench --benchmark_filter=CausalChunk --benchmark_repetitions=5`, built with
+`-DSTREAMATTN_BUILD_BENCHMARKS=ON`) times a chunk's two hand-offs apart on 1 and 2 threads. On
+avx512 (medians of 5, d = 64, chunk 64), float32: outputs 345 → 235 µs (1.47×), absorb 422 →
+438 µs (0.96×); float64: outputs 543 → 396 µs, absorb 573 → 437 µs (1.37×, 1.31×); on avx2 the
+float32 absorb ran 368 → 347 µs (1.06×), the float64 one 631 → 453 µs (1.39×). The float32
+absorb (key features, their float32 copy, the float32 product added into the float64 state)
+gains nothing from the second thread; docs/design.md, "Threads inside one stream", says what
+was tried.""",
     ),
     Section(
         "Chunk size by shape",
