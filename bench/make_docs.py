@@ -268,7 +268,8 @@ the chunk by shape, chunk 32 gave 1.40× and `prefill` 1.75× in float32. The 1.
 default chunk is missed. Which hand-off holds it back: the C++ benchmark `BM_CausalChunk`
 (`streamattn_bench --benchmark_filter=CausalChunk --benchmark_repetitions=5`, built with
 `-DSTREAMATTN_BUILD_BENCHMARKS=ON`) times a chunk's two hand-offs apart on 1 and 2 threads. On
-avx512 (medians of 5, d = 64, chunk 64), float32: outputs 345 → 235 µs (1.47×), absorb 422 →
+avx512 (medians of 5, d = 64, chunk 64; measured before the float32 path's feature rows moved
+into a cache-resident buffer, 1.03–1.05× since), float32: outputs 345 → 235 µs (1.47×), absorb 422 →
 438 µs (0.96×); float64: outputs 543 → 396 µs, absorb 573 → 437 µs (1.37×, 1.31×); on avx2 the
 float32 absorb ran 368 → 347 µs (1.06×), the float64 one 631 → 453 µs (1.39×). The float32
 absorb (key features, their float32 copy, the float32 product added into the float64 state)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <type_traits>
+#include <vector>
 
 #include "streamattn/kernels/gemm.hpp"
 
@@ -87,13 +88,32 @@ void CausalChunker::copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, 
 }
 
 template <class T>
-void CausalChunker::key_cols(const PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated,
-                             bool f32) {
+void CausalChunker::key_cols(PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated, bool f32) {
   const Index r = Kc.rows(), t = state.dim();
-  state.features().transform_cols_into(Kc, i0, n, phik_.data() + i0, t);
-  auto block = phik_.block(0, i0, r, n);
-  if (gated) block = wk_.head(r).asDiagonal() * block;
-  if (f32) phik32_.block(0, i0, r, n) = block.template cast<float>();
+  if (!f32) {
+    state.features().transform_cols_into(Kc, i0, n, phik_.data() + i0, t);
+    auto block = phik_.block(0, i0, r, n);
+    if (gated) block = wk_.head(r).asDiagonal() * block;
+    state.add_key_features(i0, n, phik_.data() + i0, t, r);
+    return;
+  }
+  // A few rows at a time in a float64 buffer that stays in cache: weighted, added into s
+  // (float64), rounded into the float32 block; no r x t float64 matrix in memory.
+  double* buf = feature_buffer(kFeatureRows * n);
+  for (Index b = 0; b < r; b += kFeatureRows) {
+    const Index m = std::min(kFeatureRows, r - b);
+    state.features().transform_cols_into(MatrixRef<T>(Kc.middleRows(b, m)), i0, n, buf, n);
+    Eigen::Map<RowMatrix<double>> rows(buf, m, n);
+    if (gated) rows = wk_.segment(b, m).asDiagonal() * rows;
+    state.add_key_features(i0, n, buf, n, m);
+    phik32_.block(b, i0, m, n) = rows.template cast<float>();
+  }
+}
+
+double* CausalChunker::feature_buffer(Index size) {
+  thread_local std::vector<double> buf;
+  if (buf.size() < static_cast<std::size_t>(size)) buf.resize(static_cast<std::size_t>(size));
+  return buf.data();
 }
 
 void CausalChunker::key_weights(Index r) {
@@ -147,13 +167,13 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
   auto dn = den_.head(r);
   nm.setZero();
   dn.setZero();
-  ensure(phiq_, r, t);
   if (f32) {
     ensure(phiq32_, r, t);
     ensure(prod32_, r, dv);
     ensure(scores32_, r, r);
     ensure(num32_, r, dv);
   } else {
+    ensure(phiq_, r, t);
     ensure(scores_, r, r);
   }
   copy_inputs(&Qc, Kc, Vc, state.scale(), f32);
@@ -168,15 +188,27 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
   // writing only its own rows. The keys' features are made by absorb(), column block by column
   // block on the thread that owns those rows of the state.
   run_parts(ws.pool, r, r * t * dv, f32, [&](Index a, Index n) {
-    state.features().transform_into(MatrixRef<T>(Qc.middleRows(a, n)), phiq_.data() + a * t, t);
-    if (f32) phiq32_.middleRows(a, n) = phiq_.middleRows(a, n).template cast<float>();
+    if (f32) {
+      // Features of a few rows at a time in a float64 buffer that stays in cache: their
+      // normalizer dots (float64) and their float32 copy; no r x t float64 matrix in memory.
+      double* buf = feature_buffer(kFeatureRows * t);
+      for (Index b = a; b < a + n; b += kFeatureRows) {
+        const Index m = std::min(kFeatureRows, a + n - b);
+        state.features().transform_into(MatrixRef<T>(Qc.middleRows(b, m)), buf, t);
+        if (inter) state.add_normalizer_dots(buf, t, m, dn.data() + b);
+        phiq32_.middleRows(b, m) = Eigen::Map<const RowMatrix<double>>(buf, m, t).template cast<float>();
+      }
+    } else {
+      state.features().transform_into(MatrixRef<T>(Qc.middleRows(a, n)), phiq_.data() + a * t, t);
+      if (inter) state.add_normalizer_dots(phiq_.data() + a * t, t, n, dn.data() + a);
+    }
     if (inter) {
-      const MatrixRef<double> phi(phiq_.middleRows(a, n));
       if (f32) {
         const MatrixRef<float> p32(phiq32_.middleRows(a, n));
-        state.accumulate_featurized(phi, &p32, nm.middleRows(a, n), dn.segment(a, n), prod32_.middleRows(a, n));
+        state.add_state_products(nullptr, &p32, nm.middleRows(a, n), prod32_.middleRows(a, n));
       } else {
-        state.accumulate_featurized(phi, nullptr, nm.middleRows(a, n), dn.segment(a, n), prod32_.topRows(0));
+        const MatrixRef<double> phi(phiq_.middleRows(a, n));
+        state.add_state_products(&phi, nullptr, nm.middleRows(a, n), prod32_.topRows(0));
       }
       if (gated) {
         nm.middleRows(a, n) = gw_.segment(a, n).asDiagonal() * nm.middleRows(a, n);
@@ -309,21 +341,28 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
     copy_inputs<T>(nullptr, Kc, Vc, state.scale(), f32);
     if (gated) key_weights(r);
   }
-  ensure(phik_, r, t);
-  if (f32) ensure(phik32_, r, t);
-  // The state's rows (features) split over the threads: each part makes its feature columns of
-  // the chunk's keys (weighted, rounded), then decays its rows of M and s and adds those columns'
-  // product with the values (prefix_state.hpp, absorb_featurized_rows). A thread's rows of the
-  // state, and the key features they need, stay in its own cache from chunk to chunk.
+  if (f32)
+    ensure(phik32_, r, t);
+  else
+    ensure(phik_, r, t);
+  // The state's rows (features) split over the threads: each part decays its rows of M and s,
+  // makes its feature columns of the chunk's keys (weighted, rounded) and adds them to its rows
+  // of s, then adds those columns' product with the values to its rows of M. A thread's rows of
+  // the state, and the key features they need, stay in its own cache from chunk to chunk.
   const double f = gated ? std::exp(gcum_[r - 1]) : 1.0;
   const MatrixRef<double> v64(v_.topRows(r));
   const MatrixRef<float> v32(v32_.topRows(f32 ? r : 0));
   state.begin_featurized(f32);
   run_parts(ws.pool, t, r * t * Vc.cols(), f32, [&](Index i0, Index n) {
+    state.decay_rows(i0, n, f);
     key_cols(state, Kc, i0, n, gated, f32);
-    const MatrixRef<double> phi(phik_.block(0, i0, r, n));
-    const MatrixRef<float> phi32(f32 ? phik32_.block(0, i0, r, n) : phik32_.block(0, 0, 0, 0));
-    state.absorb_featurized_rows(i0, n, phi, f32 ? &phi32 : nullptr, f32 ? nullptr : &v64, f32 ? &v32 : nullptr, f);
+    if (f32) {
+      const MatrixRef<float> phi32(phik32_.block(0, i0, r, n));
+      state.add_key_products(i0, n, nullptr, &phi32, nullptr, &v32);
+    } else {
+      const MatrixRef<double> phi(phik_.block(0, i0, r, n));
+      state.add_key_products(i0, n, &phi, nullptr, &v64, nullptr);
+    }
   });
   state.finish_featurized(r, f32);
 }

@@ -252,42 +252,45 @@ void PolyPrefixState::fresh_f32() const {
   }
 }
 
-void PolyPrefixState::accumulate_featurized(const MatrixRef<double>& phi, const MatrixRef<float>* phi32,
-                                            Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
-                                            Eigen::Ref<RowMatrix<float>> prod32) const {
-  const Index n = phi.rows(), t = dim();
-  if (n == 0) return;
+void PolyPrefixState::add_state_products(const MatrixRef<double>* phi, const MatrixRef<float>* phi32,
+                                         Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<RowMatrix<float>> prod32) const {
   if (phi32) {
+    if (phi32->rows() == 0) return;
     gemm(*phi32, Trans::no, M32_, Trans::no, prod32, false);
     num += prod32.template cast<double>();
-  } else {
-    gemm(phi, Trans::no, M_, Trans::no, num, true);
+  } else if (phi->rows() > 0) {
+    gemm(*phi, Trans::no, M_, Trans::no, num, true);
   }
-  const double* s = normalizer_state_.data();
-  for (Index i = 0; i < n; ++i) den[i] += dot_fixed(phi.data() + i * phi.outerStride(), s, t);
 }
 
-void PolyPrefixState::absorb_featurized_rows(Index i0, Index n, const MatrixRef<double>& phi,
-                                             const MatrixRef<float>* phi32, const MatrixRef<double>* V64,
-                                             const MatrixRef<float>* V32, double f) {
-  if (n == 0) return;
-  auto Mb = M_.middleRows(i0, n);
-  auto sb = normalizer_state_.segment(i0, n);
-  if (f != 1.0) {
-    Mb *= f;
-    sb *= f;
-  }
-  const Index r = phi.rows();
-  if (phi32) {
-    gemm_acc64(*phi32, Trans::yes, *V32, Trans::no, Mb, M32_.middleRows(i0, n));
-  } else {
-    gemm(phi, Trans::yes, *V64, Trans::no, Mb, true);
-  }
-  // s += phi^T 1 over these columns, row by row in order (each entry one sum over the rows).
+void PolyPrefixState::add_normalizer_dots(const double* phi, Index ld, Index r, double* den) const {
+  const double* s = normalizer_state_.data();
+  const Index t = dim();
+  for (Index m = 0; m < r; ++m) den[m] += dot_fixed(phi + m * ld, s, t);
+}
+
+void PolyPrefixState::decay_rows(Index i0, Index n, double f) {
+  if (n == 0 || f == 1.0) return;
+  M_.middleRows(i0, n) *= f;
+  normalizer_state_.segment(i0, n) *= f;
+}
+
+void PolyPrefixState::add_key_features(Index i0, Index n, const double* phi, Index ld, Index r) {
+  double* sb = normalizer_state_.data() + i0;
   for (Index m = 0; m < r; ++m) {
-    const double* p = phi.data() + m * phi.outerStride();
+    const double* p = phi + m * ld;
     for (Index i = 0; i < n; ++i) sb[i] += p[i];
   }
+}
+
+void PolyPrefixState::add_key_products(Index i0, Index n, const MatrixRef<double>* phi, const MatrixRef<float>* phi32,
+                                       const MatrixRef<double>* V64, const MatrixRef<float>* V32) {
+  if (n == 0) return;
+  auto Mb = M_.middleRows(i0, n);
+  if (phi32)
+    gemm_acc64(*phi32, Trans::yes, *V32, Trans::no, Mb, M32_.middleRows(i0, n));
+  else
+    gemm(*phi, Trans::yes, *V64, Trans::no, Mb, true);
 }
 
 void PolyPrefixState::begin_featurized(bool f32) {

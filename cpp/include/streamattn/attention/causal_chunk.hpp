@@ -99,9 +99,14 @@ class CausalChunker {
   /// float64 copies of the keys and values, float32 ones (f32), and c Q in the compute's type.
   template <class T>
   void copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, double c, bool f32);
-  /// Feature columns i0 .. i0+n-1 of the chunk's keys (weighted, rounded), every row.
+  /// Feature columns i0 .. i0+n-1 of the chunk's keys (weighted; float64 in phik_, or rounded
+  /// into phik32_ on the float32 path), every row, added into those rows of s.
   template <class T>
-  void key_cols(const PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated, bool f32);
+  void key_cols(PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated, bool f32);
+  /// A float64 scratch of at least size entries, one per thread (the float32 path's feature
+  /// rows, kFeatureRows at a time, before they are rounded).
+  static double* feature_buffer(Index size);
+  static constexpr Index kFeatureRows = 4;
   /// The keys' gate weights e^{G_last - G_l}.
   void key_weights(Index r);
   /// Rows a .. a+n-1 of the intra-chunk block (scores of the whole chunk's keys, masked, decayed)
@@ -118,7 +123,7 @@ class CausalChunker {
   RowMatrix<float> q32_, k32_, v32_, scores32_, num32_;
   Eigen::VectorXd den_, gcum_, gw_;
   // The fused chunk (chunks of at most PolyPrefixState::pass_rows(t) rows): feature rows of the
-  // queries and keys (float32 copies on the float32 path), the query product, the keys' gate
+  // queries and keys (float64, or float32 only on the float32 path), the query product, the keys' gate
   // weights; and which keys and values outputs() has copied for the next absorb().
   RowMatrix<double> phiq_, phik_;
   RowMatrix<float> phiq32_, phik32_, prod32_;

@@ -128,24 +128,32 @@ class PolyPrefixState {
   /// Kernels of one chunk split over threads (attention/causal_chunk.cpp): each computes a part
   /// of its result that no other part touches, every entry in the same order whatever the parts,
   /// so any split gives the same bits.
-  /// Rows of the inter-chunk part: num += phi M (phi32 non-null: float32(phi) times the float32
-  /// copy of M, in prod32, added in float64), den += phi s, one fixed-order dot product per row.
-  /// phi32 needs fresh_f32() first.
-  void accumulate_featurized(const MatrixRef<double>& phi, const MatrixRef<float>* phi32,
-                             Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<Eigen::VectorXd> den,
-                             Eigen::Ref<RowMatrix<float>> prod32) const;
-  /// Makes the float32 copy of M current (before accumulate_featurized on the float32 path).
+  /// Rows of the inter-chunk part, num += phi M: phi32 non-null, float32(phi) times the float32
+  /// copy of M (fresh_f32() first), in prod32, added in float64; else phi (float64) times M.
+  void add_state_products(const MatrixRef<double>* phi, const MatrixRef<float>* phi32,
+                          Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<RowMatrix<float>> prod32) const;
+  /// den[m] += phi_m . s for r feature rows phi_m = phi + m * ld (dim() values each, float64), one
+  /// fixed-order dot product per row.
+  void add_normalizer_dots(const double* phi, Index ld, Index r, double* den) const;
+  /// Makes the float32 copy of M current (before add_state_products on the float32 path).
   void fresh_f32() const;
-  /// Sizes the float32 copy of M (before absorb_featurized_rows on the float32 path).
+  /// Sizes the float32 copy of M (before add_key_products on the float32 path).
   void begin_featurized(bool f32);
-  /// Rows [i0, i0 + n) of the state (features i0 .. i0 + n - 1) after a chunk: M = f M + phi^T V,
-  /// s = f s + phi^T 1, where phi (r x n) holds those feature columns of the chunk's r featurized
-  /// (and weighted) rows, each row's n values contiguous in memory, as are phi32's.
-  /// f32: phi32 and V32 (the rounded rows) form the product in float32, added into the float64
-  /// M, and the float32 copy of M is updated too; else phi and V64 in float64.
-  void absorb_featurized_rows(Index i0, Index n, const MatrixRef<double>& phi, const MatrixRef<float>* phi32,
-                              const MatrixRef<double>* V64, const MatrixRef<float>* V32, double f);
-  /// After every part of a chunk was absorbed by absorb_featurized_rows: counts its r rows.
+  /// A chunk's update of rows [i0, i0 + n) of the state (features i0 .. i0 + n - 1), M = f M +
+  /// phi^T V and s = f s + phi^T 1, where phi (r x n) holds those feature columns of the chunk's r
+  /// featurized (and weighted) rows: decay_rows first, then add_key_products and
+  /// add_key_features in either order.
+  /// Rows [i0, i0 + n): M *= f, s *= f (nothing for f = 1).
+  void decay_rows(Index i0, Index n, double f);
+  /// s[i0 + i] += phi_m[i] for the r rows phi_m = phi + m * ld (n values each, float64), row by
+  /// row in order: each entry one sum over the rows.
+  void add_key_features(Index i0, Index n, const double* phi, Index ld, Index r);
+  /// M rows += phi^T V: float32 (phi32 and V32 non-null: the rounded rows, each row's n values
+  /// contiguous; the product added into the float64 M, and the float32 copy of M updated too) or
+  /// float64 (phi and V64).
+  void add_key_products(Index i0, Index n, const MatrixRef<double>* phi, const MatrixRef<float>* phi32,
+                        const MatrixRef<double>* V64, const MatrixRef<float>* V32);
+  /// After every part of a chunk was added by add_key_products: counts its r rows.
   void finish_featurized(Index r, bool f32);
   /// Kernel: M *= factor, s *= factor (a gate's decay; factor in [0, 1]).
   void decay(double factor);
