@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "bench_data.hpp"
 #include "streamattn/attention/causal_chunk.hpp"
 #include "streamattn/core/thread_pool.hpp"
 
@@ -25,20 +26,13 @@ using streamattn::MatrixRef;
 using streamattn::RowMatrix;
 
 template <class T>
-RowMatrix<T> make_rows(Index rows, Index cols, int salt) {
-  RowMatrix<T> x(rows, cols);
-  for (Index i = 0; i < rows; ++i)
-    for (Index j = 0; j < cols; ++j) x(i, j) = static_cast<T>(((i * 31 + j * 17 + salt * 7) % 97) / 97.0 - 0.5);
-  return x;
-}
-
-template <class T>
 void run_chunks(benchmark::State& state, Index d, int threads) {
   constexpr Index dv = 64, kChunks = 16;
   const bool f32 = std::is_same_v<T, float>;
   streamattn::PolyPrefixState prefix(d, dv, 2, std::nullopt);
   const Index chunk = streamattn::chunk_for_features(prefix.dim()), n = kChunks * chunk;
-  const RowMatrix<T> Q = make_rows<T>(n, d, 1), K = make_rows<T>(n, d, 2), V = make_rows<T>(n, dv, 3);
+  const RowMatrix<T> Q = streamattn::bench::fixed_rows<T>(n, d, 1), K = streamattn::bench::fixed_rows<T>(n, d, 2),
+                     V = streamattn::bench::fixed_rows<T>(n, dv, 3);
   streamattn::ThreadPool pool(threads);
   streamattn::PolyWorkspace ws;
   ws.pool = threads > 1 ? &pool : nullptr;

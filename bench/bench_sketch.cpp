@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "bench_data.hpp"
 #include "streamattn/sketch/ams_sketch.hpp"
 #include "streamattn/sketch/count_sketch.hpp"
 #include "streamattn/sketch/gaussian_sketch.hpp"
@@ -20,14 +21,6 @@ using streamattn::RowMatrix;
 
 constexpr std::uint64_t kSeed = 0x5eed'0002ULL;
 
-RowMatrix<double> make_block(Index tokens, Index columns) {
-  // Fixed content (Eigen's Random is seeded from rand(), which is deterministic but global).
-  RowMatrix<double> x(tokens, columns);
-  for (Index i = 0; i < tokens; ++i)
-    for (Index j = 0; j < columns; ++j) x(i, j) = static_cast<double>((i * 31 + j * 17) % 97) / 97.0 - 0.5;
-  return x;
-}
-
 void set_counters(benchmark::State& state, Index tokens, Index columns) {
   const auto entries = state.iterations() * tokens * columns;
   state.SetItemsProcessed(entries);
@@ -38,7 +31,7 @@ void BM_CountSketchUpdateRows(benchmark::State& state) {
   const Index rows = state.range(0), columns = state.range(1);
   constexpr Index kBuckets = 1024, kTokens = 4096;
   streamattn::CountSketch cs(rows, kBuckets, kSeed, columns);
-  const RowMatrix<double> x = make_block(kTokens, columns);
+  const RowMatrix<double> x = streamattn::bench::fixed_rows<double>(kTokens, columns);
   std::uint64_t start = 0;
   for (auto _ : state) {
     cs.update_rows(start, x);
@@ -56,7 +49,7 @@ void dense_update_rows(benchmark::State& state) {
   const Index s = state.range(0), columns = state.range(1);
   constexpr Index kTokens = 1024;
   Sketch sk(s, kSeed, columns);
-  const RowMatrix<double> x = make_block(kTokens, columns);
+  const RowMatrix<double> x = streamattn::bench::fixed_rows<double>(kTokens, columns);
   std::uint64_t start = 0;
   for (auto _ : state) {
     sk.update_rows(start, x);

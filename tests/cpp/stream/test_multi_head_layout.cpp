@@ -254,18 +254,15 @@ struct Fed {
 
 TEST_CASE("update_layout: zero tokens with the zero strides DLPack gives empty arrays", "[layout]") {
   Fed fed(41);
-  auto &q = fed.q, &k = fed.k, &v = fed.v, &out = fed.out;
-  auto& s = fed.s;
-  const auto& c = fed.c;
-  const auto& before = fed.before;
   auto empty = [](auto a) {
     a.shape[1] = 0;
     std::fill(a.strides.begin(), a.strides.end(), Index{0});
     return a;
   };
-  s.update_layout(c.layout, empty(q.view()), empty(k.view()), empty(v.view()), nullptr, empty(out.out()));
-  REQUIRE(s.to_bytes() == before);
-  REQUIRE(s.tokens_seen() == 9);
+  fed.s.update_layout(fed.c.layout, empty(fed.q.view()), empty(fed.k.view()), empty(fed.v.view()), nullptr,
+                      empty(fed.out.out()));
+  REQUIRE(fed.s.to_bytes() == fed.before);
+  REQUIRE(fed.s.tokens_seen() == 9);
 }
 
 TEST_CASE("update_layout refuses bad ranks, shapes, strides and head counts, changing nothing", "[layout]") {
