@@ -259,12 +259,12 @@ thread makes its own feature columns of the chunk's keys and adds their product 
 the state; task i goes to the same thread at every hand-off, so those rows stay in one core's
 cache (docs/design.md, "Threads inside one stream"). The ratio needs a second core that is free:
 the load average printed with the table says how busy the machine was (2 logical CPUs shared
-with other work). In this run nothing else of ours ran, but the machine was slow: `prefill` on
-one thread ran 107 k tokens/s in float32 against 156 k in an earlier run on an idle machine, and
-torch's own float32 GEMM scaled only 1.23–1.35× on 2 threads in bench_float32's run a minute
-later (1.9–2.0× when idle). The default chunk (64 at t = 2 145) scaled 1.22× in float32 and
-1.29× in float64, chunk 128 1.43× / 1.81×, `prefill` 1.52× / 1.51×; on the idle machine, before
-the chunk by shape, chunk 32 gave 1.40× and `prefill` 1.75× in float32. The 1.7× target at the
+with other work). This run (after the float32 path's feature rows moved into a cache-resident
+buffer) came on a slow machine: the float32 default chunk ran 75 k tokens/s on one thread, against
+107 k and 156 k in earlier runs. The default chunk (64 at t = 2 145) scaled 1.19× in float32 and
+1.42× in float64, chunk 128 1.27× / 1.31×, `prefill` 1.20× / 1.24×; earlier runs gave 1.22× /
+1.29× at the default chunk and, on an idle machine before the chunk by shape, 1.40× (chunk 32) and
+1.75× (`prefill`) in float32. The 1.7× target at the
 default chunk is missed. Which hand-off holds it back: the C++ benchmark `BM_CausalChunk`
 (`streamattn_bench --benchmark_filter=CausalChunk --benchmark_repetitions=5`, built with
 `-DSTREAMATTN_BUILD_BENCHMARKS=ON`) times a chunk's two hand-offs apart on 1 and 2 threads. On
