@@ -203,12 +203,15 @@ lower bound on the products' own rate); "torch f32 GEMM" is a single-thread floa
 state product's shape measured in the same run. See docs/design.md §2.5 for the float32 path.
 The "2 threads" table puts torch at `torch.set_num_threads(2)` against `CausalStream(threads=2)`
 in the same run; its load column and torch's own 2/1 scaling say whether the second core was
-free (here torch scaled 1.23–1.52×, so it was not fully). In the run above the stream is 2.4×
-the best torch form on one thread at d = 32 and d = 64 and 2.4× / 2.8× on two on the avx512
-path; on avx2 2.9× / 2.4× on one thread and 2.2× / 2.25× on two. The avx2 d = 32 case on two
-threads, 1.20× in the previous run (the stream then ran slower on 2 threads than on 1), is above
-2× now: the default chunk at t = 561 is 64 (chunk by shape, §16), and float32 chunks are split
-over threads only from 2^19 multiply-adds per product.""",
+free (here torch scaled 1.27–1.65×, so it was not fully). In the run above (after the float32
+path's feature rows moved into a cache-resident buffer) the stream is 2.96× / 3.07× the best
+torch form on one thread at d = 32 / 64 and 2.45× / 3.09× on two on the avx512 path; on avx2
+2.78× / 2.30× on one thread and 2.61× / 2.08× on two. The previous run gave 2.4× / 2.4× and
+2.4× / 2.8× (avx512), 2.9× / 2.4× and 2.2× / 2.25× (avx2): both sides move with the machine
+(torch's float32 GEMM of the state's shape ran 31 GFLOP/s at d = 64 on avx512 in this run, below
+the stream's own products, hence the 146 %). The stream's best d = 64 chunk on two threads is 128
+(64, the default, ran 0.72× of it on avx512 and 0.95× on avx2 here), and float32 chunks are split over threads only
+from 2^19 multiply-adds per product.""",
     ),
     Section(
         "Cost of the torch path",
