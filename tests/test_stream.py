@@ -62,6 +62,19 @@ def test_causal_stream_equals_direct_formula(g, n, chunk, rng):
     assert cs.tokens_seen == n
 
 
+@pytest.mark.parametrize("compute, tol", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("threads", [1, 3])
+def test_causal_stream_feature_blocks_equal_direct_formula(compute, tol, threads, rng):
+    # d = 12, degree 2: t = 91 features; dv = 768 makes t * dv >= 2^16, so chunks take the
+    # inter-chunk part in feature blocks. float32: features, scores and values rounded to float32
+    # (relative 6e-8 each) in sums of up to 200 terms of outputs of size ~1.
+    n, d, dv = 200, 12, 768
+    Q, K, V = data(rng, n, d, dv)
+    cs = sa.CausalStream(d, dv, chunk=64, compute=compute, threads=threads)
+    out = stream_in_blocks(cs, Q, K, V, [90, 90, 20])
+    np.testing.assert_allclose(out, direct_causal(Q, K, V, 2, 1 / math.sqrt(d)), rtol=0, atol=tol)
+
+
 def test_causal_stream_block_sizes_do_not_matter(rng):
     n, d, dv = 700, 6, 4
     Q, K, V = data(rng, n, d, dv)

@@ -13,16 +13,18 @@ def _inputs(n, d, dv, dtype, seed=3):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_threads_bit_identical(dtype):
-    # t = 153, dv = 96, chunk 64: the chunk products are large enough to be split.
-    Q, K, V = _inputs(500, 16, 96, dtype)
+@pytest.mark.parametrize("d, dv", [(16, 96), (12, 768)])
+def test_threads_bit_identical(dtype, d, dv):
+    # t = 153, dv = 96, chunk 64: the chunk products are large enough to be split. d = 12,
+    # dv = 768: t * dv = 91 * 768 >= 2^16, the inter-chunk part goes in 4 feature blocks.
+    Q, K, V = _inputs(500, d, dv, dtype)
     gate = np.full(500, -1e-3)
     ref = None
     for threads in (1, 2, 3, 7):
-        s = streamattn.CausalStream(16, 96, chunk=64, threads=threads)
+        s = streamattn.CausalStream(d, dv, chunk=64, threads=threads)
         assert s.threads == threads
         rows = np.concatenate([s.update(Q[:200], K[:200], V[:200]), s.update(Q[200:], K[200:], V[200:])])
-        g = streamattn.CausalStream(16, 96, chunk=64, threads=threads).update(Q, K, V, log_gate=gate)
+        g = streamattn.CausalStream(d, dv, chunk=64, threads=threads).update(Q, K, V, log_gate=gate)
         got = (rows, g, s.numerator_state, s.normalizer_state)
         if ref is None:
             ref = got

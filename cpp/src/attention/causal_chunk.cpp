@@ -25,6 +25,10 @@ Index resolve_chunk(Index chunk, Index t) {
   return chunk == 0 ? chunk_for_features(t) : chunk;
 }
 
+Index feature_blocks(Index t, Index dv) { return t * dv >= kBlockedStateEntries ? kFeatureBlocks : 1; }
+
+Index feature_block_start(Index t, Index blocks, Index b) { return t * b / blocks; }
+
 void CausalChunker::reserve(Index rows, Index d, Index dv, bool gated, Index chunk) {
   ensure(num_, rows, dv);
   ensure(q_, rows, d);
@@ -63,15 +67,16 @@ template <class T>
 void CausalChunker::copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, double c,
                                 bool f32) {
   const Index r = Kc.rows(), d = Kc.cols(), dv = Vc.cols();
-  ensure(k_, r, d);
-  ensure(v_, r, dv);
-  k_.topRows(r) = Kc.template cast<double>();  // keys() and values() for the probes
-  v_.topRows(r) = Vc.template cast<double>();
   if (f32) {
     ensure(k32_, r, d);
     ensure(v32_, r, dv);
     k32_.topRows(r) = Kc.template cast<float>();
     v32_.topRows(r) = Vc.template cast<float>();
+  } else {
+    ensure(k_, r, d);
+    ensure(v_, r, dv);
+    k_.topRows(r) = Kc.template cast<double>();
+    v_.topRows(r) = Vc.template cast<double>();
   }
   if (!Qc) return;
   if (f32) {
@@ -195,20 +200,20 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
       for (Index b = a; b < a + n; b += kFeatureRows) {
         const Index m = std::min(kFeatureRows, a + n - b);
         state.features().transform_into(MatrixRef<T>(Qc.middleRows(b, m)), buf, t);
-        if (inter) state.add_normalizer_dots(buf, t, m, dn.data() + b);
+        if (inter) state.add_normalizer_dots(0, t, buf, t, m, dn.data() + b);
         phiq32_.middleRows(b, m) = Eigen::Map<const RowMatrix<double>>(buf, m, t).template cast<float>();
       }
     } else {
       state.features().transform_into(MatrixRef<T>(Qc.middleRows(a, n)), phiq_.data() + a * t, t);
-      if (inter) state.add_normalizer_dots(phiq_.data() + a * t, t, n, dn.data() + a);
+      if (inter) state.add_normalizer_dots(0, t, phiq_.data() + a * t, t, n, dn.data() + a);
     }
     if (inter) {
       if (f32) {
         const MatrixRef<float> p32(phiq32_.middleRows(a, n));
-        state.add_state_products(nullptr, &p32, nm.middleRows(a, n), prod32_.middleRows(a, n));
+        state.add_state_products(0, t, nullptr, &p32, nm.middleRows(a, n), prod32_.middleRows(a, n));
       } else {
         const MatrixRef<double> phi(phiq_.middleRows(a, n));
-        state.add_state_products(&phi, nullptr, nm.middleRows(a, n), prod32_.topRows(0));
+        state.add_state_products(0, t, &phi, nullptr, nm.middleRows(a, n), prod32_.topRows(0));
       }
       if (gated) {
         nm.middleRows(a, n) = gw_.segment(a, n).asDiagonal() * nm.middleRows(a, n);
@@ -231,13 +236,123 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
 }
 
 template <class T>
+void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index i0, Index n, double* den,
+                               bool f32) {
+  const Index r = Qc.rows(), t = state.dim();
+  if (!f32) {
+    state.features().transform_cols_into(Qc, i0, n, phiq_.data() + i0, t);
+    state.add_normalizer_dots(i0, n, phiq_.data() + i0, t, r, den);
+    return;
+  }
+  double* buf = feature_buffer(kFeatureRows * n);
+  for (Index b = 0; b < r; b += kFeatureRows) {
+    const Index m = std::min(kFeatureRows, r - b);
+    state.features().transform_cols_into(MatrixRef<T>(Qc.middleRows(b, m)), i0, n, buf, n);
+    state.add_normalizer_dots(i0, n, buf, n, m, den + b);
+    phiq32_.block(b, i0, m, n) = Eigen::Map<const RowMatrix<double>>(buf, m, n).template cast<float>();
+  }
+}
+
+template <class T>
+Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                                             const MatrixRef<T>& Kc, const MatrixRef<T>& Vc,
+                                                             bool gated, std::uint64_t first_row,
+                                                             const Normalizer& norm, PolyWorkspace& ws, bool f32) {
+  const Index r = Qc.rows(), t = state.dim(), dv = Vc.cols(), B = feature_blocks(t, dv);
+  ensure(part_num_, B * r, dv);
+  if (part_den_.size() < B * r) part_den_.resize(B * r);
+  ensure(intra_num_, r, dv);
+  if (intra_den_.size() < r) intra_den_.resize(r);
+  if (f32) {
+    ensure(phiq32_, r, t);
+    ensure(prod32_, B * r, dv);
+    ensure(scores32_, r, r);
+    ensure(num32_, r, dv);
+  } else {
+    ensure(phiq_, r, t);
+    ensure(scores_, r, r);
+  }
+  copy_inputs(&Qc, Kc, Vc, state.scale(), f32);
+  const bool inter = state.tokens() > 0;
+  if (inter && f32) state.fresh_f32();
+  if (gated) {
+    for (Index m = 0; m < r; ++m) gw_[m] = std::exp(gcum_[m]);
+    key_weights(r);
+  }
+  // One hand-off. The inter-chunk part is split by the state's rows, in B fixed feature blocks:
+  // block b's partial products phi(q)[:, b] M[b] and normalizer dots, for every row, go to their
+  // own scratch; a thread holds the same blocks of the state as in absorb(), so its rows of M stay
+  // in its cache. The same thread takes a matching share of the chunk's rows for the intra-chunk
+  // block. The blocks do not depend on the thread count, and the partial sums are added below in
+  // block order: the same bits for any split.
+  run_parts(ws.pool, B, r * t * dv, f32, [&](Index a, Index n) {
+    for (Index b = a; b < a + n && inter; ++b) {
+      const Index i0 = feature_block_start(t, B, b), nb = feature_block_start(t, B, b + 1) - i0;
+      auto pn = part_num_.middleRows(b * r, r);
+      double* pd = part_den_.data() + b * r;
+      pn.setZero();
+      std::fill(pd, pd + r, 0.0);
+      query_cols(state, Qc, i0, nb, pd, f32);
+      if (f32) {
+        const MatrixRef<float> p32(phiq32_.block(0, i0, r, nb));
+        state.add_state_products(i0, nb, nullptr, &p32, pn, prod32_.middleRows(b * r, r));
+      } else {
+        const MatrixRef<double> phi(phiq_.block(0, i0, r, nb));
+        state.add_state_products(i0, nb, &phi, nullptr, pn, prod32_.topRows(0));
+      }
+    }
+    const Index ra = r * a / B, rn = r * (a + n) / B - ra;
+    if (rn == 0) return;
+    auto in = intra_num_.middleRows(ra, rn);
+    in.setZero();
+    intra_den_.segment(ra, rn).setZero();
+    if (f32)
+      intra_rows<float>(q32_, k32_, v32_, scores32_, ra, rn, r, gated, state.degree(), state.kernel(), intra_num_,
+                        intra_den_, &num32_);
+    else
+      intra_rows<double>(q_, k_, v_, scores_, ra, rn, r, gated, state.degree(), state.kernel(), intra_num_, intra_den_,
+                         nullptr);
+  });
+  auto nm = num_.topRows(r);
+  auto dn = den_.head(r);
+  if (inter) {
+    nm = part_num_.topRows(r);
+    dn = part_den_.head(r);
+    for (Index b = 1; b < B; ++b) {
+      nm += part_num_.middleRows(b * r, r);
+      dn += part_den_.segment(b * r, r);
+    }
+    if (gated) {
+      nm = gw_.head(r).asDiagonal() * nm;
+      dn.array() *= gw_.head(r).array();
+    }
+    nm += intra_num_.topRows(r);
+    dn += intra_den_.head(r);
+  } else {
+    nm = intra_num_.topRows(r);
+    dn = intra_den_.head(r);
+  }
+  detail::normalize_rows(nm, dn, first_row, state.degree(), state.kernel(), norm);
+  prepared_ = true;
+  prep_k_ = Kc.data();
+  prep_v_ = Vc.data();
+  prep_rows_ = r;
+  prep_f32_ = f32;
+  prep_gated_ = gated;
+  return nm;
+}
+
+template <class T>
 Eigen::Ref<RowMatrix<double>> CausalChunker::outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                                      const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                                                      std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
                                                      bool f32) {
   prepared_ = false;
-  if (Qc.rows() <= PolyPrefixState::pass_rows(state.dim()))
+  if (Qc.rows() <= PolyPrefixState::pass_rows(state.dim())) {
+    if (feature_blocks(state.dim(), Vc.cols()) > 1)
+      return outputs_blocked(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
     return outputs_fused(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
+  }
   return outputs_passes(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
 }
 
@@ -265,8 +380,6 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_passes(const PolyPrefixStat
     }
   }
   if (f32) {
-    k_.topRows(r) = Kc.template cast<double>();  // keys() and values() for the probes
-    v_.topRows(r) = Vc.template cast<double>();
     intra_f32(Qc, Kc, Vc, gated, c, state.degree(), state.kernel(), nm, dn);
     detail::normalize_rows(nm, dn, first_row, state.degree(), state.kernel(), norm);
     return nm;
@@ -353,7 +466,12 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
   const MatrixRef<double> v64(v_.topRows(r));
   const MatrixRef<float> v32(v32_.topRows(f32 ? r : 0));
   state.begin_featurized(f32);
-  run_parts(ws.pool, t, r * t * Vc.cols(), f32, [&](Index i0, Index n) {
+  // With feature blocks (outputs_blocked), each part takes whole blocks: the rows of the state
+  // its thread's share of the next outputs() reads.
+  const Index B = feature_blocks(t, Vc.cols());
+  run_parts(ws.pool, B > 1 ? B : t, r * t * Vc.cols(), f32, [&](Index a, Index m) {
+    const Index i0 = B > 1 ? feature_block_start(t, B, a) : a;
+    const Index n = B > 1 ? feature_block_start(t, B, a + m) - i0 : m;
     state.decay_rows(i0, n, f);
     key_cols(state, Kc, i0, n, gated, f32);
     if (f32) {

@@ -252,21 +252,20 @@ void PolyPrefixState::fresh_f32() const {
   }
 }
 
-void PolyPrefixState::add_state_products(const MatrixRef<double>* phi, const MatrixRef<float>* phi32,
+void PolyPrefixState::add_state_products(Index i0, Index n, const MatrixRef<double>* phi, const MatrixRef<float>* phi32,
                                          Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<RowMatrix<float>> prod32) const {
   if (phi32) {
     if (phi32->rows() == 0) return;
-    gemm(*phi32, Trans::no, M32_, Trans::no, prod32, false);
+    gemm(*phi32, Trans::no, MatrixRef<float>(M32_.middleRows(i0, n)), Trans::no, prod32, false);
     num += prod32.template cast<double>();
   } else if (phi->rows() > 0) {
-    gemm(*phi, Trans::no, M_, Trans::no, num, true);
+    gemm(*phi, Trans::no, MatrixRef<double>(M_.middleRows(i0, n)), Trans::no, num, true);
   }
 }
 
-void PolyPrefixState::add_normalizer_dots(const double* phi, Index ld, Index r, double* den) const {
-  const double* s = normalizer_state_.data();
-  const Index t = dim();
-  for (Index m = 0; m < r; ++m) den[m] += dot_fixed(phi + m * ld, s, t);
+void PolyPrefixState::add_normalizer_dots(Index i0, Index n, const double* phi, Index ld, Index r, double* den) const {
+  const double* s = normalizer_state_.data() + i0;
+  for (Index m = 0; m < r; ++m) den[m] += dot_fixed(phi + m * ld, s, n);
 }
 
 void PolyPrefixState::decay_rows(Index i0, Index n, double f) {

@@ -148,6 +148,9 @@ TaylorFeatures::TaylorFeatures(Index d, int degree, std::optional<double> scale,
 template <class T>
 void TaylorFeatures::transform_into_impl(const MatrixRef<T>& X, double* out, Index ld) const {
   const double* w = weight_.data();
+  // The degree-1 runs are runs_[0 .. d): feature 1 + i is x_i * 1 * w[1 + i], made directly (the
+  // same bits: x * 1 is exact). Later runs in order, each from its parents of the degree below.
+  const auto first_run = static_cast<std::size_t>(degree_ >= 1 ? d_ : 0);
   if (kernel_ == FeatureKernel::power) {
     // Degrees < g go to a scratch row (they are only parents); degree g goes straight to out.
     const Index top = deg_start_[static_cast<std::size_t>(degree_)];
@@ -161,7 +164,10 @@ void TaylorFeatures::transform_into_impl(const MatrixRef<T>& X, double* out, Ind
         continue;
       }
       lo[0] = 1.0;
-      for (const Run& run : runs_) {
+      double* deg1 = degree_ == 1 ? o - 1 : lo;  // feature 1 + i at deg1[1 + i]
+      for (Index i = 0; i < d_; ++i) deg1[1 + i] = static_cast<double>(X(r, i)) * w[1 + i];
+      for (std::size_t k = first_run; k < runs_.size(); ++k) {
+        const Run& run = runs_[k];
         const double x = static_cast<double>(X(r, run.var));
         double* dst = run.out >= top ? o + (run.out - top) : lo + run.out;
         const double* src = lo + run.parent;
@@ -174,7 +180,10 @@ void TaylorFeatures::transform_into_impl(const MatrixRef<T>& X, double* out, Ind
   for (Index r = 0; r < X.rows(); ++r) {
     double* o = out + r * ld;
     o[0] = 1.0;
-    for (const Run& run : runs_) {
+    if (degree_ >= 1)
+      for (Index i = 0; i < d_; ++i) o[1 + i] = static_cast<double>(X(r, i)) * w[1 + i];
+    for (std::size_t k = first_run; k < runs_.size(); ++k) {
+      const Run& run = runs_[k];
       const double x = static_cast<double>(X(r, run.var));
       double* dst = o + run.out;
       const double* src = o + run.parent;
@@ -197,7 +206,8 @@ void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, I
   if (c0 == 0 && n == t_) return transform_into_impl(X, out, ld);
   // Feature f of the full layout (runs_, weight_) is output column f - off: the power kernel
   // keeps only degree g. Degrees < g (parents only, or also outputs for taylor) go to a scratch
-  // row in full; the degree-g runs are clipped to the wanted columns and written straight to out.
+  // row in full; of the degree-g runs only those that meet the wanted columns are made, clipped
+  // to them and written straight to out.
   const Index top = deg_start_[static_cast<std::size_t>(degree_)];
   const Index off = kernel_ == FeatureKernel::power ? top : 0;
   const Index f0 = c0 + off, f1 = c0 + n + off;  // wanted features [f0, f1) of the full layout
@@ -206,6 +216,13 @@ void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, I
   if (scratch.size() < static_cast<std::size_t>(std::max<Index>(top, 1)))
     scratch.resize(static_cast<std::size_t>(std::max<Index>(top, 1)));
   double* lo = scratch.data();
+  // runs_ is sorted by out: [0, d) degree 1 (made directly below when g >= 2), [.., lo_end) the
+  // rest of degrees < g, then degree g, of which [first, last) meet [f0, f1).
+  const auto below = [](Index bound) { return [bound](const Run& run) { return run.out < bound; }; };
+  const auto lo_end = std::partition_point(runs_.begin(), runs_.end(), below(top));
+  const auto first = std::partition_point(lo_end, runs_.end(), [f0](const Run& run) { return run.out + run.len <= f0; });
+  const auto last = std::partition_point(first, runs_.end(), below(f1));
+  const auto lo_begin = runs_.begin() + (degree_ >= 2 ? d_ : 0);
   for (Index r = 0; r < X.rows(); ++r) {
     double* o = out + r * ld;  // feature f at o[f - f0], for f in [f0, f1)
     if (degree_ == 0) {
@@ -213,15 +230,21 @@ void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, I
       continue;
     }
     lo[0] = 1.0;
-    for (const Run& run : runs_) {
+    if (degree_ >= 2)
+      for (Index i = 0; i < d_; ++i) lo[1 + i] = static_cast<double>(X(r, i)) * w[1 + i];
+    for (auto it = lo_begin; it != lo_end; ++it) {
+      const Run& run = *it;
       const double x = static_cast<double>(X(r, run.var));
       const double* src = lo + run.parent;
       const double* wr = w + run.out;
-      if (run.out < top) {
-        double* dst = lo + run.out;
-        for (Index j = 0; j < run.len; ++j) dst[j] = x * src[j] * wr[j];
-        continue;
-      }
+      double* dst = lo + run.out;
+      for (Index j = 0; j < run.len; ++j) dst[j] = x * src[j] * wr[j];
+    }
+    for (auto it = first; it != last; ++it) {
+      const Run& run = *it;
+      const double x = static_cast<double>(X(r, run.var));
+      const double* src = lo + run.parent;
+      const double* wr = w + run.out;
       const Index j0 = std::max<Index>(f0 - run.out, 0), j1 = std::min<Index>(f1 - run.out, run.len);
       for (Index j = j0; j < j1; ++j) o[run.out + j - f0] = x * src[j] * wr[j];
     }

@@ -224,8 +224,8 @@ void CausalStream::record_probes(std::uint64_t pos0, Index r, const MatrixRef<T>
   const int g = degree();
   const FeatureKernel kern = kernel();
   const Index dd = d(), dvv = dv();
-  const RowMatrix<double>& kc = chunker_.keys();
-  const RowMatrix<double>& vc = chunker_.values();
+  const RowMatrix<double> kc = Kc.template cast<double>();
+  const RowMatrix<double> vc = Vc.template cast<double>();
   // Probes standing in this chunk: the same two parts, with the key range cut at the probe.
   std::vector<Index> hit;
   for (std::size_t i = 0; i < probes_->positions.size(); ++i) {

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <random>
 
+#include "streamattn/attention/causal_chunk.hpp"
+#include "streamattn/features/taylor_features.hpp"
 #include "streamattn/stream/causal_stream.hpp"
 #include "streamattn/stream/kv_stream.hpp"
 #include "streamattn/stream/plan.hpp"
@@ -40,6 +42,44 @@ TEST_CASE("CausalStream equals the direct O(n^2) formula for any block split", "
     }
     CHECK((got - want).cwiseAbs().maxCoeff() <= 1e-12);
     CHECK(cs.tokens_seen() == static_cast<std::uint64_t>(n));
+  }
+}
+
+TEST_CASE("CausalStream with the inter-chunk part in feature blocks equals the direct formula", "[stream]") {
+  // d = 12, degree 2: t = 91 features; dv = 768 makes t dv = 69 888 >= kBlockedStateEntries, so
+  // chunks of 64 rows take the feature-block path; float64 and float32 compute, 1 and 3 threads.
+  std::mt19937_64 g(23);
+  const Index n = 200, d = 12, dv = 768;
+  REQUIRE(feature_blocks(feature_dim(d, 2, FeatureKernel::taylor), dv) == kFeatureBlocks);
+  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.4), K = test::normal_matrix(n, d, g, 0.4),
+                          V = test::normal_matrix(n, dv, g, 1.0);
+  const double c = 1.0 / std::sqrt(static_cast<double>(d));
+  RowMatrix<double> want(n, dv);
+  for (Index j = 0; j < n; ++j) {
+    Eigen::RowVectorXd num = Eigen::RowVectorXd::Zero(dv);
+    double den = 0;
+    for (Index l = 0; l <= j; ++l) {
+      const double w = test::taylor_poly(c * Q.row(j).dot(K.row(l)), 2);
+      num += w * V.row(l);
+      den += w;
+    }
+    want.row(j) = num / den;
+  }
+  for (ComputeDtype compute : {ComputeDtype::float64, ComputeDtype::float32}) {
+    for (int threads : {1, 3}) {
+      CausalStream cs(d, dv, 2, c, 64, 0, FeatureKernel::taylor, {}, compute, threads);
+      RowMatrix<double> got(n, dv), out;
+      for (Index a = 0; a < n; a += 90) {  // blocks of 90 rows: chunks of 64 and 26
+        const Index r = std::min<Index>(90, n - a);
+        cs.update(MatrixRef<double>(Q.middleRows(a, r)), MatrixRef<double>(K.middleRows(a, r)),
+                  MatrixRef<double>(V.middleRows(a, r)), &out);
+        got.middleRows(a, r) = out;
+      }
+      INFO("compute " << (compute == ComputeDtype::float32 ? "float32" : "float64") << " threads " << threads);
+      // float32: scores, features and values rounded to float32 (relative 6e-8 each), sums of
+      // up to 200 terms; float64: rounding only.
+      CHECK((got - want).cwiseAbs().maxCoeff() <= (compute == ComputeDtype::float32 ? 1e-5 : 1e-12));
+    }
   }
 }
 

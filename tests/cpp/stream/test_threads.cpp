@@ -10,7 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include "streamattn/attention/causal_chunk.hpp"
 #include "streamattn/core/thread_pool.hpp"
+#include "streamattn/features/taylor_features.hpp"
 #include "streamattn/kernels/gemm.hpp"
 #include "streamattn/stream/causal_stream.hpp"
 #include "streamattn/stream/kv_stream.hpp"
@@ -70,8 +72,13 @@ TEST_CASE("gemm split over a pool: the same bits for 1, 2, 3 and 7 threads", "[g
 
 TEST_CASE("CausalStream(threads=1, 2, 3, 7): bit-identical rows and state, float64 and float32 compute",
           "[stream][threads]") {
-  // t = 153 features, dv = 96, chunk 64: the chunk products are above kGemmSplitWork.
-  const Index n = 700, d = 16, dv = 96;
+  // t = 153 features, dv = 96, chunk 64: the chunk products are above kGemmSplitWork. d = 12,
+  // dv = 768: t dv = 69 888, the inter-chunk part in feature blocks (3 threads: parts of 1, 1 and
+  // 2 blocks; 7 threads: one block each).
+  const auto shape = GENERATE(std::make_pair(Index{16}, Index{96}), std::make_pair(Index{12}, Index{768}));
+  const Index d = shape.first, dv = shape.second;
+  INFO("d " << d << " dv " << dv << " feature blocks " << feature_blocks(feature_dim(d, 2, FeatureKernel::taylor), dv));
+  const Index n = 700;
   std::mt19937_64 g(17);
   const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.3), K = test::normal_matrix(n, d, g, 0.3),
                           V = test::normal_matrix(n, dv, g);

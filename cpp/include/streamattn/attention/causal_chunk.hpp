@@ -46,6 +46,17 @@ Index chunk_for_features(Index t);
 /// Throws std::invalid_argument unless chunk is 0 or in [1, kMaxChunk].
 Index resolve_chunk(Index chunk, Index t);
 
+/// Feature blocks of the inter-chunk part (a chunk of at most PolyPrefixState::pass_rows(t)
+/// rows): kFeatureBlocks when the state has at least kBlockedStateEntries entries (t x dv), else
+/// 1. Split into blocks, each thread reads and writes only its own rows of the state, which then
+/// stay in its cache from chunk to chunk; the partial products are added in block order. It
+/// depends on t and dv alone, not on the thread count, so results do not either.
+constexpr Index kFeatureBlocks = 4;
+constexpr Index kBlockedStateEntries = Index{1} << 16;
+Index feature_blocks(Index t, Index dv);
+/// First feature of block b of `blocks` over t features.
+Index feature_block_start(Index t, Index blocks, Index b);
+
 class CausalChunker {
  public:
   /// Sizes the scratch for chunks of up to `rows` rows of d-dimensional keys and dv-dimensional
@@ -73,17 +84,22 @@ class CausalChunker {
   void absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated, PolyWorkspace& ws,
               bool f32 = false);
 
-  /// float64 copies of the keys and values of the last outputs() call (its first r rows; only
-  /// after a float64 one).
-  const RowMatrix<double>& keys() const { return k_; }
-  const RowMatrix<double>& values() const { return v_; }
-
  private:
   template <class T>
   Eigen::Ref<RowMatrix<double>> outputs_fused(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                               const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                                               std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
                                               bool f32);
+  /// outputs_fused with the inter-chunk part in feature blocks (feature_blocks(t, dv) > 1).
+  template <class T>
+  Eigen::Ref<RowMatrix<double>> outputs_blocked(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                                const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                                std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
+                                                bool f32);
+  /// Feature columns i0 .. i0+n-1 of the chunk's queries (float64 in phiq_, or rounded into
+  /// phiq32_ on the float32 path), every row, their dots with s[i0 : i0 + n] added into den.
+  template <class T>
+  void query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index i0, Index n, double* den, bool f32);
   template <class T>
   Eigen::Ref<RowMatrix<double>> outputs_passes(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                                const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
@@ -96,7 +112,7 @@ class CausalChunker {
   /// (multiply-adds, in float32 when f32) pays for a hand-off, else once on the calling thread.
   static void run_parts(ThreadPool* pool, Index n, std::int64_t work, bool f32,
                         const std::function<void(Index, Index)>& f);
-  /// float64 copies of the keys and values, float32 ones (f32), and c Q in the compute's type.
+  /// Copies of the keys and values (float32 when f32, else float64) and c Q, in the compute's type.
   template <class T>
   void copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, double c, bool f32);
   /// Feature columns i0 .. i0+n-1 of the chunk's keys (weighted; float64 in phik_, or rounded
@@ -128,6 +144,10 @@ class CausalChunker {
   RowMatrix<double> phiq_, phik_;
   RowMatrix<float> phiq32_, phik32_, prod32_;
   Eigen::VectorXd wk_;
+  // Feature blocks (outputs_blocked): block b's partial numerators (rows b r .. b r + r - 1) and
+  // denominators, and the intra-chunk part apart.
+  RowMatrix<double> part_num_, intra_num_;
+  Eigen::VectorXd part_den_, intra_den_;
   bool prepared_ = false, prep_f32_ = false, prep_gated_ = false;
   const void* prep_k_ = nullptr;
   const void* prep_v_ = nullptr;

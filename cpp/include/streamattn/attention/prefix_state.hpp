@@ -128,13 +128,14 @@ class PolyPrefixState {
   /// Kernels of one chunk split over threads (attention/causal_chunk.cpp): each computes a part
   /// of its result that no other part touches, every entry in the same order whatever the parts,
   /// so any split gives the same bits.
-  /// Rows of the inter-chunk part, num += phi M: phi32 non-null, float32(phi) times the float32
-  /// copy of M (fresh_f32() first), in prod32, added in float64; else phi (float64) times M.
-  void add_state_products(const MatrixRef<double>* phi, const MatrixRef<float>* phi32,
+  /// Rows of the inter-chunk part over features [i0, i0 + n), num += phi M[i0 : i0 + n]: phi32
+  /// non-null, float32(phi) (r x n) times those rows of the float32 copy of M (fresh_f32()
+  /// first), in prod32, added in float64; else phi (float64, r x n) times those rows of M.
+  void add_state_products(Index i0, Index n, const MatrixRef<double>* phi, const MatrixRef<float>* phi32,
                           Eigen::Ref<RowMatrix<double>> num, Eigen::Ref<RowMatrix<float>> prod32) const;
-  /// den[m] += phi_m . s for r feature rows phi_m = phi + m * ld (dim() values each, float64), one
-  /// fixed-order dot product per row.
-  void add_normalizer_dots(const double* phi, Index ld, Index r, double* den) const;
+  /// den[m] += phi_m . s[i0 : i0 + n] for r feature rows phi_m = phi + m * ld (n values each,
+  /// float64), one fixed-order dot product per row.
+  void add_normalizer_dots(Index i0, Index n, const double* phi, Index ld, Index r, double* den) const;
   /// Makes the float32 copy of M current (before add_state_products on the float32 path).
   void fresh_f32() const;
   /// Sizes the float32 copy of M (before add_key_products on the float32 path).
