@@ -276,7 +276,13 @@ void PolyPrefixState::decay_rows(Index i0, Index n, double f) {
 
 void PolyPrefixState::add_key_features(Index i0, Index n, const double* phi, Index ld, Index r) {
   double* sb = normalizer_state_.data() + i0;
-  for (Index m = 0; m < r; ++m) {
+  Index m = 0;
+  // Four rows per pass over s: each entry still gets the rows added one by one, in row order.
+  for (; m + 4 <= r; m += 4) {
+    const double *p0 = phi + m * ld, *p1 = p0 + ld, *p2 = p1 + ld, *p3 = p2 + ld;
+    for (Index i = 0; i < n; ++i) sb[i] = (((sb[i] + p0[i]) + p1[i]) + p2[i]) + p3[i];
+  }
+  for (; m < r; ++m) {
     const double* p = phi + m * ld;
     for (Index i = 0; i < n; ++i) sb[i] += p[i];
   }
