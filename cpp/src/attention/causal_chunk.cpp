@@ -236,20 +236,28 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
 }
 
 template <class T>
-void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index i0, Index n, double* den,
+void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index b0, Index nb, Index blocks,
                                bool f32) {
   const Index r = Qc.rows(), t = state.dim();
+  const Index c0 = feature_block_start(t, blocks, b0), n = feature_block_start(t, blocks, b0 + nb) - c0;
+  // Each block's normalizer dots into its own partial denominators (part_den_).
+  const auto dots = [&](const double* phi, Index ld, Index m, Index row) {
+    for (Index b = b0; b < b0 + nb; ++b) {
+      const Index i0 = feature_block_start(t, blocks, b), i1 = feature_block_start(t, blocks, b + 1);
+      state.add_normalizer_dots(i0, i1 - i0, phi + (i0 - c0), ld, m, part_den_.data() + b * r + row);
+    }
+  };
   if (!f32) {
-    state.features().transform_cols_into(Qc, i0, n, phiq_.data() + i0, t);
-    state.add_normalizer_dots(i0, n, phiq_.data() + i0, t, r, den);
+    state.features().transform_cols_into(Qc, c0, n, phiq_.data() + c0, t);
+    dots(phiq_.data() + c0, t, r, 0);
     return;
   }
   double* buf = feature_buffer(kFeatureRows * n);
   for (Index b = 0; b < r; b += kFeatureRows) {
     const Index m = std::min(kFeatureRows, r - b);
-    state.features().transform_cols_into(MatrixRef<T>(Qc.middleRows(b, m)), i0, n, buf, n);
-    state.add_normalizer_dots(i0, n, buf, n, m, den + b);
-    phiq32_.block(b, i0, m, n) = Eigen::Map<const RowMatrix<double>>(buf, m, n).template cast<float>();
+    state.features().transform_cols_into(MatrixRef<T>(Qc.middleRows(b, m)), c0, n, buf, n);
+    dots(buf, n, m, b);
+    phiq32_.block(b, c0, m, n) = Eigen::Map<const RowMatrix<double>>(buf, m, n).template cast<float>();
   }
 }
 
@@ -286,13 +294,14 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixSta
   // block. The blocks do not depend on the thread count, and the partial sums are added below in
   // block order: the same bits for any split.
   run_parts(ws.pool, B, r * t * dv, f32, [&](Index a, Index n) {
+    if (inter) {
+      part_den_.segment(a * r, n * r).setZero();
+      query_cols(state, Qc, a, n, B, f32);  // the part's feature columns in one pass over the rows
+    }
     for (Index b = a; b < a + n && inter; ++b) {
       const Index i0 = feature_block_start(t, B, b), nb = feature_block_start(t, B, b + 1) - i0;
       auto pn = part_num_.middleRows(b * r, r);
-      double* pd = part_den_.data() + b * r;
       pn.setZero();
-      std::fill(pd, pd + r, 0.0);
-      query_cols(state, Qc, i0, nb, pd, f32);
       if (f32) {
         const MatrixRef<float> p32(phiq32_.block(0, i0, r, nb));
         state.add_state_products(i0, nb, nullptr, &p32, pn, prod32_.middleRows(b * r, r));
