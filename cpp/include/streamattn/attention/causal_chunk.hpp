@@ -10,12 +10,15 @@
 // (kernels/gemm.hpp); the zeros above the diagonal cost flops but change no bits.
 //
 // Threads (ws.pool): a chunk of at most PolyPrefixState::pass_rows(t) rows costs two hand-offs.
-// outputs() splits the chunk's rows: each thread takes a block of rows through every step (the
-// features of its queries and keys, phi(q) M and phi(q).s, the intra-chunk rows), writing only
-// those rows; absorb() splits the state's rows (features): each thread decays and updates its
-// rows of M and s from every key. Each entry is computed by one thread in the same order for any
-// split, so the results are bit-identical for every thread count; a larger chunk runs pass by
-// pass with each product split on its own (kernels/gemm.hpp), also bit-identical.
+// absorb() splits the state's rows (features): each thread decays and updates its rows of M and
+// s from every key. outputs() splits the chunk's rows (each thread takes a block of rows through
+// the features of its queries, phi(q) M and phi(q).s, and the intra-chunk rows, writing only
+// those rows), unless the state is large (feature_blocks): then the inter-chunk part is split by
+// the state's rows too, in kFeatureBlocks fixed blocks whose partial sums are added in block
+// order, so that each thread reads only the rows of M its absorb() part writes. Each entry is
+// computed in the same order for any split, so the results are bit-identical for every thread
+// count; a larger chunk runs pass by pass with each product split on its own
+// (kernels/gemm.hpp), also bit-identical.
 //
 // CausalChunker holds the scratch of one caller (no allocation once the largest chunk was seen);
 // it does no argument checks: callers validate shapes, values and gates first.
