@@ -1,6 +1,7 @@
 #include "streamattn/attention/causal_chunk.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <type_traits>
@@ -27,7 +28,15 @@ Index resolve_chunk(Index chunk, Index t) {
 
 Index feature_blocks(Index t, Index dv) { return t * dv >= kBlockedStateEntries ? kFeatureBlocks : 1; }
 
-Index feature_block_start(Index t, Index blocks, Index b) { return t * b / blocks; }
+const std::vector<Index>& CausalChunker::block_bounds(const TaylorFeatures& features, Index blocks) {
+  // The columns' split depends on d, the degree and the kernel alone (the runs' layout).
+  const std::array<Index, 4> key{features.d(), features.degree(), static_cast<Index>(features.kernel()), blocks};
+  if (key != bounds_key_) {
+    bounds_ = features.column_blocks(blocks);
+    bounds_key_ = key;
+  }
+  return bounds_;
+}
 
 void CausalChunker::reserve(Index rows, Index d, Index dv, bool gated, Index chunk) {
   ensure(num_, rows, dv);
@@ -236,14 +245,14 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
 }
 
 template <class T>
-void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index b0, Index nb, Index blocks,
-                               bool f32) {
+void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index b0, Index nb, bool f32) {
   const Index r = Qc.rows(), t = state.dim();
-  const Index c0 = feature_block_start(t, blocks, b0), n = feature_block_start(t, blocks, b0 + nb) - c0;
+  const std::vector<Index>& at = bounds_;  // block_bounds(), made by the caller
+  const Index c0 = at[b0], n = at[b0 + nb] - c0;
   // Each block's normalizer dots into its own partial denominators (part_den_).
   const auto dots = [&](const double* phi, Index ld, Index m, Index row) {
     for (Index b = b0; b < b0 + nb; ++b) {
-      const Index i0 = feature_block_start(t, blocks, b), i1 = feature_block_start(t, blocks, b + 1);
+      const Index i0 = at[b], i1 = at[b + 1];
       state.add_normalizer_dots(i0, i1 - i0, phi + (i0 - c0), ld, m, part_den_.data() + b * r + row);
     }
   };
@@ -267,6 +276,7 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixSta
                                                              bool gated, std::uint64_t first_row,
                                                              const Normalizer& norm, PolyWorkspace& ws, bool f32) {
   const Index r = Qc.rows(), t = state.dim(), dv = Vc.cols(), B = feature_blocks(t, dv);
+  const std::vector<Index>& at = block_bounds(state.features(), B);
   ensure(part_num_, B * r, dv);
   if (part_den_.size() < B * r) part_den_.resize(B * r);
   ensure(intra_num_, r, dv);
@@ -296,10 +306,10 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixSta
   run_parts(ws.pool, B, r * t * dv, f32, [&](Index a, Index n) {
     if (inter) {
       part_den_.segment(a * r, n * r).setZero();
-      query_cols(state, Qc, a, n, B, f32);  // the part's feature columns in one pass over the rows
+      query_cols(state, Qc, a, n, f32);  // the part's feature columns in one pass over the rows
     }
     for (Index b = a; b < a + n && inter; ++b) {
-      const Index i0 = feature_block_start(t, B, b), nb = feature_block_start(t, B, b + 1) - i0;
+      const Index i0 = at[b], nb = at[b + 1] - i0;
       auto pn = part_num_.middleRows(b * r, r);
       pn.setZero();
       if (f32) {
@@ -478,9 +488,10 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
   // With feature blocks (outputs_blocked), each part takes whole blocks: the rows of the state
   // its thread's share of the next outputs() reads.
   const Index B = feature_blocks(t, Vc.cols());
+  const std::vector<Index>* at = B > 1 ? &block_bounds(state.features(), B) : nullptr;
   run_parts(ws.pool, B > 1 ? B : t, r * t * Vc.cols(), f32, [&](Index a, Index m) {
-    const Index i0 = B > 1 ? feature_block_start(t, B, a) : a;
-    const Index n = B > 1 ? feature_block_start(t, B, a + m) - i0 : m;
+    const Index i0 = at ? (*at)[a] : a;
+    const Index n = at ? (*at)[a + m] - i0 : m;
     state.decay_rows(i0, n, f);
     key_cols(state, Kc, i0, n, gated, f32);
     if (f32) {

@@ -253,6 +253,34 @@ void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, I
   }
 }
 
+std::vector<Index> TaylorFeatures::column_blocks(Index blocks) const {
+  require(blocks >= 1, "column_blocks needs blocks >= 1, got ", blocks);
+  // cost(c) = columns before c + kRunCost * top-degree runs starting before c (a run is charged
+  // to the block holding its first column; a block starting inside a run pays it again, which
+  // the boundaries below ignore).
+  const Index top = deg_start_[static_cast<std::size_t>(degree_)];
+  const Index off = kernel_ == FeatureKernel::power ? top : 0;
+  std::vector<Index> starts;  // output columns where top-degree runs start, ascending
+  for (const Run& run : runs_)
+    if (run.out >= top) starts.push_back(run.out - off);
+  const double total = static_cast<double>(t_) + kRunCost * static_cast<double>(starts.size());
+  std::vector<Index> out(static_cast<std::size_t>(blocks) + 1, t_);
+  out[0] = 0;
+  std::size_t k = 0;
+  double cost = 0.0;
+  Index b = 1;
+  for (Index c = 0; c < t_ && b < blocks; ++c) {
+    while (k < starts.size() && starts[k] == c) {
+      cost += kRunCost;
+      ++k;
+    }
+    cost += 1.0;
+    while (b < blocks && cost >= total * static_cast<double>(b) / static_cast<double>(blocks))
+      out[static_cast<std::size_t>(b++)] = c + 1;
+  }
+  return out;
+}
+
 void TaylorFeatures::transform_cols_into(const MatrixRef<float>& X, Index c0, Index n, double* out, Index ld) const {
   transform_cols_into_impl(X, c0, n, out, ld);
 }

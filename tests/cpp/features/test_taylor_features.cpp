@@ -91,6 +91,60 @@ TEST_CASE("transform_cols_into gives transform_into's columns, bit for bit", "[p
   }
 }
 
+TEST_CASE("column_blocks: contiguous blocks covering every column, of about equal cost", "[poly]") {
+  for (FeatureKernel kernel : {FeatureKernel::taylor, FeatureKernel::power}) {
+    for (int g : {1, 2, 4}) {
+      for (Index d : {3, 16, 64}) {
+        if (d == 64 && g == 4) continue;
+        const TaylorFeatures tf(d, g, std::nullopt, 0, kernel);
+        const Index t = tf.dim();
+        // The top-degree runs' first columns, from the layout itself: a feature starts a run when
+        // its smallest variable differs from the previous column's, or it is the first of degree g.
+        std::vector<Index> starts;
+        for (Index c = 0; c < t; ++c) {
+          const auto e = tf.exponents(c);
+          int deg = 0, low = -1;
+          for (Index i = 0; i < d; ++i) {
+            deg += e[static_cast<std::size_t>(i)];
+            if (low < 0 && e[static_cast<std::size_t>(i)] > 0) low = static_cast<int>(i);
+          }
+          if (deg != g) continue;
+          bool start = c == 0;
+          if (!start) {
+            const auto p = tf.exponents(c - 1);
+            int pdeg = 0, plow = -1;
+            for (Index i = 0; i < d; ++i) {
+              pdeg += p[static_cast<std::size_t>(i)];
+              if (plow < 0 && p[static_cast<std::size_t>(i)] > 0) plow = static_cast<int>(i);
+            }
+            start = pdeg != g || plow != low;
+          }
+          if (start) starts.push_back(c);
+        }
+        const double run = TaylorFeatures::kRunCost;
+        const double total = static_cast<double>(t) + run * static_cast<double>(starts.size());
+        for (Index blocks : {Index{1}, Index{2}, Index{4}, Index{7}}) {
+          INFO("kernel " << static_cast<int>(kernel) << " g " << g << " d " << d << " blocks " << blocks);
+          const auto at = tf.column_blocks(blocks);
+          REQUIRE(at.size() == static_cast<std::size_t>(blocks) + 1);
+          CHECK(at.front() == 0);
+          CHECK(at.back() == t);
+          for (Index b = 0; b < blocks; ++b) {
+            const Index c0 = at[static_cast<std::size_t>(b)], c1 = at[static_cast<std::size_t>(b) + 1];
+            CHECK(c0 <= c1);
+            double cost = static_cast<double>(c1 - c0);
+            for (Index s : starts) cost += (s >= c0 && s < c1) ? run : 0.0;
+            // Each block within one column and one run of its share (the split is by columns).
+            if (t >= 4 * blocks) CHECK(std::abs(cost - total / static_cast<double>(blocks)) <= run + 1.0);
+          }
+        }
+      }
+    }
+  }
+  const TaylorFeatures tf(4, 2, std::nullopt);
+  CHECK_THROWS_AS(tf.column_blocks(0), std::invalid_argument);
+}
+
 TEST_CASE("taylor_error and choose_degree", "[poly]") {
   REQUIRE(taylor_error(0.5, 2) == Approx(std::exp(0.5) * 0.125 / 6).epsilon(1e-14));
   REQUIRE(choose_degree(1e-3, 0.5) == 4);

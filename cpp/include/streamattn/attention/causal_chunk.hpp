@@ -24,8 +24,10 @@
 // it does no argument checks: callers validate shapes, values and gates first.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <vector>
 
 #include "streamattn/attention/prefix_state.hpp"
 #include "streamattn/core/common.hpp"
@@ -52,13 +54,12 @@ Index resolve_chunk(Index chunk, Index t);
 /// Feature blocks of the inter-chunk part (a chunk of at most PolyPrefixState::pass_rows(t)
 /// rows): kFeatureBlocks when the state has at least kBlockedStateEntries entries (t x dv), else
 /// 1. Split into blocks, each thread reads and writes only its own rows of the state, which then
-/// stay in its cache from chunk to chunk; the partial products are added in block order. It
-/// depends on t and dv alone, not on the thread count, so results do not either.
+/// stay in its cache from chunk to chunk; the partial products are added in block order. The
+/// count depends on t and dv alone and the blocks' columns on the feature map alone
+/// (TaylorFeatures::column_blocks), not on the thread count, so results do not either.
 constexpr Index kFeatureBlocks = 4;
 constexpr Index kBlockedStateEntries = Index{1} << 16;
 Index feature_blocks(Index t, Index dv);
-/// First feature of block b of `blocks` over t features.
-Index feature_block_start(Index t, Index blocks, Index b);
 
 class CausalChunker {
  public:
@@ -99,11 +100,11 @@ class CausalChunker {
                                                 const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                                                 std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
                                                 bool f32);
-  /// The feature columns of blocks b0 .. b0+nb-1 (of `blocks`) of the chunk's queries (float64 in
-  /// phiq_, or rounded into phiq32_ on the float32 path), every row; each block's dots with its
-  /// part of s added into that block's partial denominators.
+  /// The feature columns of blocks b0 .. b0+nb-1 (bounds_, from block_bounds()) of the chunk's
+  /// queries (float64 in phiq_, or rounded into phiq32_ on the float32 path), every row; each
+  /// block's dots with its part of s added into that block's partial denominators.
   template <class T>
-  void query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index b0, Index nb, Index blocks, bool f32);
+  void query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index b0, Index nb, bool f32);
   template <class T>
   Eigen::Ref<RowMatrix<double>> outputs_passes(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                                const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
@@ -123,6 +124,8 @@ class CausalChunker {
   /// into phik32_ on the float32 path), every row, added into those rows of s.
   template <class T>
   void key_cols(PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated, bool f32);
+  /// The feature blocks' first columns (TaylorFeatures::column_blocks), kept for the last map.
+  const std::vector<Index>& block_bounds(const TaylorFeatures& features, Index blocks);
   /// A float64 scratch of at least size entries, one per thread (the float32 path's feature
   /// rows, kFeatureRows at a time, before they are rounded).
   static double* feature_buffer(Index size);
@@ -152,6 +155,8 @@ class CausalChunker {
   // denominators, and the intra-chunk part apart.
   RowMatrix<double> part_num_, intra_num_;
   Eigen::VectorXd part_den_, intra_den_;
+  std::vector<Index> bounds_;
+  std::array<Index, 4> bounds_key_{-1, -1, -1, -1};  // d, degree, kernel, blocks of bounds_
   bool prepared_ = false, prep_f32_ = false, prep_gated_ = false;
   const void* prep_k_ = nullptr;
   const void* prep_v_ = nullptr;
