@@ -203,14 +203,17 @@ lower bound on the products' own rate); "torch f32 GEMM" is a single-thread floa
 state product's shape measured in the same run. See docs/design.md §2.5 for the float32 path.
 The "2 threads" table puts torch at `torch.set_num_threads(2)` against `CausalStream(threads=2)`
 in the same run; its load column and torch's own 2/1 scaling say whether the second core was
-free (here torch scaled 1.27–1.65×, so it was not fully). In the run above (after the float32
-path's feature rows moved into a cache-resident buffer) the stream is 2.96× / 3.07× the best
-torch form on one thread at d = 32 / 64 and 2.45× / 3.09× on two on the avx512 path; on avx2
-2.78× / 2.30× on one thread and 2.61× / 2.08× on two. The previous run gave 2.4× / 2.4× and
-2.4× / 2.8× (avx512), 2.9× / 2.4× and 2.2× / 2.25× (avx2): both sides move with the machine
-(torch's float32 GEMM of the state's shape ran 31 GFLOP/s at d = 64 on avx512 in this run, below
-the stream's own products, hence the 146 %). The stream's best d = 64 chunk on two threads is 128
-(64, the default, ran 0.72× of it on avx512 and 0.95× on avx2 here), and float32 chunks are split over threads only
+free (here torch scaled 1.16× / 1.62× at d = 32 / 64 on avx512 and 1.18× / 1.60× on avx2). In the
+run above (after the feature-block split of large states, docs/design.md "Threads inside one
+stream") the stream is 3.69× / 2.94× the best torch form on one thread at d = 32 / 64 and
+3.10× / 3.00× on two on the avx512 path; on avx2 2.63× / 2.55× on one thread and 2.65× / 2.26× on
+two. The previous run gave 2.96× / 3.07× and 2.45× / 3.09× (avx512), 2.78× / 2.30× and
+2.61× / 2.08× (avx2): both sides move with the machine. The stream's own 2/1 scaling was 1.65×
+(avx512) and 1.42× (avx2) at d = 64, where the state (t × dv = 137 280 entries) is split by
+feature blocks, but 0.98× / 1.19× at d = 32 (35 904 entries: split by rows, both threads read all
+of M; a d = 32 chunk's products are 2–4 times smaller and the hand-offs weigh more). The best
+d = 64 chunk on two threads was the default, 64, on both paths in this run (128 before the
+feature blocks); float32 chunks are split over threads only
 from 2^19 multiply-adds per product.""",
     ),
     Section(
