@@ -482,7 +482,7 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
   // of s, then adds those columns' product with the values to its rows of M. A thread's rows of
   // the state, and the key features they need, stay in its own cache from chunk to chunk.
   const double f = gated ? std::exp(gcum_[r - 1]) : 1.0;
-  const MatrixRef<double> v64(v_.topRows(r));
+  const MatrixRef<double> v64(v_.topRows(f32 ? 0 : r));  // float64 path only (copy_inputs)
   const MatrixRef<float> v32(v32_.topRows(f32 ? r : 0));
   state.begin_featurized(f32);
   // With feature blocks (outputs_blocked), each part takes whole blocks: the rows of the state
