@@ -167,21 +167,29 @@ prefill counts useful flops per token (4·t·dv for the state's two products, ch
 the causal half of the intra-chunk scores and their product with V, per head) against the rate
 of streamattn's own GEMM kernel on the state product measured in the same run
 ([design.md §5](design.md#5-benchmarks-methodology)).""",
-        """Reading it. At n = 65 536 the stream runs 3.2× the best PyTorch chunked form for Based
-and 3.7× for power p = 2 at d = 64 (target ≥ 2×: met; the ≥ 4× target is not; the previous run
-gave 3.1× and 3.0×, with power p = 2 then on chunk 32, now 64 by the chunk-by-shape rule). Across
-n the ratios move between 2.2× and 4.9× from run to run (both sides take 3–10 ms at small n);
-this run was on a slower machine than the previous one (torch's float32 GEMM 131 against 165
-GFLOP/s).
+        """Reading it. At n = 65 536 the stream runs 3.25× the best PyTorch chunked form for Based
+and 4.8× for power p = 2 at d = 64 in this run (target ≥ 2×: met; ≥ 4×: met for power p = 2 in
+this run only). Two more runs of the same code the same afternoon gave 2.99× / 3.68× and
+2.75× / 2.65× (the second on a busy machine: Eigen's GEMM gained 1.09× from its second thread
+there); across n the ratios move between 2.0× and 5.1× from run to run (both sides take 3–10 ms
+at small n, and each side's rate moves by a third between runs). Since the previous stop the
+feature map makes degree 1 directly and large states (power p = 2: t × dv = 133 120) take the
+feature-block path, one part per head here (heads run on the threads); in alternating processes
+(4 heads, n = 16 384, medians of 5) Based ran 340–415 k tokens/s against 308–399 k before, power
+p = 2 37–51 k against 28–43 k.
 float32 inputs take the float32 compute path (float32 products added into a float64 state,
 design.md §2.5) on the library's own GEMM micro-kernels; the last column compares the useful
-flops with the float64 kernel's rate on the state product, so above 100 % is possible: 47–66 %
+flops with the float64 kernel's rate on the state product, so above 100 % is possible: 47–82 %
 for Based (the rest is feature maps, the intra-chunk kernel and normalization around GEMMs of
-153 × 64), 63–78 % for power p = 2 (t = 2080). The symmetric features (153 for Based vs the 273
+153 × 64), 87–110 % for power p = 2 (t = 2080). The symmetric features (153 for Based vs the 273
 of the full outer product) do the rest. Against flash-linear-attention's CPU path
 (`naive_parallel_based`, O(n²) memory; beyond 2^13 it does not fit) the stream is 11× faster at
-2^10 and 131× at 2^13. Decode is flat: a step costs no more after 2^20 tokens than after 2^10
-(79,560 bytes of state per head), where a KV-cache softmax step reads 335 MB.""",
+2^10 and 121× at 2^13. Decode is flat: a step does the same work after 2^20 tokens as after 2^10
+(79,560 bytes of state per head), where a KV-cache softmax step reads 335 MB. The two step rows
+differ only by the machine: with torch loaded in the process a step's time moves between about 7
+and 12 µs from one measurement to the next at either n (this run: 11.6 µs at 2^10, 7.5 µs at 2^20;
+the run before, the other way round), with the build before this change as well; in a process
+without torch it took 6.6–6.9 µs at both n.""",
     ),
     Section(
         "Numerics at scale",
@@ -259,28 +267,28 @@ noise of subtracting two timed runs that include the prefill. The greedy tokens 
         """Command: `python bench/bench_threads.py --repeats 9`. One `CausalStream` at n = 65 536, d = 64, g = 2,
 `threads=1` against `threads=2`, float32 and float64 inputs, interleaved runs; rows compared bit
 for bit.""",
-        """Reading it. Each chunk is two hand-offs to the pool: its rows (query features, the
-inter-chunk product and normalizer, the intra-chunk block), then the state's rows, where each
+        """Reading it. Each chunk is two hand-offs to the pool. absorb splits the state's rows: each
 thread makes its own feature columns of the chunk's keys and adds their product into its rows of
-the state; task i goes to the same thread at every hand-off, so those rows stay in one core's
-cache (docs/design.md, "Threads inside one stream"). The ratio needs a second core that is free:
-the load average printed with the table says how busy the machine was (2 logical CPUs shared
-with other work). This run (after the float32 path's feature rows moved into a cache-resident
-buffer) came on a slow machine: the float32 default chunk ran 75 k tokens/s on one thread, against
-107 k and 156 k in earlier runs. The default chunk (64 at t = 2 145) scaled 1.19× in float32 and
-1.42× in float64, chunk 128 1.27× / 1.31×, `prefill` 1.20× / 1.24×; earlier runs gave 1.22× /
-1.29× at the default chunk and, on an idle machine before the chunk by shape, 1.40× (chunk 32) and
-1.75× (`prefill`) in float32. The 1.7× target at the
-default chunk is missed. Which hand-off holds it back: the C++ benchmark `BM_CausalChunk`
+the state. outputs splits the chunk's rows, except for a large state (t × dv ≥ 2^16, so here):
+then the inter-chunk product is split by four fixed feature blocks of the state, each thread
+taking the blocks whose rows it updates in absorb, and the partial products are added in block
+order — the state never crosses cores, and the bits do not depend on the thread count
+(docs/design.md, "Threads inside one stream"). The ratio needs a second core that is free: the
+load average printed with the table says how busy the machine was (2 logical CPUs shared with
+other work). This run: the default chunk (64 at t = 2 145) scaled 1.45× in float32 and 1.61× in
+float64, chunk 128 1.40× / 1.82×, `prefill` (not chunked, a yardstick of the machine's minute)
+1.44× / 1.70×. Other runs of the same code the same afternoon: 1.66× / 1.78× at the default chunk
+in a quiet minute, 1.33× / 1.46× in a slow one; before the feature blocks the default chunk
+scaled 1.19× / 1.42× (and 1.22× / 1.29× before that). The 1.7× target at the default chunk is
+reached by float64 in some runs, by float32 in none so far. The C++ benchmark `BM_CausalChunk`
 (`streamattn_bench --benchmark_filter=CausalChunk --benchmark_repetitions=5`, built with
 `-DSTREAMATTN_BUILD_BENCHMARKS=ON`) times a chunk's two hand-offs apart on 1 and 2 threads. On
-avx512 (medians of 5, d = 64, chunk 64; measured before the float32 path's feature rows moved
-into a cache-resident buffer, 1.03–1.05× since), float32: outputs 345 → 235 µs (1.47×), absorb 422 →
-438 µs (0.96×); float64: outputs 543 → 396 µs, absorb 573 → 437 µs (1.37×, 1.31×); on avx2 the
-float32 absorb ran 368 → 347 µs (1.06×), the float64 one 631 → 453 µs (1.39×). The float32
-absorb (key features, their float32 copy, the float32 product added into the float64 state)
-gains nothing from the second thread; docs/design.md, "Threads inside one stream", says what
-was tried.""",
+avx512 (medians of 5, d = 64, chunk 64), float32: outputs 331 → 216 µs (1.53×), absorb 329 → 214
+µs (1.54×), the chunk 660 → 430 µs; float64: outputs 484 → 332 µs (1.46×), absorb 440 → 276 µs
+(1.59×), the chunk 924 → 614 µs. Before the feature blocks the float32 absorb gained nothing from
+the second thread (422 → 438 µs); since each thread reads only its own rows of the state, it gains
+as much as outputs (the likely cause: the other core's half of M's float32 copy, read by every
+thread for its outputs, pushed its own rows out of its cache).""",
     ),
     Section(
         "Chunk size by shape",
