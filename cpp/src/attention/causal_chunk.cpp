@@ -272,9 +272,9 @@ void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>&
 
 template <class T>
 Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixState& state, const MatrixRef<T>& Qc,
-                                                             const MatrixRef<T>& Kc, const MatrixRef<T>& Vc,
-                                                             bool gated, std::uint64_t first_row,
-                                                             const Normalizer& norm, PolyWorkspace& ws, bool f32) {
+                                                             const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                                             std::uint64_t first_row, const Normalizer& norm,
+                                                             PolyWorkspace& ws, bool f32) {
   const Index r = Qc.rows(), t = state.dim(), dv = Vc.cols(), B = feature_blocks(t, dv);
   const std::vector<Index>& at = block_bounds(state.features(), B);
   ensure(part_num_, B * r, dv);

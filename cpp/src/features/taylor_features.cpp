@@ -220,7 +220,8 @@ void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, I
   // rest of degrees < g, then degree g, of which [first, last) meet [f0, f1).
   const auto below = [](Index bound) { return [bound](const Run& run) { return run.out < bound; }; };
   const auto lo_end = std::partition_point(runs_.begin(), runs_.end(), below(top));
-  const auto first = std::partition_point(lo_end, runs_.end(), [f0](const Run& run) { return run.out + run.len <= f0; });
+  const auto first =
+      std::partition_point(lo_end, runs_.end(), [f0](const Run& run) { return run.out + run.len <= f0; });
   const auto last = std::partition_point(first, runs_.end(), below(f1));
   const auto lo_begin = runs_.begin() + (degree_ >= 2 ? d_ : 0);
   for (Index r = 0; r < X.rows(); ++r) {
