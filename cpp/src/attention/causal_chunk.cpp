@@ -172,18 +172,12 @@ void CausalChunker::intra_rows(const RowMatrix<S>& q, const RowMatrix<S>& k, con
 }
 
 template <class T>
-Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState& state, const MatrixRef<T>& Qc,
-                                                           const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
-                                                           std::uint64_t first_row, const Normalizer& norm,
-                                                           PolyWorkspace& ws, bool f32) {
+bool CausalChunker::prepare_chunk(const PolyPrefixState& state, const MatrixRef<T>& Qc, const MatrixRef<T>& Kc,
+                                  const MatrixRef<T>& Vc, bool gated, bool f32, Index prod_rows) {
   const Index r = Qc.rows(), t = state.dim(), dv = Vc.cols();
-  auto nm = num_.topRows(r);
-  auto dn = den_.head(r);
-  nm.setZero();
-  dn.setZero();
   if (f32) {
     ensure(phiq32_, r, t);
-    ensure(prod32_, r, dv);
+    ensure(prod32_, prod_rows, dv);
     ensure(scores32_, r, r);
     ensure(num32_, r, dv);
   } else {
@@ -197,6 +191,29 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
     for (Index m = 0; m < r; ++m) gw_[m] = std::exp(gcum_[m]);
     key_weights(r);
   }
+  return inter;
+}
+
+void CausalChunker::mark_prepared(const void* k, const void* v, Index r, bool f32, bool gated) {
+  prepared_ = true;
+  prep_k_ = k;
+  prep_v_ = v;
+  prep_rows_ = r;
+  prep_f32_ = f32;
+  prep_gated_ = gated;
+}
+
+template <class T>
+Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                                           const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                                           std::uint64_t first_row, const Normalizer& norm,
+                                                           PolyWorkspace& ws, bool f32) {
+  const Index r = Qc.rows(), t = state.dim(), dv = Vc.cols();
+  auto nm = num_.topRows(r);
+  auto dn = den_.head(r);
+  nm.setZero();
+  dn.setZero();
+  const bool inter = prepare_chunk(state, Qc, Kc, Vc, gated, f32, r);
   // One hand-off for the whole chunk: each thread takes a block of its rows through every step
   // (features of its queries, the inter-chunk product and normalizer, the intra-chunk block),
   // writing only its own rows. The keys' features are made by absorb(), column block by column
@@ -235,12 +252,7 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
       intra_rows<double>(q_, k_, v_, scores_, a, n, r, gated, state.degree(), state.kernel(), nm, dn, nullptr);
   });
   detail::normalize_rows(nm, dn, first_row, state.degree(), state.kernel(), norm);
-  prepared_ = true;
-  prep_k_ = Kc.data();
-  prep_v_ = Vc.data();
-  prep_rows_ = r;
-  prep_f32_ = f32;
-  prep_gated_ = gated;
+  mark_prepared(Kc.data(), Vc.data(), r, f32, gated);
   return nm;
 }
 
@@ -281,22 +293,7 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixSta
   if (part_den_.size() < B * r) part_den_.resize(B * r);
   ensure(intra_num_, r, dv);
   if (intra_den_.size() < r) intra_den_.resize(r);
-  if (f32) {
-    ensure(phiq32_, r, t);
-    ensure(prod32_, B * r, dv);
-    ensure(scores32_, r, r);
-    ensure(num32_, r, dv);
-  } else {
-    ensure(phiq_, r, t);
-    ensure(scores_, r, r);
-  }
-  copy_inputs(&Qc, Kc, Vc, state.scale(), f32);
-  const bool inter = state.tokens() > 0;
-  if (inter && f32) state.fresh_f32();
-  if (gated) {
-    for (Index m = 0; m < r; ++m) gw_[m] = std::exp(gcum_[m]);
-    key_weights(r);
-  }
+  const bool inter = prepare_chunk(state, Qc, Kc, Vc, gated, f32, B * r);
   // One hand-off. The inter-chunk part is split by the state's rows, in B fixed feature blocks:
   // block b's partial products phi(q)[:, b] M[b] and normalizer dots, for every row, go to their
   // own scratch; a thread holds the same blocks of the state as in absorb(), so its rows of M stay
@@ -352,12 +349,7 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixSta
     dn = intra_den_.head(r);
   }
   detail::normalize_rows(nm, dn, first_row, state.degree(), state.kernel(), norm);
-  prepared_ = true;
-  prep_k_ = Kc.data();
-  prep_v_ = Vc.data();
-  prep_rows_ = r;
-  prep_f32_ = f32;
-  prep_gated_ = gated;
+  mark_prepared(Kc.data(), Vc.data(), r, f32, gated);
   return nm;
 }
 

@@ -14,15 +14,13 @@
 
 using namespace streamattn;
 
-TEST_CASE("CausalStream equals the direct O(n^2) formula for any block split", "[stream]") {
-  std::mt19937_64 g(11);
-  const Index n = 300, d = 5, dv = 3;
-  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.4), K = test::normal_matrix(n, d, g, 0.4),
-                          V = test::normal_matrix(n, dv, g, 1.0);
-  const double c = 1.0 / std::sqrt(5.0);
-  RowMatrix<double> want(n, dv);
-  for (Index j = 0; j < n; ++j) {
-    Eigen::RowVectorXd num = Eigen::RowVectorXd::Zero(dv);
+namespace {
+// The O(n^2) reference: row j = sum_{l<=j} P_2(c q_j.k_l) v_l / sum_{l<=j} P_2(c q_j.k_l).
+RowMatrix<double> direct_causal(const RowMatrix<double>& Q, const RowMatrix<double>& K, const RowMatrix<double>& V,
+                                double c) {
+  RowMatrix<double> want(Q.rows(), V.cols());
+  for (Index j = 0; j < Q.rows(); ++j) {
+    Eigen::RowVectorXd num = Eigen::RowVectorXd::Zero(V.cols());
     double den = 0;
     for (Index l = 0; l <= j; ++l) {
       const double w = test::taylor_poly(c * Q.row(j).dot(K.row(l)), 2);
@@ -31,6 +29,17 @@ TEST_CASE("CausalStream equals the direct O(n^2) formula for any block split", "
     }
     want.row(j) = num / den;
   }
+  return want;
+}
+}  // namespace
+
+TEST_CASE("CausalStream equals the direct O(n^2) formula for any block split", "[stream]") {
+  std::mt19937_64 g(11);
+  const Index n = 300, d = 5, dv = 3;
+  const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.4), K = test::normal_matrix(n, d, g, 0.4),
+                          V = test::normal_matrix(n, dv, g, 1.0);
+  const double c = 1.0 / std::sqrt(5.0);
+  const RowMatrix<double> want = direct_causal(Q, K, V, c);
   for (Index block : {Index{1}, Index{7}, Index{64}, Index{300}}) {
     CausalStream cs(d, dv, 2, c, 32);
     RowMatrix<double> got(n, dv), out;
@@ -54,17 +63,7 @@ TEST_CASE("CausalStream with the inter-chunk part in feature blocks equals the d
   const RowMatrix<double> Q = test::normal_matrix(n, d, g, 0.4), K = test::normal_matrix(n, d, g, 0.4),
                           V = test::normal_matrix(n, dv, g, 1.0);
   const double c = 1.0 / std::sqrt(static_cast<double>(d));
-  RowMatrix<double> want(n, dv);
-  for (Index j = 0; j < n; ++j) {
-    Eigen::RowVectorXd num = Eigen::RowVectorXd::Zero(dv);
-    double den = 0;
-    for (Index l = 0; l <= j; ++l) {
-      const double w = test::taylor_poly(c * Q.row(j).dot(K.row(l)), 2);
-      num += w * V.row(l);
-      den += w;
-    }
-    want.row(j) = num / den;
-  }
+  const RowMatrix<double> want = direct_causal(Q, K, V, c);
   for (ComputeDtype compute : {ComputeDtype::float64, ComputeDtype::float32}) {
     for (int threads : {1, 3}) {
       CausalStream cs(d, dv, 2, c, 64, 0, FeatureKernel::taylor, {}, compute, threads);

@@ -94,6 +94,14 @@ class CausalChunker {
                                               const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                                               std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
                                               bool f32);
+  /// The fused chunk's set-up: scratch sized (prod_rows rows of float32 products), inputs
+  /// copied, the float32 copy of M made current, gate factors; returns whether the state holds
+  /// tokens (an inter-chunk part).
+  template <class T>
+  bool prepare_chunk(const PolyPrefixState& state, const MatrixRef<T>& Qc, const MatrixRef<T>& Kc,
+                     const MatrixRef<T>& Vc, bool gated, bool f32, Index prod_rows);
+  /// Records that the keys and values at k, v (r rows) are copied for the next absorb().
+  void mark_prepared(const void* k, const void* v, Index r, bool f32, bool gated);
   /// outputs_fused with the inter-chunk part in feature blocks (feature_blocks(t, dv) > 1).
   template <class T>
   Eigen::Ref<RowMatrix<double>> outputs_blocked(const PolyPrefixState& state, const MatrixRef<T>& Qc,
