@@ -257,9 +257,9 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_fused(const PolyPrefixState
 }
 
 template <class T>
-void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index b0, Index nb, bool f32) {
+void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, const std::vector<Index>& at,
+                               Index b0, Index nb, bool f32) {
   const Index r = Qc.rows(), t = state.dim();
-  const std::vector<Index>& at = bounds_;  // block_bounds(), made by the caller
   const Index c0 = at[b0], n = at[b0 + nb] - c0;
   // Each block's normalizer dots into its own partial denominators (part_den_).
   const auto dots = [&](const double* phi, Index ld, Index m, Index row) {
@@ -303,7 +303,7 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixSta
   run_parts(ws.pool, B, r * t * dv, f32, [&](Index a, Index n) {
     if (inter) {
       part_den_.segment(a * r, n * r).setZero();
-      query_cols(state, Qc, a, n, f32);  // the part's feature columns in one pass over the rows
+      query_cols(state, Qc, at, a, n, f32);  // the part's feature columns in one pass over the rows
     }
     for (Index b = a; b < a + n && inter; ++b) {
       const Index i0 = at[b], nb = at[b + 1] - i0;

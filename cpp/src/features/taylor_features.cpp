@@ -146,10 +146,17 @@ TaylorFeatures::TaylorFeatures(Index d, int degree, std::optional<double> scale,
 }
 
 template <class T>
+void TaylorFeatures::degree_one_into(const MatrixRef<T>& X, Index r, double* dst) const {
+  // The degree-1 runs are runs_[0 .. d): feature 1 + i is x_i * 1 * w[1 + i], made directly (the
+  // same bits: x * 1 is exact).
+  const double* w = weight_.data();
+  for (Index i = 0; i < d_; ++i) dst[1 + i] = static_cast<double>(X(r, i)) * w[1 + i];
+}
+
+template <class T>
 void TaylorFeatures::transform_into_impl(const MatrixRef<T>& X, double* out, Index ld) const {
   const double* w = weight_.data();
-  // The degree-1 runs are runs_[0 .. d): feature 1 + i is x_i * 1 * w[1 + i], made directly (the
-  // same bits: x * 1 is exact). Later runs in order, each from its parents of the degree below.
+  // Degree 1 by degree_one_into; the later runs in order, each from its parents of the degree below.
   const auto first_run = static_cast<std::size_t>(degree_ >= 1 ? d_ : 0);
   if (kernel_ == FeatureKernel::power) {
     // Degrees < g go to a scratch row (they are only parents); degree g goes straight to out.
@@ -164,8 +171,7 @@ void TaylorFeatures::transform_into_impl(const MatrixRef<T>& X, double* out, Ind
         continue;
       }
       lo[0] = 1.0;
-      double* deg1 = degree_ == 1 ? o - 1 : lo;  // feature 1 + i at deg1[1 + i]
-      for (Index i = 0; i < d_; ++i) deg1[1 + i] = static_cast<double>(X(r, i)) * w[1 + i];
+      degree_one_into(X, r, degree_ == 1 ? o - 1 : lo);  // feature 1 + i at [1 + i]
       for (std::size_t k = first_run; k < runs_.size(); ++k) {
         const Run& run = runs_[k];
         const double x = static_cast<double>(X(r, run.var));
@@ -180,8 +186,7 @@ void TaylorFeatures::transform_into_impl(const MatrixRef<T>& X, double* out, Ind
   for (Index r = 0; r < X.rows(); ++r) {
     double* o = out + r * ld;
     o[0] = 1.0;
-    if (degree_ >= 1)
-      for (Index i = 0; i < d_; ++i) o[1 + i] = static_cast<double>(X(r, i)) * w[1 + i];
+    if (degree_ >= 1) degree_one_into(X, r, o);
     for (std::size_t k = first_run; k < runs_.size(); ++k) {
       const Run& run = runs_[k];
       const double x = static_cast<double>(X(r, run.var));
@@ -231,8 +236,7 @@ void TaylorFeatures::transform_cols_into_impl(const MatrixRef<T>& X, Index c0, I
       continue;
     }
     lo[0] = 1.0;
-    if (degree_ >= 2)
-      for (Index i = 0; i < d_; ++i) lo[1 + i] = static_cast<double>(X(r, i)) * w[1 + i];
+    if (degree_ >= 2) degree_one_into(X, r, lo);
     for (auto it = lo_begin; it != lo_end; ++it) {
       const Run& run = *it;
       const double x = static_cast<double>(X(r, run.var));

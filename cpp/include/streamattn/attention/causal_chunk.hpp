@@ -108,11 +108,12 @@ class CausalChunker {
                                                 const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                                                 std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
                                                 bool f32);
-  /// The feature columns of blocks b0 .. b0+nb-1 (bounds_, from block_bounds()) of the chunk's
-  /// queries (float64 in phiq_, or rounded into phiq32_ on the float32 path), every row; each
-  /// block's dots with its part of s added into that block's partial denominators.
+  /// The feature columns of blocks b0 .. b0+nb-1 (first columns `at`, from block_bounds()) of the
+  /// chunk's queries (float64 in phiq_, or rounded into phiq32_ on the float32 path), every row;
+  /// each block's dots with its part of s added into that block's partial denominators.
   template <class T>
-  void query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, Index b0, Index nb, bool f32);
+  void query_cols(const PolyPrefixState& state, const MatrixRef<T>& Qc, const std::vector<Index>& at, Index b0,
+                  Index nb, bool f32);
   template <class T>
   Eigen::Ref<RowMatrix<double>> outputs_passes(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                                const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,

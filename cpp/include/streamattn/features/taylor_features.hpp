@@ -145,6 +145,9 @@ class TaylorFeatures {
  private:
   template <class T>
   void transform_into_impl(const MatrixRef<T>& X, double* out, Index ld) const;
+  /// The d degree-1 features of row r of X at dst[1 .. d] (their layout positions).
+  template <class T>
+  void degree_one_into(const MatrixRef<T>& X, Index r, double* dst) const;
   template <class T>
   void transform_cols_into_impl(const MatrixRef<T>& X, Index c0, Index n, double* out, Index ld) const;
   template <class T>
