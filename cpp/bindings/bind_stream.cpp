@@ -175,26 +175,27 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
           py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
           const GateVector gate(log_gate);
           const bool f32 = float32_out({&q, &k, &v});
-          // float64 rows go straight into the numpy array returned (no copy of the n x dv output);
-          // float32 inputs get float32 rows, converted here from the float64 the stream computes.
+          // The rows go straight into the numpy array returned, in the output dtype (float32 when
+          // Q, K, V all are: each chunk's rows rounded once, no n x dv float64 array in between).
           const Index n = q.ndim() == 2 ? static_cast<Index>(q.shape(0)) : 0;
-          py::array_t<double> out;
-          RowMatrix<double> rows;
-          if (return_rows && !f32)
-            out = py::array_t<double>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())});
+          const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())};
+          py::array out;
+          if (return_rows) out = f32 ? py::array(py::array_t<float>(shape)) : py::array(py::array_t<double>(shape));
           with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
+            using T = typename std::decay_t<decltype(rq)>::Scalar;
             py::gil_scoped_release nogil;
-            if (return_rows && !f32)
-              s.update_into(rq, rk, rv, gate.get(), Eigen::Map<RowMatrix<double>>(out.mutable_data(), n, s.dv()));
-            else if (return_rows)
-              gate.get() ? s.update(rq, rk, rv, *gate.get(), &rows) : s.update(rq, rk, rv, &rows);
-            else if (gate.get())
-              s.update(rq, rk, rv, *gate.get());
-            else
-              s.update(rq, rk, rv);
+            if (!return_rows) {
+              gate.get() ? s.update(rq, rk, rv, *gate.get()) : s.update(rq, rk, rv);
+            } else if constexpr (std::is_same_v<T, float>) {
+              // with_float3 hands float32 blocks only when all three are float32 (f32).
+              s.update_into(rq, rk, rv, gate.get(),
+                            Eigen::Map<RowMatrix<float>>(static_cast<float*>(out.mutable_data()), n, s.dv()));
+            } else {
+              s.update_into(rq, rk, rv, gate.get(),
+                            Eigen::Map<RowMatrix<double>>(static_cast<double*>(out.mutable_data()), n, s.dv()));
+            }
           });
           if (!return_rows) return py::object(py::none());
-          if (f32) return callers_kind(to_numpy_as(rows, true), Q);
           return callers_kind(out, Q);
         },
         py::arg("Q"), py::arg("K"), py::arg("V"), py::arg("return_rows") = true, py::arg("log_gate") = py::none(),

@@ -259,9 +259,9 @@ void CausalStream::record_probes(std::uint64_t pos0, Index r, const MatrixRef<T>
   probes_->exact.absorb(pos0, Kc, Vc);
 }
 
-template <class T>
+template <class T, class O>
 void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V,
-                               const VectorRef<double>* gate, Eigen::Ref<RowMatrix<double>>* out, bool values_checked) {
+                               const VectorRef<double>* gate, Eigen::Ref<RowMatrix<O>>* out, bool values_checked) {
   check_block(Q, K, V, !values_checked);
   if (gate) check_gate(*gate, Q.rows(), !values_checked);
   const Index n = Q.rows(), dd = d(), dvv = dv();
@@ -291,7 +291,7 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
       if (gate) chunker_.cumulative_gates(*gate, a, r, chunk_);
       const auto nm = chunker_.outputs(state_, Qc, Kc, Vc, gate != nullptr, pos0, normalizer_, ws_, f32);
       if (probes_) record_probes(pos0, r, Kc, Vc);
-      if (out) out->middleRows(a, r) = nm;
+      if (out) out->middleRows(a, r) = nm.template cast<O>();
       if (output_) output_->update_rows(pos0, MatrixRef<double>(nm));
       chunker_.absorb(state_, Kc, Vc, gate != nullptr, ws_, f32);
       tokens_ += static_cast<std::uint64_t>(r);
@@ -310,7 +310,7 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
 template <class T>
 void CausalStream::update_rows(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V,
                                const VectorRef<double>* gate, RowMatrix<double>* out) {
-  if (!out) return update_impl(Q, K, V, gate, nullptr);
+  if (!out) return update_impl<T, double>(Q, K, V, gate, nullptr);
   RowMatrix<double> rows(Q.rows(), dv());
   Eigen::Ref<RowMatrix<double>> ref(rows);
   update_impl(Q, K, V, gate, &ref);
@@ -341,8 +341,16 @@ void CausalStream::update_into(const MatrixRef<double>& Q, const MatrixRef<doubl
                                const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>> out) {
   update_impl(Q, K, V, log_gate, &out);
 }
+void CausalStream::update_into(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                               const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<float>> out) {
+  update_impl(Q, K, V, log_gate, &out);
+}
 void CausalStream::update_into_checked(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                                        const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>>* out) {
+  update_impl(Q, K, V, log_gate, out, true);
+}
+void CausalStream::update_into_checked(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                                       const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<float>>* out) {
   update_impl(Q, K, V, log_gate, out, true);
 }
 void CausalStream::update_into_checked(const MatrixRef<double>& Q, const MatrixRef<double>& K,

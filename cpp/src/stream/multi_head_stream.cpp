@@ -332,6 +332,14 @@ void MultiHeadCausalStream::run_tile(const LayoutGrid& g, const RowMatrix<double
                                                              Eigen::OuterStride<>(o.row_stride));
     Eigen::Ref<RowMatrix<double>> rows(m);
     s.update_into_checked(Qc, Kc, Vc, gp, &rows);
+  } else if (std::is_same_v<T, float> && o.dtype == ScalarType::float32 && o.col_stride == 1) {
+    // float32 rows of float32 inputs, unit column stride: rounded once, in place.
+    if constexpr (std::is_same_v<T, float>) {
+      Eigen::Map<RowMatrix<float>, 0, Eigen::OuterStride<>> m(static_cast<float*>(o.data) + a * o.row_stride, r, dvv,
+                                                              Eigen::OuterStride<>(o.row_stride));
+      Eigen::Ref<RowMatrix<float>> rows(m);
+      s.update_into_checked(Qc, Kc, Vc, gp, &rows);
+    }
   } else {
     to.resize(r, dvv);
     Eigen::Ref<RowMatrix<double>> rows(to);
@@ -417,11 +425,12 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
         s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, &rows);
       } else if (heads_out) {
         HeadRows<O> dst = (*heads_out)[static_cast<std::size_t>(h)];
-        if constexpr (std::is_same_v<O, double>) {
+        // float64 rows, or float32 rows of float32 inputs: written in place when the columns are.
+        if constexpr (std::is_same_v<O, double> || std::is_same_v<T, float>) {
           if (dst.innerStride() == 1 || dv() == 1) {
-            Eigen::Map<RowMatrix<double>, 0, Eigen::OuterStride<>> m(dst.data(), n, dv(),
-                                                                     Eigen::OuterStride<>(dst.outerStride()));
-            Eigen::Ref<RowMatrix<double>> rows(m);
+            Eigen::Map<RowMatrix<O>, 0, Eigen::OuterStride<>> m(dst.data(), n, dv(),
+                                                                Eigen::OuterStride<>(dst.outerStride()));
+            Eigen::Ref<RowMatrix<O>> rows(m);
             s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, &rows);
             return;
           }
@@ -432,7 +441,8 @@ void MultiHeadCausalStream::update_impl(const std::vector<MatrixRef<T>>& Q, cons
         s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, &rows);
         dst = buf.template cast<O>();
       } else {
-        s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp, nullptr);
+        s.update_into_checked(Q[static_cast<std::size_t>(h)], K[g], V[g], gp,
+                              static_cast<Eigen::Ref<RowMatrix<double>>*>(nullptr));
       }
     });
   } catch (...) {

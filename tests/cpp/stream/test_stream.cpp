@@ -82,6 +82,44 @@ TEST_CASE("CausalStream with the inter-chunk part in feature blocks equals the d
   }
 }
 
+TEST_CASE("CausalStream::update_into writes float32 rows: the float64 rows rounded once", "[stream]") {
+  std::mt19937_64 g(31);
+  const Index n = 150, d = 6, dv = 5;
+  const RowMatrix<float> Q = test::normal_matrix(n, d, g, 0.4).cast<float>(),
+                         K = test::normal_matrix(n, d, g, 0.4).cast<float>(),
+                         V = test::normal_matrix(n, dv, g, 1.0).cast<float>();
+  Eigen::VectorXd gate = -0.05 * Eigen::VectorXd::Ones(n);
+  for (bool gated : {false, true}) {
+    CausalStream a(d, dv, 2, std::nullopt, 32), b(d, dv, 2, std::nullopt, 32);
+    RowMatrix<double> want;
+    const VectorRef<double> gv(gate);
+    if (gated)
+      a.update(MatrixRef<float>(Q), MatrixRef<float>(K), MatrixRef<float>(V), gv, &want);
+    else
+      a.update(MatrixRef<float>(Q), MatrixRef<float>(K), MatrixRef<float>(V), &want);
+    // Into a strided float32 view (every other row of a larger array): 64 rows (two chunks, so the
+    // chunks and bits are those of one call), then the rest.
+    RowMatrix<float> big = RowMatrix<float>::Constant(2 * n, dv, -7.0f);
+    Eigen::Map<RowMatrix<float>, 0, Eigen::OuterStride<>> rows(big.data(), n, dv, Eigen::OuterStride<>(2 * dv));
+    for (Index s0 : {Index{0}, Index{64}}) {
+      const Index r = s0 == 0 ? 64 : n - 64;
+      const VectorRef<double> gs(gate.segment(s0, r));
+      b.update_into(MatrixRef<float>(Q.middleRows(s0, r)), MatrixRef<float>(K.middleRows(s0, r)),
+                    MatrixRef<float>(V.middleRows(s0, r)), gated ? &gs : nullptr, rows.middleRows(s0, r));
+    }
+    INFO("gated " << gated);
+    CHECK(RowMatrix<float>(rows) == want.cast<float>());
+    for (Index i = 0; i < n; ++i) CHECK(big.row(2 * i + 1).isConstant(-7.0f));  // rows between untouched
+    CHECK(b.to_bytes() == a.to_bytes());
+    // A view of the wrong shape is refused before the stream changes.
+    RowMatrix<float> small(n - 1, dv);
+    const auto before = b.to_bytes();
+    CHECK_THROWS_AS(b.update_into(MatrixRef<float>(Q), MatrixRef<float>(K), MatrixRef<float>(V), nullptr, small),
+                    std::invalid_argument);
+    CHECK(b.to_bytes() == before);
+  }
+}
+
 TEST_CASE("CausalStream checkpoint resumes bit for bit and rejects corrupted bytes", "[stream]") {
   std::mt19937_64 g(5);
   const Index n = 200, d = 3, dv = 2;

@@ -186,6 +186,10 @@ class CausalStream {
                    const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>> out);
   void update_into(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
                    const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>> out);
+  /// Same, float32 inputs with float32 output rows: each chunk's rows are rounded once into
+  /// `out`, with no n x dv float64 array in between.
+  void update_into(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                   const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<float>> out);
 
   /// One token: out (dv entries) = the output row of (q, k, v), the stream advanced by one.
   /// log_gate: this token's log-decay (finite, <= 0; 0 = none). Checked like update(); O(t dv),
@@ -228,13 +232,15 @@ class CausalStream {
   friend class MultiHeadCausalStream;
   /// values_checked: the caller has already run the finite/bounded checks on Q, K, V and the
   /// gate (a multi-head stream checks each kv head once, not once per query head).
-  template <class T>
+  template <class T, class O = double>
   void update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate,
-                   Eigen::Ref<RowMatrix<double>>* out, bool values_checked = false);
+                   Eigen::Ref<RowMatrix<O>>* out, bool values_checked = false);
   void update_into_checked(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
                            const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>>* out);
   void update_into_checked(const MatrixRef<double>& Q, const MatrixRef<double>& K, const MatrixRef<double>& V,
                            const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<double>>* out);
+  void update_into_checked(const MatrixRef<float>& Q, const MatrixRef<float>& K, const MatrixRef<float>& V,
+                           const VectorRef<double>* log_gate, Eigen::Ref<RowMatrix<float>>* out);
   template <class T>
   void update_rows(const MatrixRef<T>& Q, const MatrixRef<T>& K, const MatrixRef<T>& V, const VectorRef<double>* gate,
                    RowMatrix<double>* out);
