@@ -4,7 +4,6 @@
 #include <array>
 #include <cmath>
 #include <functional>
-#include <optional>
 #include <type_traits>
 #include <vector>
 
@@ -103,13 +102,12 @@ void CausalChunker::copy_inputs(const MatrixRef<T>* Qc, const MatrixRef<T>& Kc, 
 }
 
 template <class T>
-void CausalChunker::key_cols(PolyPrefixState& state, const MatrixRef<T>& Kc, const Eigen::VectorXd& wk, Index i0,
-                             Index n, bool gated, bool f32) {
+void CausalChunker::key_cols(PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated, bool f32) {
   const Index r = Kc.rows(), t = state.dim();
   if (!f32) {
     state.features().transform_cols_into(Kc, i0, n, phik_.data() + i0, t);
     auto block = phik_.block(0, i0, r, n);
-    if (gated) block = wk.head(r).asDiagonal() * block;
+    if (gated) block = wk_.head(r).asDiagonal() * block;
     state.add_key_features(i0, n, phik_.data() + i0, t, r);
     return;
   }
@@ -120,7 +118,7 @@ void CausalChunker::key_cols(PolyPrefixState& state, const MatrixRef<T>& Kc, con
     const Index m = std::min(kFeatureRows, r - b);
     state.features().transform_cols_into(MatrixRef<T>(Kc.middleRows(b, m)), i0, n, buf, n);
     Eigen::Map<RowMatrix<double>> rows(buf, m, n);
-    if (gated) rows = wk.segment(b, m).asDiagonal() * rows;
+    if (gated) rows = wk_.segment(b, m).asDiagonal() * rows;
     state.add_key_features(i0, n, buf, n, m);
     phik32_.block(b, i0, m, n) = rows.template cast<float>();
   }
@@ -285,7 +283,7 @@ void CausalChunker::query_cols(const PolyPrefixState& state, const MatrixRef<T>&
 }
 
 template <class T>
-Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(PolyPrefixState& state, const MatrixRef<T>& Qc,
+Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                                              const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                                                              std::uint64_t first_row, const Normalizer& norm,
                                                              PolyWorkspace& ws, bool f32) {
@@ -295,28 +293,14 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(PolyPrefixState& st
   if (part_den_.size() < B * r) part_den_.resize(B * r);
   ensure(intra_num_, r, dv);
   if (intra_den_.size() < r) intra_den_.resize(r);
-  const bool pend = pending_.on;
-  const Index rp = pend ? pending_.rows : 0;
-  const bool inter = prepare_chunk(state, Qc, Kc, Vc, gated, f32, B * r) || pend;
-  if (pend) {
-    if (f32)
-      ensure(phik32_, rp, t);
-    else
-      ensure(phik_, rp, t);
-    state.begin_featurized(f32);
-  }
-  std::optional<MatrixRef<T>> Kp;
-  if (pend) Kp.emplace(pending_keys<T>());
-  // One hand-off. A pending chunk (absorb(..., defer)) is absorbed first, each part into its own
-  // blocks of the state (no other part reads or writes them), then the chunk's outputs:
-  // the inter-chunk part is split by the state's rows, in B fixed feature blocks:
+  const bool inter = prepare_chunk(state, Qc, Kc, Vc, gated, f32, B * r);
+  // One hand-off. The inter-chunk part is split by the state's rows, in B fixed feature blocks:
   // block b's partial products phi(q)[:, b] M[b] and normalizer dots, for every row, go to their
   // own scratch; a thread holds the same blocks of the state as in absorb(), so its rows of M stay
   // in its cache. The same thread takes a matching share of the chunk's rows for the intra-chunk
   // block. The blocks do not depend on the thread count, and the partial sums are added below in
   // block order: the same bits for any split.
-  run_parts(ws.pool, B, (r + rp) * t * dv, f32, [&](Index a, Index n) {
-    if (pend) absorb_pending_rows(state, *Kp, at[a], at[a + n] - at[a]);
+  run_parts(ws.pool, B, r * t * dv, f32, [&](Index a, Index n) {
     if (inter) {
       part_den_.segment(a * r, n * r).setZero();
       query_cols(state, Qc, at, a, n, f32);  // the part's feature columns in one pass over the rows
@@ -345,10 +329,6 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(PolyPrefixState& st
       intra_rows<double>(q_, k_, v_, scores_, ra, rn, r, gated, state.degree(), state.kernel(), intra_num_, intra_den_,
                          nullptr);
   });
-  if (pend) {
-    state.finish_featurized(rp, f32);
-    discard_pending();
-  }
   auto nm = num_.topRows(r);
   auto dn = den_.head(r);
   if (inter) {
@@ -374,19 +354,16 @@ Eigen::Ref<RowMatrix<double>> CausalChunker::outputs_blocked(PolyPrefixState& st
 }
 
 template <class T>
-Eigen::Ref<RowMatrix<double>> CausalChunker::outputs(PolyPrefixState& state, const MatrixRef<T>& Qc,
+Eigen::Ref<RowMatrix<double>> CausalChunker::outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                                      const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
                                                      std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
                                                      bool f32) {
   prepared_ = false;
-  if (Qc.rows() <= PolyPrefixState::pass_rows(state.dim()) && feature_blocks(state.dim(), Vc.cols()) > 1) {
-    // A pending chunk of the same kind is absorbed inside the blocked hand-off.
-    if (pending_.on && (pending_.f32 != f32 || pending_.keys_f32 != std::is_same_v<T, float>)) flush(state, ws);
-    return outputs_blocked(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
-  }
-  flush(state, ws);
-  if (Qc.rows() <= PolyPrefixState::pass_rows(state.dim()))
+  if (Qc.rows() <= PolyPrefixState::pass_rows(state.dim())) {
+    if (feature_blocks(state.dim(), Vc.cols()) > 1)
+      return outputs_blocked(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
     return outputs_fused(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
+  }
   return outputs_passes(state, Qc, Kc, Vc, gated, first_row, norm, ws, f32);
 }
 
@@ -475,23 +452,9 @@ void CausalChunker::intra_f32(const MatrixRef<T>& Qc, const MatrixRef<T>& Kc, co
   dn.noalias() += sb.template cast<double>().rowwise().sum();
 }
 
-template <class F>
-void CausalChunker::for_state_rows(PolyPrefixState& state, Index dv, std::int64_t work, bool f32, PolyWorkspace& ws,
-                                   F&& f) {
-  // With feature blocks (outputs_blocked), each part takes whole blocks: the rows of the state
-  // its thread's share of the next outputs() reads.
-  const Index t = state.dim(), B = feature_blocks(t, dv);
-  const std::vector<Index>* at = B > 1 ? &block_bounds(state.features(), B) : nullptr;
-  run_parts(ws.pool, B > 1 ? B : t, work, f32, [&](Index a, Index m) {
-    const Index i0 = at ? (*at)[a] : a;
-    f(i0, at ? (*at)[a + m] - i0 : m);
-  });
-}
-
 template <class T>
 void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
-                           PolyWorkspace& ws, bool f32, bool defer) {
-  flush(state, ws);
+                           PolyWorkspace& ws, bool f32) {
   const Index r = Kc.rows(), t = state.dim();
   const bool ready = prepared_ && prep_k_ == static_cast<const void*>(Kc.data()) &&
                      prep_v_ == static_cast<const void*>(Vc.data()) && prep_rows_ == r && prep_f32_ == f32 &&
@@ -502,77 +465,36 @@ void CausalChunker::absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const
     copy_inputs<T>(nullptr, Kc, Vc, state.scale(), f32);
     if (gated) key_weights(r);
   }
-  // The chunk's values and key weights move to the pending buffers (the next outputs() copies
-  // its own chunk over v_ / v32_ / wk_); absorbed now, they are read from there too.
-  std::swap(v_, v_pend_);
-  std::swap(v32_, v32_pend_);
-  std::swap(wk_, wk_pend_);
-  pending_.on = true;
-  pending_.f32 = f32;
-  pending_.gated = gated;
-  pending_.rows = r;
-  pending_.decay = gated ? std::exp(gcum_[r - 1]) : 1.0;
-  pending_.keys = Kc.data();
-  pending_.keys_f32 = std::is_same_v<T, float>;
-  pending_.key_cols = Kc.cols();
-  pending_.outer = Kc.outerStride();
-  pending_.inner = Kc.innerStride();
-  if (!(defer && feature_blocks(t, Vc.cols()) > 1)) flush(state, ws);
-}
-
-template <class T>
-MatrixRef<T> CausalChunker::pending_keys() const {
-  using Strided = Eigen::Map<const RowMatrix<T>, 0, Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>>;
-  return MatrixRef<T>(Strided(static_cast<const T*>(pending_.keys), pending_.rows, pending_.key_cols,
-                              Eigen::Stride<Eigen::Dynamic, Eigen::Dynamic>(pending_.outer, pending_.inner)));
-}
-
-template <class T>
-void CausalChunker::absorb_pending_rows(PolyPrefixState& state, const MatrixRef<T>& Kp, Index i0, Index n) {
-  // The state's rows i0 .. i0+n-1: decay them and their part of s, make the chunk's feature
-  // columns i0 .. i0+n-1 (weighted, rounded on the float32 path) and add them to s, then add those
-  // columns' product with the values to the rows of M.
-  const Index r = pending_.rows;
-  const bool f32 = pending_.f32;
-  state.decay_rows(i0, n, pending_.decay);
-  key_cols(state, Kp, wk_pend_, i0, n, pending_.gated, f32);
-  if (f32) {
-    const MatrixRef<float> phi32(phik32_.block(0, i0, r, n)), v32(v32_pend_.topRows(r));
-    state.add_key_products(i0, n, nullptr, &phi32, nullptr, &v32);
-  } else {
-    const MatrixRef<double> phi(phik_.block(0, i0, r, n)), v64(v_pend_.topRows(r));
-    state.add_key_products(i0, n, &phi, nullptr, &v64, nullptr);
-  }
-}
-
-template <class T>
-void CausalChunker::absorb_pending(PolyPrefixState& state, PolyWorkspace& ws) {
-  const MatrixRef<T> Kp = pending_keys<T>();
-  const Index r = pending_.rows, t = state.dim(), dv = pending_.f32 ? v32_pend_.cols() : v_pend_.cols();
-  if (pending_.f32)
+  if (f32)
     ensure(phik32_, r, t);
   else
     ensure(phik_, r, t);
-  // The state's rows (features) split over the threads: a thread's rows of the state, and the key
-  // features they need, stay in its own cache from chunk to chunk.
-  state.begin_featurized(pending_.f32);
-  for_state_rows(state, dv, r * t * dv, pending_.f32, ws,
-                 [&](Index i0, Index n) { absorb_pending_rows(state, Kp, i0, n); });
-  state.finish_featurized(r, pending_.f32);
-}
-
-void CausalChunker::flush(PolyPrefixState& state, PolyWorkspace& ws) {
-  if (!pending_.on) return;
-  if (pending_.keys_f32)
-    absorb_pending<float>(state, ws);
-  else
-    absorb_pending<double>(state, ws);
-  discard_pending();
-}
-
-void CausalChunker::discard_pending() {
-  pending_.on = false;
-  pending_.keys = nullptr;
+  // The state's rows (features) split over the threads: each part decays its rows of M and s,
+  // makes its feature columns of the chunk's keys (weighted, rounded) and adds them to its rows
+  // of s, then adds those columns' product with the values to its rows of M. A thread's rows of
+  // the state, and the key features they need, stay in its own cache from chunk to chunk.
+  const double f = gated ? std::exp(gcum_[r - 1]) : 1.0;
+  const MatrixRef<double> v64(v_.topRows(f32 ? 0 : r));  // float64 path only (copy_inputs)
+  const MatrixRef<float> v32(v32_.topRows(f32 ? r : 0));
+  state.begin_featurized(f32);
+  // With feature blocks (outputs_blocked), each part takes whole blocks: the rows of the state
+  // its thread's share of the next outputs() reads.
+  const Index B = feature_blocks(t, Vc.cols());
+  const std::vector<Index>* at = B > 1 ? &block_bounds(state.features(), B) : nullptr;
+  run_parts(ws.pool, B > 1 ? B : t, r * t * Vc.cols(), f32, [&](Index a, Index m) {
+    const Index i0 = at ? (*at)[a] : a;
+    const Index n = at ? (*at)[a + m] - i0 : m;
+    state.decay_rows(i0, n, f);
+    key_cols(state, Kc, i0, n, gated, f32);
+    if (f32) {
+      const MatrixRef<float> phi32(phik32_.block(0, i0, r, n));
+      state.add_key_products(i0, n, nullptr, &phi32, nullptr, &v32);
+    } else {
+      const MatrixRef<double> phi(phik_.block(0, i0, r, n));
+      state.add_key_products(i0, n, &phi, nullptr, &v64, nullptr);
+    }
+  });
+  state.finish_featurized(r, f32);
 }
 
 template <class T>
@@ -591,17 +513,17 @@ void CausalChunker::absorb_passes(PolyPrefixState& state, const MatrixRef<T>& Kc
   state.absorb_rows_weighted(Kc, Vc, gw_.data(), ws);
 }
 
-template Eigen::Ref<RowMatrix<double>> CausalChunker::outputs<float>(PolyPrefixState&, const MatrixRef<float>&,
+template Eigen::Ref<RowMatrix<double>> CausalChunker::outputs<float>(const PolyPrefixState&, const MatrixRef<float>&,
                                                                      const MatrixRef<float>&, const MatrixRef<float>&,
                                                                      bool, std::uint64_t, const Normalizer&,
                                                                      PolyWorkspace&, bool);
-template Eigen::Ref<RowMatrix<double>> CausalChunker::outputs<double>(PolyPrefixState&, const MatrixRef<double>&,
+template Eigen::Ref<RowMatrix<double>> CausalChunker::outputs<double>(const PolyPrefixState&, const MatrixRef<double>&,
                                                                       const MatrixRef<double>&,
                                                                       const MatrixRef<double>&, bool, std::uint64_t,
                                                                       const Normalizer&, PolyWorkspace&, bool);
 template void CausalChunker::absorb<float>(PolyPrefixState&, const MatrixRef<float>&, const MatrixRef<float>&, bool,
-                                           PolyWorkspace&, bool, bool);
+                                           PolyWorkspace&, bool);
 template void CausalChunker::absorb<double>(PolyPrefixState&, const MatrixRef<double>&, const MatrixRef<double>&, bool,
-                                            PolyWorkspace&, bool, bool);
+                                            PolyWorkspace&, bool);
 
 }  // namespace streamattn

@@ -293,25 +293,15 @@ void CausalStream::update_impl(const MatrixRef<T>& Q, const MatrixRef<T>& K, con
       if (probes_) record_probes(pos0, r, Kc, Vc);
       if (out) out->middleRows(a, r) = nm.template cast<O>();
       if (output_) output_->update_rows(pos0, MatrixRef<double>(nm));
-      // Deferred: absorbed in the next chunk's outputs hand-off (or by the flush below).
-      chunker_.absorb(state_, Kc, Vc, gate != nullptr, ws_, f32, true);
+      chunker_.absorb(state_, Kc, Vc, gate != nullptr, ws_, f32);
       tokens_ += static_cast<std::uint64_t>(r);
     }
-    chunker_.flush(state_, ws_);
   } catch (...) {
     if (backup) {
-      chunker_.discard_pending();
       state_ = std::move(*backup_state);
       probes_ = std::move(backup_probes);
       output_ = std::move(backup_output);
       tokens_ = backup_tokens;
-    } else {
-      // No copy to restore (only an allocation can fail here): keep the chunks counted in tokens_.
-      try {
-        chunker_.flush(state_, ws_);
-      } catch (...) {
-        chunker_.discard_pending();
-      }
     }
     throw;
   }

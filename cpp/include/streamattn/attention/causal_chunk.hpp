@@ -77,54 +77,18 @@ class CausalChunker {
   /// f32: the float32 compute path (prefix_state.hpp, ComputeDtype): the state product, the
   /// intra-chunk scores and their product with V in float32, each part added into float64
   /// numerators and denominators, normalized in float64.
-  /// A chunk left pending by absorb(..., defer = true) is absorbed first (in the same hand-off
-  /// as these outputs when the state is split in feature blocks).
   template <class T>
-  Eigen::Ref<RowMatrix<double>> outputs(PolyPrefixState& state, const MatrixRef<T>& Qc, const MatrixRef<T>& Kc,
+  Eigen::Ref<RowMatrix<double>> outputs(const PolyPrefixState& state, const MatrixRef<T>& Qc, const MatrixRef<T>& Kc,
                                         const MatrixRef<T>& Vc, bool gated, std::uint64_t first_row,
                                         const Normalizer& norm, PolyWorkspace& ws, bool f32 = false);
 
   /// Adds the chunk's keys and values to the state (decayed by the gates when gated); f32: the
   /// chunk's product in float32, added into the float64 state.
-  /// defer: when the state is split in feature blocks (feature_blocks(t, dv) > 1), the chunk may
-  /// be left pending instead, to be absorbed by each thread, block by block, at the start of the
-  /// next outputs() hand-off (one hand-off per chunk instead of two; the same bits). Kc must then
-  /// stay valid until that call or flush(), and the caller must flush() before anything else
-  /// reads or changes the state.
   template <class T>
   void absorb(PolyPrefixState& state, const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated, PolyWorkspace& ws,
-              bool f32 = false, bool defer = false);
-
-  /// Absorbs the pending chunk, if any (see absorb()).
-  void flush(PolyPrefixState& state, PolyWorkspace& ws);
-  /// Forgets the pending chunk, if any: for a caller that restores its state after an error.
-  void discard_pending();
-  bool has_pending() const { return pending_.on; }
+              bool f32 = false);
 
  private:
-  /// A chunk left by absorb(..., defer = true): its keys (the caller's rows), its values and key
-  /// weights (in v_pend_ / v32_pend_ / wk_pend_), its decay factor.
-  struct Pending {
-    bool on = false, f32 = false, gated = false;
-    Index rows = 0;
-    double decay = 1.0;
-    const void* keys = nullptr;  // the caller's rows: float when keys_f32, else double
-    bool keys_f32 = false;
-    Index key_cols = 0, outer = 0, inner = 0;
-  };
-  /// A view of the pending chunk's keys (their element type must be T).
-  template <class T>
-  MatrixRef<T> pending_keys() const;
-  /// The pending chunk's part of absorb over the state's rows i0 .. i0+n-1.
-  template <class T>
-  void absorb_pending_rows(PolyPrefixState& state, const MatrixRef<T>& Kp, Index i0, Index n);
-  /// The pending chunk over all the state's rows, one hand-off (as absorb()).
-  template <class T>
-  void absorb_pending(PolyPrefixState& state, PolyWorkspace& ws);
-  /// The state's rows split for absorb: whole feature blocks (at, B > 1) or single rows.
-  template <class F>
-  void for_state_rows(PolyPrefixState& state, Index dv, std::int64_t work, bool f32, PolyWorkspace& ws, F&& f);
-
   template <class T>
   Eigen::Ref<RowMatrix<double>> outputs_fused(const PolyPrefixState& state, const MatrixRef<T>& Qc,
                                               const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
@@ -140,9 +104,10 @@ class CausalChunker {
   void mark_prepared(const void* k, const void* v, Index r, bool f32, bool gated);
   /// outputs_fused with the inter-chunk part in feature blocks (feature_blocks(t, dv) > 1).
   template <class T>
-  Eigen::Ref<RowMatrix<double>> outputs_blocked(PolyPrefixState& state, const MatrixRef<T>& Qc, const MatrixRef<T>& Kc,
-                                                const MatrixRef<T>& Vc, bool gated, std::uint64_t first_row,
-                                                const Normalizer& norm, PolyWorkspace& ws, bool f32);
+  Eigen::Ref<RowMatrix<double>> outputs_blocked(const PolyPrefixState& state, const MatrixRef<T>& Qc,
+                                                const MatrixRef<T>& Kc, const MatrixRef<T>& Vc, bool gated,
+                                                std::uint64_t first_row, const Normalizer& norm, PolyWorkspace& ws,
+                                                bool f32);
   /// The feature columns of blocks b0 .. b0+nb-1 (first columns `at`, from block_bounds()) of the
   /// chunk's queries (float64 in phiq_, or rounded into phiq32_ on the float32 path), every row;
   /// each block's dots with its part of s added into that block's partial denominators.
@@ -167,8 +132,7 @@ class CausalChunker {
   /// Feature columns i0 .. i0+n-1 of the chunk's keys (weighted; float64 in phik_, or rounded
   /// into phik32_ on the float32 path), every row, added into those rows of s.
   template <class T>
-  void key_cols(PolyPrefixState& state, const MatrixRef<T>& Kc, const Eigen::VectorXd& wk, Index i0, Index n,
-                bool gated, bool f32);
+  void key_cols(PolyPrefixState& state, const MatrixRef<T>& Kc, Index i0, Index n, bool gated, bool f32);
   /// The feature blocks' first columns (TaylorFeatures::column_blocks), kept for the last map.
   const std::vector<Index>& block_bounds(const TaylorFeatures& features, Index blocks);
   /// A float64 scratch of at least size entries, one per thread (the float32 path's feature
@@ -206,10 +170,6 @@ class CausalChunker {
   const void* prep_k_ = nullptr;
   const void* prep_v_ = nullptr;
   Index prep_rows_ = 0;
-  Pending pending_;
-  RowMatrix<double> v_pend_;
-  RowMatrix<float> v32_pend_;
-  Eigen::VectorXd wk_pend_;
 };
 
 }  // namespace streamattn
