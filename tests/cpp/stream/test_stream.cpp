@@ -82,6 +82,39 @@ TEST_CASE("CausalStream with the inter-chunk part in feature blocks equals the d
   }
 }
 
+TEST_CASE("CausalStream with feature blocks: a rejected update leaves the stream as it was", "[stream]") {
+  // Power kernel, d = 12, degree 2: t = 78 features; dv = 1024 puts t dv >= kBlockedStateEntries
+  // (the feature-block hand-offs). A zero query at row 150 of the second call (its third chunk,
+  // after two chunks absorbed) makes a normalizer 0 with eps = 0: the call is refused, and the
+  // stream is as before it, then goes on as one that never saw the bad call.
+  std::mt19937_64 g(41);
+  const Index d = 12, dv = 1024, n1 = 100, n2 = 200;
+  const RowMatrix<double> Q = test::normal_matrix(n1 + n2, d, g, 0.4), K = test::normal_matrix(n1 + n2, d, g, 0.4),
+                          V = test::normal_matrix(n1 + n2, dv, g, 1.0);
+  RowMatrix<double> bad = Q.bottomRows(n2);
+  bad.row(150).setZero();
+  for (int threads : {1, 3}) {
+    CausalStream a(d, dv, 2, std::nullopt, 64, 0, FeatureKernel::power, {}, ComputeDtype::input, threads);
+    CausalStream b = a;
+    REQUIRE(feature_blocks(a.state().dim(), dv) > 1);
+    RowMatrix<double> out_a, out_b;
+    for (CausalStream* s : {&a, &b})
+      s->update(MatrixRef<double>(Q.topRows(n1)), MatrixRef<double>(K.topRows(n1)), MatrixRef<double>(V.topRows(n1)));
+    const auto before = a.to_bytes();
+    CHECK_THROWS_AS(a.update(MatrixRef<double>(bad), MatrixRef<double>(K.bottomRows(n2)),
+                             MatrixRef<double>(V.bottomRows(n2)), &out_a),
+                    std::invalid_argument);
+    CHECK(a.to_bytes() == before);
+    CHECK(a.tokens_seen() == static_cast<std::uint64_t>(n1));
+    for (CausalStream* s : {&a, &b})
+      s->update(MatrixRef<double>(Q.bottomRows(n2)), MatrixRef<double>(K.bottomRows(n2)),
+                MatrixRef<double>(V.bottomRows(n2)), s == &a ? &out_a : &out_b);
+    INFO("threads " << threads);
+    CHECK(out_a == out_b);
+    CHECK(a.to_bytes() == b.to_bytes());
+  }
+}
+
 TEST_CASE("CausalStream::update_into writes float32 rows: the float64 rows rounded once", "[stream]") {
   std::mt19937_64 g(31);
   const Index n = 150, d = 6, dv = 5;
