@@ -211,17 +211,19 @@ lower bound on the products' own rate); "torch f32 GEMM" is a single-thread floa
 state product's shape measured in the same run. See docs/design.md §2.5 for the float32 path.
 The "2 threads" table puts torch at `torch.set_num_threads(2)` against `CausalStream(threads=2)`
 in the same run; its load column and torch's own 2/1 scaling say whether the second core was
-free (here torch scaled 1.16× / 1.62× at d = 32 / 64 on avx512 and 1.18× / 1.60× on avx2). In the
-run above (after the feature-block split of large states, docs/design.md "Threads inside one
-stream") the stream is 3.69× / 2.94× the best torch form on one thread at d = 32 / 64 and
-3.10× / 3.00× on two on the avx512 path; on avx2 2.63× / 2.55× on one thread and 2.65× / 2.26× on
-two. The previous run gave 2.96× / 3.07× and 2.45× / 3.09× (avx512), 2.78× / 2.30× and
-2.61× / 2.08× (avx2): both sides move with the machine. The stream's own 2/1 scaling was 1.65×
-(avx512) and 1.42× (avx2) at d = 64, where the state (t × dv = 137 280 entries) is split by
-feature blocks, but 0.98× / 1.19× at d = 32 (35 904 entries: split by rows, both threads read all
-of M; a d = 32 chunk's products are 2–4 times smaller and the hand-offs weigh more). The best
-d = 64 chunk on two threads was the default, 64, on both paths in this run (128 before the
-feature blocks); float32 chunks are split over threads only
+free (here torch scaled 0.76× / 1.87× at d = 32 / 64 on avx512 and 0.81× / 1.50× on avx2). In the
+run above (after the float32 rows were written in place, docs/design.md "Threads inside one
+stream") the stream is 2.59× / 2.90× the best torch form on one thread at d = 32 / 64 and
+4.22× / 2.71× on two on the avx512 path; on avx2 2.77× / 2.79× on one thread and 2.90× / 2.22× on
+two. The run before (the feature-block split) gave 3.69× / 2.94× and 3.10× / 3.00× (avx512),
+2.63× / 2.55× and 2.65× / 2.26× (avx2); the one before that 2.96× / 3.07× and 2.45× / 3.09×
+(avx512): both sides move with the machine (torch's own d = 32 rate on one thread went from
+145.6 k to 191.4 k tokens/s between the last two runs). The stream's own 2/1 scaling at its best
+chunk was 1.75× (avx512) and 1.20× (avx2) at d = 64, where the state (t × dv = 137 280 entries)
+is split by feature blocks, and 1.24× / 0.85× at d = 32 (35 904 entries: split by rows, both
+threads read all of M; a d = 32 chunk's products are 2–4 times smaller and the hand-offs weigh
+more). The best d = 64 chunk on two threads was 128 in this run (64 in the one before); float32
+chunks are split over threads only
 from 2^19 multiply-adds per product.""",
     ),
     Section(
@@ -275,12 +277,14 @@ taking the blocks whose rows it updates in absorb, and the partial products are 
 order — the state never crosses cores, and the bits do not depend on the thread count
 (docs/design.md, "Threads inside one stream"). The ratio needs a second core that is free: the
 load average printed with the table says how busy the machine was (2 logical CPUs shared with
-other work). This run: the default chunk (64 at t = 2 145) scaled 1.45× in float32 and 1.61× in
-float64, chunk 128 1.40× / 1.82×, `prefill` (not chunked, a yardstick of the machine's minute)
-1.44× / 1.70×. Other runs of the same code the same afternoon: 1.66× / 1.78× at the default chunk
-in a quiet minute, 1.33× / 1.46× in a slow one; before the feature blocks the default chunk
-scaled 1.19× / 1.42× (and 1.22× / 1.29× before that). The 1.7× target at the default chunk is
-reached by float64 in some runs, by float32 in none so far. The C++ benchmark `BM_CausalChunk`
+other work). The ceiling column is what the second core adds to this very work with nothing
+shared: two `threads=1` streams side by side in the same rounds, 2 × t(one) / t(two). This run:
+the default chunk (64 at t = 2 145) scaled 1.43× in float32 and 1.60× in float64 against
+ceilings of 1.93× and 1.91× (74 % and 84 % of them), chunk 128 1.52× / 1.67×, `prefill` (not
+chunked) 1.63× / 1.82×. Runs before this one (without the ceiling column): 1.45× / 1.61× at the
+default chunk, 1.66× / 1.78× in a quiet minute, 1.33× / 1.46× in a slow one; before the feature
+blocks the default chunk scaled 1.19× / 1.42× (and 1.22× / 1.29× before that). The 1.7× target
+at the default chunk is reached by float64 in some runs, by float32 in none so far. The C++ benchmark `BM_CausalChunk`
 (`streamattn_bench --benchmark_filter=CausalChunk --benchmark_repetitions=5`, built with
 `-DSTREAMATTN_BUILD_BENCHMARKS=ON`) times a chunk's two hand-offs apart on 1 and 2 threads. On
 avx512 (medians of 5, d = 64, chunk 64), float32: outputs 331 → 216 µs (1.53×), absorb 329 → 214
