@@ -174,26 +174,23 @@ void bind_causal_stream_rows(py::class_<CausalStream>& cs) {
           const bool return_rows = to_bool(return_rows_arg, "return_rows");
           py::array q = float_array(Q, "Q", 2), k = float_array(K, "K", 2), v = float_array(V, "V", 2);
           const GateVector gate(log_gate);
-          const bool f32 = float32_out({&q, &k, &v});
-          // The rows go straight into the numpy array returned, in the output dtype (float32 when
+          // The rows go straight into the numpy array returned, in the blocks' type (float32 when
           // Q, K, V all are: each chunk's rows rounded once, no n x dv float64 array in between).
           const Index n = q.ndim() == 2 ? static_cast<Index>(q.shape(0)) : 0;
-          const std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())};
-          py::array out;
-          if (return_rows) out = f32 ? py::array(py::array_t<float>(shape)) : py::array(py::array_t<double>(shape));
-          with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) {
+          py::array out = with_float3(q, k, v, [&](const auto& rq, const auto& rk, const auto& rv) -> py::array {
             using T = typename std::decay_t<decltype(rq)>::Scalar;
-            py::gil_scoped_release nogil;
-            if (!return_rows) {
-              gate.get() ? s.update(rq, rk, rv, *gate.get()) : s.update(rq, rk, rv);
-            } else if constexpr (std::is_same_v<T, float>) {
-              // with_float3 hands float32 blocks only when all three are float32 (f32).
-              s.update_into(rq, rk, rv, gate.get(),
-                            Eigen::Map<RowMatrix<float>>(static_cast<float*>(out.mutable_data()), n, s.dv()));
-            } else {
-              s.update_into(rq, rk, rv, gate.get(),
-                            Eigen::Map<RowMatrix<double>>(static_cast<double*>(out.mutable_data()), n, s.dv()));
+            py::array_t<T> rows;
+            if (return_rows) rows = py::array_t<T>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(s.dv())});
+            {
+              py::gil_scoped_release nogil;
+              if (return_rows)
+                s.update_into(rq, rk, rv, gate.get(), Eigen::Map<RowMatrix<T>>(rows.mutable_data(), n, s.dv()));
+              else if (gate.get())
+                s.update(rq, rk, rv, *gate.get());
+              else
+                s.update(rq, rk, rv);
             }
+            return std::move(rows);
           });
           if (!return_rows) return py::object(py::none());
           return callers_kind(out, Q);
