@@ -430,6 +430,31 @@ def test_multi_head_bad_input_changes_nothing(rng):
         sa.MultiHeadCausalStream.from_bytes(before[:-9] + bytes([before[-9] ^ 1]) + before[-8:])
 
 
+@pytest.mark.parametrize("layout", ["heads", "fla"])
+def test_multi_head_large_inputs_checked_on_threads(layout):
+    """Inputs of 2^18 entries and more are checked by the pool's threads, split by outer rows:
+    a bad value anywhere (first and last head, first and last row, each array) is still found,
+    named as the single-thread check names it, and no head changes."""
+    H, n, d = 4, 70_000, 4  # 1.12 M entries per array
+    mh = sa.MultiHeadCausalStream(H, H, d, threads=2)
+    shape = (H, n, d) if layout == "heads" else (1, n, H, d)
+    Q, K, V = (np.full(shape, 0.1, np.float32) for _ in range(3))
+    mh.update(Q, K, V)
+    before = mh.to_bytes()
+    cases = [("Q", 0, 0, np.nan, "Q has a non-finite value"), ("Q", H - 1, n - 1, np.inf, "row 69999")]
+    cases += [("K", H - 1, 5, 1e30, "K row 5 has scale"), ("V", 0, 0, -np.inf, "V has a non-finite value")]
+    cases += [("V", 2, n - 1, np.nan, "row 69999")]
+    arrays = {"Q": Q, "K": K, "V": V}
+    for name, h, row, value, msg in cases:
+        a = arrays[name]
+        at = (h, row, d - 1) if layout == "heads" else (0, row, h, d - 1)
+        a[at] = value
+        with pytest.raises(ValueError, match=msg):
+            mh.update(Q, K, V)
+        assert mh.to_bytes() == before
+        a[at] = 0.1
+
+
 def test_multi_head_threads_can_be_set_and_are_checked():
     m = sa.MultiHeadCausalStream(4, 2, 8, threads=1)
     assert m.threads == 1

@@ -78,20 +78,23 @@ BasicStridedRows<P> head_slice(const BasicStridedArray<P>& a, const Axes& x, Ind
 /// its tokens and heads axes, then the faster, the features innermost), so that a strided layout
 /// is read sequentially: true when each row x has scale * |x|^2 <= 1e30 (keys and queries) or,
 /// for scale < 0, every |x_j| <= 1e30 (values). This is the fast path of require_clean_rows and
-/// require_clean_values; on false the per-head checks run for their messages.
+/// require_clean_values; on false the per-head checks run for their messages. Inputs of at
+/// least kParallelCheckEntries entries are checked by the pool's threads, split by outer rows.
+constexpr Index kParallelCheckEntries = Index{1} << 18;
 template <class T>
-bool rows_look_clean(const StridedArray& a, const Axes& x, double scale) {
+bool rows_look_clean(const StridedArray& a, const Axes& x, double scale, ThreadPool* pool, int threads) {
   constexpr double kLimit = 1e30;
   int outer = x.h, inner = x.t;
   if (stride_of(a, x.t) > stride_of(a, x.h)) std::swap(outer, inner);
   const Index nb = extent(a, x.b), no = extent(a, outer), ni = extent(a, inner), nf = extent(a, x.f);
   const Index sb = stride_of(a, x.b), so = stride_of(a, outer), si = stride_of(a, inner), sf = stride_of(a, x.f);
   const T* base = static_cast<const T*>(a.data);
-  bool ok = true;
-  for (Index b = 0; b < nb && ok; ++b)
-    for (Index o = 0; o < no && ok; ++o)
+  // Outer rows p = b * no + o in [p0, p1), each ni rows of nf features in memory order.
+  const auto clean = [&](Index p0, Index p1) {
+    bool ok = true;
+    for (Index p = p0; p < p1 && ok; ++p)
       for (Index i = 0; i < ni; ++i) {
-        const T* r = base + b * sb + o * so + i * si;
+        const T* r = base + (p / no) * sb + (p % no) * so + i * si;
         if (scale >= 0) {
           ok = ok && scale * detail::row_squares(r, nf, sf) <= kLimit;
         } else {
@@ -104,11 +107,22 @@ bool rows_look_clean(const StridedArray& a, const Axes& x, double scale) {
           ok = ok && !bad;
         }
       }
-  return ok;
+    return ok;
+  };
+  // A pass over all the inputs before any head runs: on several threads it is split by outer
+  // rows (whole heads, or batches), each part reading its own stretch of memory.
+  const Index np = nb * no;
+  const int parts = static_cast<int>(std::min<Index>(pool && np * ni * nf >= kParallelCheckEntries ? threads : 1, np));
+  if (parts <= 1) return clean(0, np);
+  std::vector<char> ok(static_cast<std::size_t>(parts), 0);
+  pool->run(parts,
+            [&](std::int64_t q) { ok[static_cast<std::size_t>(q)] = clean(np * q / parts, np * (q + 1) / parts); });
+  return std::all_of(ok.begin(), ok.end(), [](char v) { return v != 0; });
 }
 
-bool rows_look_clean(const StridedArray& a, const Axes& x, double scale) {
-  return a.dtype == ScalarType::float32 ? rows_look_clean<float>(a, x, scale) : rows_look_clean<double>(a, x, scale);
+bool rows_look_clean(const StridedArray& a, const Axes& x, double scale, ThreadPool* pool, int threads) {
+  return a.dtype == ScalarType::float32 ? rows_look_clean<float>(a, x, scale, pool, threads)
+                                        : rows_look_clean<double>(a, x, scale, pool, threads);
 }
 
 /// Rows packed per call to a head's stream: a multiple of its chunk (so that the chunks start
@@ -272,13 +286,13 @@ void MultiHeadCausalStream::update_layout(HeadLayout layout, const StridedArray&
   if (n == 0) return;
   const double c = scale();
   // The values: one pass in memory order; the per-head checks (and their messages) on failure.
-  if (!rows_look_clean(Q, g.x, c))
+  if (!rows_look_clean(Q, g.x, c, pool_.get(), threads_))
     for (Index h = 0; h < H; ++h)
       with_rows(head_slice(Q, g.x, h, g.q_per), [&](const auto& q) { detail::require_clean_rows(q, c, "Q"); });
-  if (!rows_look_clean(K, g.x, c))
+  if (!rows_look_clean(K, g.x, c, pool_.get(), threads_))
     for (Index j = 0; j < kv_heads_; ++j)
       with_rows(head_slice(K, g.x, j, g.kv_per), [&](const auto& k) { detail::require_clean_rows(k, c, "K"); });
-  if (!rows_look_clean(V, g.x, -1.0))
+  if (!rows_look_clean(V, g.x, -1.0, pool_.get(), threads_))
     for (Index j = 0; j < kv_heads_; ++j)
       with_rows(head_slice(V, g.x, j, g.kv_per), [&](const auto& v) { detail::require_clean_values(v, "V"); });
   // The gates, one row per stream head (float64, H x n: small next to Q), checked.
