@@ -167,28 +167,30 @@ prefill counts useful flops per token (4·t·dv for the state's two products, ch
 the causal half of the intra-chunk scores and their product with V, per head) against the rate
 of streamattn's own GEMM kernel on the state product measured in the same run
 ([design.md §5](design.md#5-benchmarks-methodology)).""",
-        """Reading it. At n = 65 536 the stream runs 3.25× the best PyTorch chunked form for Based
-and 4.8× for power p = 2 at d = 64 in this run (target ≥ 2×: met; ≥ 4×: met for power p = 2 in
-this run only). Two more runs of the same code the same afternoon gave 2.99× / 3.68× and
-2.75× / 2.65× (the second on a busy machine: Eigen's GEMM gained 1.09× from its second thread
-there); across n the ratios move between 2.0× and 5.1× from run to run (both sides take 3–10 ms
-at small n, and each side's rate moves by a third between runs). Since the previous stop the
-feature map makes degree 1 directly and large states (power p = 2: t × dv = 133 120) take the
-feature-block path, one part per head here (heads run on the threads); in alternating processes
-(4 heads, n = 16 384, medians of 5) Based ran 340–415 k tokens/s against 308–399 k before, power
-p = 2 37–51 k against 28–43 k.
+        """Reading it. At n = 65 536 the stream runs 1.95× the best PyTorch chunked form for Based
+and 2.93× for power p = 2 at d = 64 in this run, and 4.35× / 3.58× at n = 32 768 in the same run:
+the host was slow in parts of it (the stream's Based rate at 2^16 was 189 k tokens/s here, 258 k
+in the run just before it and 429 k in the run of the stop before, the sides being timed one
+after the other, not interleaved). The run just before (same code, same evening) gave 2.86× /
+2.96× at 2^16; three runs of the previous stop 3.25× / 4.80×, 2.99× / 3.68× and 2.75× / 2.65×.
+Targets: ≥ 2× met in every cell but this run's Based 2^16; ≥ 4× met only in single cells and
+runs. Across n the ratios move between 1.9× and 5.3× from run to run (both sides take 3–10 ms at
+small n, and each side's rate moves by a third or more between runs). Since the previous stop the
+multi-head input check (one pass over Q, K, V before the heads run) is split over the threads:
+alternating processes (4 heads, n = 65 536, medians of 5) gave Based 319–352 k tokens/s against
+284–327 k before.
 float32 inputs take the float32 compute path (float32 products added into a float64 state,
 design.md §2.5) on the library's own GEMM micro-kernels; the last column compares the useful
-flops with the float64 kernel's rate on the state product, so above 100 % is possible: 47–82 %
-for Based (the rest is feature maps, the intra-chunk kernel and normalization around GEMMs of
-153 × 64), 87–110 % for power p = 2 (t = 2080). The symmetric features (153 for Based vs the 273
+flops with the float64 kernel's rate on the state product, so above 100 % is possible: 30–76 %
+for Based in this run (the rest is feature maps, the intra-chunk kernel and normalization around
+GEMMs of 153 × 64), 70–93 % for power p = 2 (t = 2080). The symmetric features (153 for Based vs the 273
 of the full outer product) do the rest. Against flash-linear-attention's CPU path
-(`naive_parallel_based`, O(n²) memory; beyond 2^13 it does not fit) the stream is 11× faster at
-2^10 and 121× at 2^13. Decode is flat: a step does the same work after 2^20 tokens as after 2^10
+(`naive_parallel_based`, O(n²) memory; beyond 2^13 it does not fit) the stream is 19× faster at
+2^10 and 194× at 2^13. Decode is flat: a step does the same work after 2^20 tokens as after 2^10
 (79,560 bytes of state per head), where a KV-cache softmax step reads 335 MB. The two step rows
 differ only by the machine: with torch loaded in the process a step's time moves between about 7
-and 12 µs from one measurement to the next at either n (this run: 11.6 µs at 2^10, 7.5 µs at 2^20;
-the run before, the other way round), with the build before this change as well; in a process
+and 12 µs from one measurement to the next at either n (this run: 7.1 µs at 2^10, 7.8 µs at 2^20;
+the run before 10.4 / 7.3 µs), with older builds as well; in a process
 without torch it took 6.6–6.9 µs at both n.""",
     ),
     Section(
