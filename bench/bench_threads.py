@@ -93,8 +93,9 @@ def main(argv=None) -> int:
                 if d == 64 and chunk == 0:
                     ok &= ratio >= TARGET
                 label = f"default ({s.chunk})" if chunk == 0 else chunk
-                ceiling = f"{2 * m1 / statistics.median(pair):.2f}x" if pair else "–"
-                share = f"{ratio / (2 * m1 / statistics.median(pair)):.0%}" if pair else "–"
+                top = 2 * m1 / statistics.median(pair) if pair else None  # the machine's ceiling
+                ceiling = f"{top:.2f}x" if top else "–"
+                share = f"{ratio / top:.0%}" if top else "–"
                 rows.append(
                     f"| {d} | {t} | {np.dtype(dtype).name} | {label} | {n / m1 / 1e3:.1f} k | {n / m2 / 1e3:.1f} k "
                     f"| **{ratio:.2f}x** | {ceiling} | {share} | {'yes' if same else 'NO'} |"
